@@ -1,0 +1,7 @@
+"""Errors a user can fix: the CLI prints them as one line and exits with code 2."""
+
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """Bad input (config, data, teacher, storage URL, flag): message names the field or file."""

@@ -5,3 +5,10 @@ from __future__ import annotations
 
 class UserError(Exception):
     """Bad input (config, data, teacher, storage URL, flag): message names the field or file."""
+
+
+class TrialFailed(Exception):
+    """A trial that cannot produce a result (disconnected graph, over a cap, NaN loss).
+
+    The message is the failure reason stored on the trial; the search goes on.
+    """

@@ -1,0 +1,3 @@
+from autostudent.cli import main
+
+main()

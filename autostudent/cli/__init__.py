@@ -1,0 +1,52 @@
+"""The ``autostudent`` command: one Typer app, one module per command group.
+
+Every user error ends the same way: exit code 2 and one line ``error: …`` on stderr naming the
+field or file (a traceback only with ``--debug``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from autostudent.cli import teacher
+from autostudent.errors import UserError
+
+app = typer.Typer(
+    name="autostudent",
+    help="Search knowledge-distillation students against a fixed teacher.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(teacher.app, name="teacher")
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+) -> None:
+    if debug:
+        os.environ["AUTOSTUDENT_DEBUG"] = "1"
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    try:
+        app(args=args, prog_name="autostudent", standalone_mode=False)
+    except UserError as exc:
+        if debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except typer.Abort:
+        print("aborted", file=sys.stderr)
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.TyperException as exc:  # bad flags or arguments: one line, exit 2
+        print(f"error: {exc.format_message()}", file=sys.stderr)
+        sys.exit(getattr(exc, "exit_code", 2))

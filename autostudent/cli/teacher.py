@@ -1,0 +1,75 @@
+"""``autostudent teacher train|eval``: make a teacher from the zoo, or report one's accuracy."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from autostudent.datasets import load_data
+from autostudent.teacher import TeacherSource, check_teacher, load_teacher, save_teacher
+from autostudent.training import accuracy
+from autostudent.zoo import TEACHERS, train_teacher
+
+app = typer.Typer(help="Train a built-in teacher or evaluate any teacher file.", no_args_is_help=True)
+
+
+@app.command()
+def train(
+    out: Path = typer.Option(..., "--out", help="Where to write the teacher (.pt2 torch.export archive)."),
+    data: str = typer.Option("fashion-mnist", "--data", help="Dataset name."),
+    data_root: Path | None = typer.Option(None, "--data-root", help="Dataset folder or file."),
+    arch: str = typer.Option("resnet8", "--arch", help=f"Zoo architecture: {', '.join(TEACHERS.names())}."),
+    width: int | None = typer.Option(None, "--width", help="Channels of the first stage."),
+    epochs: int = typer.Option(15, "--epochs", min=1),
+    lr: float = typer.Option(0.1, "--lr"),
+    seed: int = typer.Option(0, "--seed"),
+    val_fraction: float = typer.Option(0.1, "--val-fraction"),
+    device: str = typer.Option("cpu", "--device"),
+) -> None:
+    """Train a zoo teacher with augmentation and write it as a self-contained archive."""
+    TEACHERS.get(arch)
+    d = load_data(data, data_root, val_fraction=val_fraction, seed=seed)
+    model = train_teacher(arch, d, epochs=epochs, seed=seed, width=width, lr=lr, device=device)
+    save_teacher(model, out, d.input_shape)
+    _report(out, d.name, data_root, val_fraction, seed, device)
+
+
+@app.command("eval")
+def evaluate(
+    path: Path = typer.Argument(..., help="Teacher file (torch.export, TorchScript or state_dict)."),
+    data: str = typer.Option("fashion-mnist", "--data"),
+    data_root: Path | None = typer.Option(None, "--data-root"),
+    factory: str | None = typer.Option(None, "--factory", help="'package.module:fn' or 'zoo:NAME' for state_dicts."),
+    val_fraction: float = typer.Option(0.1, "--val-fraction"),
+    seed: int = typer.Option(0, "--seed", help="Split seed of the validation set."),
+    device: str = typer.Option("cpu", "--device"),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Print a teacher's validation and test accuracy and its parameter count."""
+    _report(path, data, data_root, val_fraction, seed, device, as_json, factory)
+
+
+def _report(path: Path, data: str, root: Path | None, val_fraction: float, seed: int,
+            device: str, as_json: bool = False, factory: str | None = None) -> None:
+    d = load_data(data, root, val_fraction=val_fraction, seed=seed)
+    teacher = load_teacher(TeacherSource(path, factory=factory), device, d.input_shape, d.num_classes)
+    check_teacher(teacher, d.input_shape, d.num_classes)
+
+    def predict(x):
+        return teacher.forward_with_features(x)[0]
+
+    result = {
+        "teacher": str(path),
+        "format": teacher.format,
+        "sha256": teacher.sha256,
+        "params": teacher.params(),
+        "val_accuracy": accuracy(predict, d.x_val, d.y_val, device),
+        "test_accuracy": None if d.x_test is None else accuracy(predict, d.x_test, d.y_test, device),
+    }
+    if as_json:
+        print(json.dumps(result))
+    else:
+        test = "n/a" if result["test_accuracy"] is None else f"{result['test_accuracy']:.4f}"
+        print(f"{path}: {result['params']:,} params  val {result['val_accuracy']:.4f}  test {test}")

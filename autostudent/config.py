@@ -1,0 +1,178 @@
+"""A study is a YAML file validated into these models; every error names its field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from autostudent.errors import UserError
+
+Objective = Literal["accuracy", "params", "flops", "latency_ms"]
+KD_LOSS_NAMES = ("kd", "mse", "dkd", "rkd", "wsl")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataConfig(_Section):
+    name: str = "fashion-mnist"
+    root: Path | None = None
+    val_fraction: float = Field(0.1, gt=0.0, lt=0.5)
+    split_seed: int = 0
+
+
+class TeacherConfig(_Section):
+    path: Path
+    format: Literal["auto", "export", "torchscript", "state_dict"] = "auto"
+    factory: str | None = None
+    kwargs: dict[str, Any] = {}
+
+
+class SpaceConfig(_Section):
+    name: str = "nago"
+    overrides: dict[str, Any] = {}
+
+
+class Range(_Section):
+    low: float
+    high: float
+    log: bool = False
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Range:
+        if self.low > self.high:
+            raise ValueError(f"low {self.low} > high {self.high}")
+        return self
+
+
+class KDConfig(_Section):
+    """The KD settings searched with the architecture (AutoKD): loss choice, T and alpha."""
+
+    losses: list[str] = list(KD_LOSS_NAMES)
+    temperature: Range = Range(low=1.0, high=10.0, log=True)
+    alpha: Range = Range(low=0.0, high=1.0)
+
+    @field_validator("losses")
+    @classmethod
+    def _known(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError("needs at least one loss")
+        from autostudent.losses import LOSSES
+
+        unknown = [name for name in v if name not in LOSSES]
+        if unknown:
+            raise ValueError(f"unknown loss {unknown[0]!r} (known: {', '.join(LOSSES.names())})")
+        return v
+
+
+class BudgetConfig(_Section):
+    """What one search trial trains: a few epochs over a (subset of the) training split."""
+
+    epochs: int = Field(3, ge=1)
+    train_subset: int | None = Field(None, ge=100)
+    batch_size: int = Field(128, ge=2)
+    lr: float = Field(0.05, gt=0)
+    weight_decay: float = Field(5e-4, ge=0)
+
+
+class CapsConfig(_Section):
+    max_params: int | None = Field(None, gt=0)
+    max_flops: int | None = Field(None, gt=0)
+    max_latency_ms: float | None = Field(None, gt=0)
+
+
+class SearchConfig(_Section):
+    n_trials: int = Field(40, ge=1)
+    workers: int = Field(2, ge=1)
+    sampler: Literal["botorch", "gp", "tpe", "nsga2", "random"] = "botorch"
+    n_startup_trials: int = Field(10, ge=1)
+    objectives: list[Objective] = ["accuracy", "params"]
+    early_stopping: Literal["asha", "none"] = "asha"
+    grace_period: int = Field(1, ge=1)
+    reduction_factor: int = Field(2, ge=2)
+
+    @field_validator("objectives")
+    @classmethod
+    def _accuracy_first(cls, v: list[str]) -> list[str]:
+        if not v or v[0] != "accuracy" or len(set(v)) != len(v):
+            raise ValueError("must start with 'accuracy' and name each objective once")
+        return v
+
+
+class ResourcesConfig(_Section):
+    device: str = "cpu"
+    cpus_per_trial: int = Field(1, ge=1)
+    gpus_per_trial: float = Field(0.0, ge=0)
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v: str) -> str:
+        if v != "cpu" and not v.startswith("cuda"):
+            raise ValueError(f"{v!r} is not 'cpu' or 'cuda[:N]'")
+        return v
+
+
+class StudyConfig(_Section):
+    study: str = Field(min_length=1)
+    storage: str | None = None
+    seed: int = 0
+    cache_dir: Path | None = None
+    data: DataConfig = DataConfig()
+    teacher: TeacherConfig
+    space: SpaceConfig = SpaceConfig()
+    kd: KDConfig = KDConfig()
+    budget: BudgetConfig = BudgetConfig()
+    caps: CapsConfig = CapsConfig()
+    search: SearchConfig = SearchConfig()
+    resources: ResourcesConfig = ResourcesConfig()
+
+    def storage_url(self) -> str:
+        return self.storage or f"sqlite:///{self.study}.db"
+
+
+def _relative_to(base: Path, value: Path | None) -> Path | None:
+    if value is None or value.is_absolute():
+        return value
+    return (base / value).resolve()
+
+
+def load_config(path: str | Path) -> StudyConfig:
+    """Read and validate a study YAML; relative paths are taken from the file's folder."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise UserError(f"{path}:{where} is not valid YAML") from None
+    if not isinstance(raw, dict):
+        raise UserError(f"{path}: expected a mapping of sections at the top level")
+    try:
+        config = StudyConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise UserError(f"{path}: {describe_error(exc)}") from None
+    base = path.resolve().parent
+    config.data.root = _relative_to(base, config.data.root)
+    config.teacher.path = _relative_to(base, config.teacher.path)
+    config.cache_dir = _relative_to(base, config.cache_dir)
+    if config.storage and config.storage.startswith("sqlite:///") and not config.storage.startswith(
+        "sqlite:////"
+    ):
+        config.storage = "sqlite:///" + str(base / config.storage.removeprefix("sqlite:///"))
+    return config
+
+
+def describe_error(exc: ValidationError) -> str:
+    """The first pydantic error as 'field.path: message' on one line."""
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        msg = "unknown field"
+    return f"{where}: {msg}"

@@ -1,0 +1,224 @@
+"""The fixed teacher: loaded once from a file whose hash identifies it, checked against the data.
+
+Formats (a registry, picked by the archive's contents unless the config names one):
+``export`` (a ``torch.export`` archive, what ``autostudent teacher train`` writes), ``torchscript``,
+and ``state_dict`` (weights loaded with ``weights_only=True`` into a ``package.module:factory``
+or a zoo architecture). Relational KD needs the teacher's penultimate features: they are the
+input of its last linear layer, found per format.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from autostudent.errors import UserError
+from autostudent.registry import Registry
+from autostudent.zoo import TEACHERS
+
+FeatureFn = Callable[[torch.Tensor], tuple[torch.Tensor, "torch.Tensor | None"]]
+
+
+@dataclass(frozen=True)
+class TeacherSource:
+    """Where the teacher comes from (the ``teacher:`` section of a study config)."""
+
+    path: Path
+    format: str = "auto"
+    factory: str | None = None  # "package.module:callable" or "zoo:resnet8" for state_dict files
+    kwargs: tuple[tuple[str, Any], ...] = ()
+
+
+@dataclass
+class Teacher:
+    path: Path
+    sha256: str
+    format: str
+    module: nn.Module
+    forward_with_features: FeatureFn
+    has_features: bool
+
+    def params(self) -> int:
+        return sum(p.numel() for p in self.module.parameters())
+
+
+LOADERS: Registry[Callable[[TeacherSource], nn.Module]] = Registry("teacher format")
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def detect_format(path: Path) -> str:
+    try:
+        names = zipfile.ZipFile(path).namelist()
+    except (zipfile.BadZipFile, OSError):
+        raise UserError(f"teacher.path: {path} is not a PyTorch archive") from None
+    if any(n.endswith("/archive_format") or "/models/" in n for n in names):
+        return "export"
+    if any("/code/" in n for n in names) and any(n.endswith("constants.pkl") for n in names):
+        return "torchscript"
+    return "state_dict"
+
+
+@LOADERS.register("export")
+def _load_export(source: TeacherSource) -> nn.Module:
+    return torch.export.load(str(source.path)).module()
+
+
+@LOADERS.register("torchscript")
+def _load_torchscript(source: TeacherSource) -> nn.Module:
+    return torch.jit.load(str(source.path), map_location="cpu")
+
+
+@LOADERS.register("state_dict")
+def _load_state_dict(source: TeacherSource) -> nn.Module:
+    if not source.factory:
+        raise UserError(
+            f"teacher.factory: {source.path} holds a state_dict; name the architecture as "
+            "'package.module:factory' or 'zoo:NAME'"
+        )
+    module = resolve_factory(source.factory)(**dict(source.kwargs))
+    state = torch.load(source.path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and "state_dict" in state:
+        state = state["state_dict"]
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise UserError(f"teacher.path: {source.path} does not fit {source.factory}: {first}") from None
+    return module
+
+
+def resolve_factory(spec: str) -> Callable[..., nn.Module]:
+    mod_name, _, attr = spec.partition(":")
+    if not attr:
+        raise UserError(f"teacher.factory: {spec!r} is not of the form 'package.module:factory'")
+    if mod_name == "zoo":
+        return TEACHERS.get(attr)
+    try:
+        return getattr(importlib.import_module(mod_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise UserError(f"teacher.factory: cannot import {spec!r} ({exc})") from None
+
+
+def load_teacher(
+    source: TeacherSource,
+    device: str = "cpu",
+    input_shape: tuple[int, ...] | None = None,
+    num_classes: int | None = None,
+) -> Teacher:
+    """Load, move to ``device`` and freeze a teacher; zoo state_dicts get the data's shape."""
+    path = Path(source.path)
+    if not path.is_file():
+        raise UserError(f"teacher.path: {path} does not exist")
+    fmt = detect_format(path) if source.format == "auto" else source.format
+    try:
+        kwargs = dict(source.kwargs)
+        if (source.factory or "").startswith("zoo:") and input_shape and num_classes:
+            kwargs = {"in_channels": input_shape[0], "num_classes": num_classes, **kwargs}
+        module = LOADERS.get(fmt)(TeacherSource(path, fmt, source.factory, tuple(kwargs.items())))
+    except UserError:
+        raise
+    except Exception as exc:  # a corrupt archive: name the file, not a traceback
+        raise UserError(f"teacher.path: cannot load {path} as {fmt}: {exc}") from None
+    module = module.to(device)
+    if not isinstance(module, torch.fx.GraphModule):  # an exported program is frozen in eval mode
+        module.eval()
+    fn, has_features = feature_extractor(module)
+    return Teacher(path, file_sha256(path), fmt, module, fn, has_features)
+
+
+def feature_extractor(module: nn.Module) -> tuple[FeatureFn, bool]:
+    """A function returning (logits, penultimate features or None) in one forward pass."""
+    if isinstance(module, torch.fx.GraphModule):  # before body/head: those are empty shells here
+        return _fx_tap(module)
+    if hasattr(module, "body") and hasattr(module, "head"):
+        # autostudent's own layout (zoo, students), also when scripted: body → features → head.
+        def body_head(x):
+            feats = module.body(x)
+            return module.head(feats), feats
+
+        return body_head, True
+    linears = [m for m in module.modules() if isinstance(m, nn.Linear)]
+    if linears and not isinstance(module, torch.jit.ScriptModule):
+        captured: dict[str, torch.Tensor] = {}
+        linears[-1].register_forward_pre_hook(lambda _m, inp: captured.__setitem__("x", inp[0]))
+
+        def hooked(x):
+            out = module(x)
+            return out, captured.pop("x", None)
+
+        return hooked, True
+    return (lambda x: (module(x), None)), False
+
+
+def _fx_tap(gm: torch.fx.GraphModule) -> tuple[FeatureFn, bool]:
+    """For a ``torch.export`` program: insert a node that records the last linear's input."""
+    linear_ops = {torch.ops.aten.linear.default, torch.ops.aten.addmm.default}
+    nodes = [n for n in gm.graph.nodes if n.op == "call_function" and n.target in linear_ops]
+    if not nodes:
+        return (lambda x: (gm(x), None)), False
+    last = nodes[-1]
+    feat_node = last.args[0] if last.target == torch.ops.aten.linear.default else last.args[1]
+    captured: dict[str, torch.Tensor] = {}
+    _CAPTURES[id(gm)] = captured
+    with gm.graph.inserting_after(feat_node):
+        gm.graph.call_function(_capture, (id(gm), feat_node))
+    gm.recompile()
+
+    def tapped(x):
+        out = gm(x)
+        return out, captured.pop("x", None)
+
+    return tapped, True
+
+
+_CAPTURES: dict[int, dict[str, torch.Tensor]] = {}
+
+
+def _capture(key: int, value: torch.Tensor) -> None:
+    _CAPTURES[key]["x"] = value
+
+
+def check_teacher(teacher: Teacher, input_shape: tuple[int, ...], num_classes: int) -> None:
+    """Fail with one clear line when the teacher does not fit the data."""
+    device = next(iter(teacher.module.parameters()), torch.empty(0)).device
+    probe = torch.zeros(2, *input_shape, device=device)
+    try:
+        with torch.inference_mode():
+            logits, _ = teacher.forward_with_features(probe)
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(
+            f"teacher.path: {teacher.path} rejects inputs of shape {tuple(input_shape)}: {first}"
+        ) from None
+    if logits.ndim != 2 or logits.shape[1] != num_classes:
+        raise UserError(
+            f"teacher.path: {teacher.path} outputs shape {tuple(logits.shape[1:])}, "
+            f"the data has {num_classes} classes"
+        )
+
+
+def save_teacher(module: nn.Module, path: Path, input_shape: tuple[int, ...]) -> None:
+    """Write a self-contained ``torch.export`` archive with a dynamic batch dimension."""
+    module = module.cpu().eval()
+    example = (torch.zeros(2, *input_shape),)
+    batch = torch.export.Dim("batch", min=1, max=1 << 16)
+    program = torch.export.export(module, example, dynamic_shapes=({0: batch},))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".partial.pt2")
+    torch.export.save(program, str(tmp))
+    tmp.replace(path)

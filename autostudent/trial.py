@@ -1,0 +1,189 @@
+"""One KD trial: (architecture spec, KD settings, budget, seed) → trained student's metrics.
+
+The teacher never runs here: its logits and features come from the teacher-output cache,
+indexed with the same batch indices as the student's inputs. Size, FLOPs and latency are
+measured before training, so a student over a hard cap fails in milliseconds, not minutes.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+
+from autostudent.datasets import Data
+from autostudent.errors import TrialFailed
+from autostudent.losses import kd_loss
+from autostudent.measure import count_flops, count_params, latency_ms
+from autostudent.student import build_student
+from autostudent.teacher_outputs import TeacherOutputs
+from autostudent.training import accuracy, batch_indices, sgd, steps_per_epoch
+
+# (indices, student inputs) → (teacher logits, teacher features or None) for that batch
+TeacherBatch = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, "torch.Tensor | None"]]
+Report = Callable[[int, float], None]
+
+
+@dataclass(frozen=True)
+class KDSettings:
+    loss: str = "kd"
+    temperature: float = 4.0
+    alpha: float = 0.9
+
+
+@dataclass(frozen=True)
+class Budget:
+    epochs: int = 3
+    batch_size: int = 128
+    lr: float = 0.05
+    weight_decay: float = 5e-4
+
+
+@dataclass(frozen=True)
+class Caps:
+    max_params: int | None = None
+    max_flops: int | None = None
+    max_latency_ms: float | None = None
+
+
+@dataclass
+class TrialResult:
+    val_accuracy: float
+    params: int
+    flops: int
+    latency_ms: float
+    train_seconds: float
+    img_per_s: float
+    epochs: int
+    curve: list[float] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def check_caps(params: int, flops: int, latency: float, caps: Caps) -> None:
+    over = [
+        (name, value, cap)
+        for name, value, cap in (
+            ("params", params, caps.max_params),
+            ("flops", flops, caps.max_flops),
+            ("latency_ms", latency, caps.max_latency_ms),
+        )
+        if cap is not None and value > cap
+    ]
+    if over:
+        name, value, cap = over[0]
+        raise TrialFailed(f"{name} {value:,.6g} over the cap {cap:,.6g}")
+
+
+def cached_teacher(outputs: TeacherOutputs, device: torch.device, features: bool) -> TeacherBatch:
+    logits = outputs.logits.to(device)
+    feats = outputs.features.to(device) if features and outputs.features is not None else None
+
+    def lookup(idx: torch.Tensor, _x: torch.Tensor):
+        return logits[idx], None if feats is None else feats[idx]
+
+    return lookup
+
+
+def run_trial(
+    spec: dict,
+    kd: KDSettings,
+    data: Data,
+    outputs: TeacherOutputs,
+    *,
+    budget: Budget,
+    seed: int,
+    caps: Caps = Caps(),
+    device: str = "cpu",
+    report: Report | None = None,
+) -> TrialResult:
+    """Build the student from ``spec``, distill it for ``budget.epochs`` and measure it.
+
+    ``report(epoch, val_accuracy)`` is called after every epoch (the executor's early stopping
+    listens there and may raise to stop the trial). Raises TrialFailed with a reason for a
+    student over a cap or a loss that is not finite.
+    """
+    dev = torch.device(device)
+    torch.manual_seed(seed)
+    model = build_student(spec).to(dev)
+    shape = data.input_shape
+    params, flops, lat = count_params(model), count_flops(model, shape), latency_ms(model, shape)
+    check_caps(params, flops, lat, caps)
+
+    loss = kd_loss(kd.loss)
+    if loss.needs_features and outputs.features is None:
+        raise TrialFailed(f"KD loss {kd.loss!r} needs teacher features; this teacher exposes none")
+    teacher = cached_teacher(outputs, dev, loss.needs_features)
+
+    def objective(logits, labels, t_logits, s_feats, t_feats):
+        return loss.fn(logits, labels, t_logits, temperature=kd.temperature, alpha=kd.alpha,
+                       student_features=s_feats, teacher_features=t_feats)
+
+    x = torch.from_numpy(data.x_train).to(dev)
+    y = torch.from_numpy(data.y_train).to(dev)
+    gen = torch.Generator().manual_seed(seed)
+    opt, sched = sgd(model, budget.lr, budget.weight_decay,
+                     budget.epochs * steps_per_epoch(len(x), budget.batch_size))
+    curve: list[float] = []
+    seconds = 0.0
+    for epoch in range(1, budget.epochs + 1):
+        started = time.perf_counter()
+        distill_epoch(model, x, y, teacher, objective, opt, sched, budget.batch_size, gen,
+                      features=loss.needs_features, epoch=epoch)
+        seconds += time.perf_counter() - started
+        val = accuracy(model.eval(), data.x_val, data.y_val, dev)
+        curve.append(val)
+        if report is not None:
+            report(epoch, val)
+    return TrialResult(
+        val_accuracy=curve[-1],
+        params=params,
+        flops=flops,
+        latency_ms=lat,
+        train_seconds=seconds,
+        img_per_s=len(x) * budget.epochs / max(seconds, 1e-9),
+        epochs=len(curve),
+        curve=curve,
+    )
+
+
+def distill_epoch(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    teacher: TeacherBatch,
+    objective: Callable[..., torch.Tensor],
+    opt: torch.optim.Optimizer,
+    sched,
+    batch_size: int,
+    gen: torch.Generator,
+    *,
+    features: bool,
+    epoch: int = 1,
+) -> None:
+    """One pass over the training data; the loop the search runs and the benchmark times."""
+    model.train()
+    for step, idx in enumerate(batch_indices(len(x), batch_size, gen)):
+        idx = idx.to(x.device)
+        xb = x[idx]
+        t_logits, t_feats = teacher(idx, xb)
+        if features:
+            s_feats = model.body(xb)
+            logits = model.head(s_feats)
+        else:
+            s_feats, logits = None, model(xb)
+        loss = objective(logits, y[idx], t_logits, s_feats, t_feats)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        # A finite check per step is a device sync; every 20 steps catches divergence early enough.
+        if step % 20 == 0 and not math.isfinite(loss.item()):
+            raise TrialFailed(f"loss is {loss.item()} at epoch {epoch}, step {step}")
+    if not math.isfinite(loss.item()):
+        raise TrialFailed(f"loss is {loss.item()} at the end of epoch {epoch}")

@@ -1,0 +1,111 @@
+"""Built-in teachers: ResNet-style networks for small images (28x28 and 32x32 and anything else,
+thanks to global pooling), found by name, trained with ``autostudent teacher train``."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from autostudent.datasets import Data
+from autostudent.registry import Registry
+from autostudent.training import accuracy, augment, batch_indices, sgd, steps_per_epoch
+
+TEACHERS: Registry[Callable[..., nn.Module]] = Registry("teacher architecture")
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, c_in: int, c_out: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.shortcut: nn.Module = nn.Identity()
+        if stride != 1 or c_in != c_out:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out)
+            )
+
+    def forward(self, x):
+        out = self.bn1(self.conv1(x)).relu()
+        return (self.bn2(self.conv2(out)) + self.shortcut(x)).relu()
+
+
+class ResNet(nn.Module):
+    """Three stages (width, 2·width, 4·width), ``blocks`` basic blocks each; ``body`` gives the
+    pooled penultimate features and ``head`` the logits, like every autostudent student."""
+
+    def __init__(self, in_channels: int, num_classes: int, blocks: int, width: int) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [
+            nn.Conv2d(in_channels, width, 3, 1, 1, bias=False),
+            nn.BatchNorm2d(width),
+            nn.ReLU(),
+        ]
+        c_in = width
+        for stage in range(3):
+            c_out = width * 2**stage
+            for b in range(blocks):
+                layers.append(BasicBlock(c_in, c_out, 2 if stage > 0 and b == 0 else 1))
+                c_in = c_out
+        layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Linear(c_in, num_classes)
+
+    def forward(self, x):
+        return self.head(self.body(x))
+
+
+@TEACHERS.register("resnet8")
+def resnet8(in_channels: int, num_classes: int, width: int = 32) -> nn.Module:
+    return ResNet(in_channels, num_classes, blocks=1, width=width)
+
+
+@TEACHERS.register("resnet14")
+def resnet14(in_channels: int, num_classes: int, width: int = 16) -> nn.Module:
+    return ResNet(in_channels, num_classes, blocks=2, width=width)
+
+
+@TEACHERS.register("resnet20")
+def resnet20(in_channels: int, num_classes: int, width: int = 16) -> nn.Module:
+    return ResNet(in_channels, num_classes, blocks=3, width=width)
+
+
+def train_teacher(
+    arch: str,
+    data: Data,
+    *,
+    epochs: int,
+    seed: int,
+    width: int | None = None,
+    lr: float = 0.1,
+    weight_decay: float = 5e-4,
+    batch_size: int = 128,
+    device: str = "cpu",
+    log: Callable[[str], None] = print,
+) -> nn.Module:
+    """Cross-entropy training of a zoo teacher with crop+flip augmentation; returns it in eval mode."""
+    torch.manual_seed(seed)
+    kwargs = {"width": width} if width else {}
+    model = TEACHERS.get(arch)(data.input_shape[0], data.num_classes, **kwargs).to(device)
+    x, y = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)
+    gen = torch.Generator().manual_seed(seed)
+    opt, sched = sgd(model, lr, weight_decay, epochs * steps_per_epoch(len(x), batch_size))
+    for epoch in range(1, epochs + 1):
+        model.train()
+        started = time.perf_counter()
+        for idx in batch_indices(len(x), batch_size, gen):
+            xb = augment(x[idx], gen).to(device, non_blocking=True)
+            loss = nn.functional.cross_entropy(model(xb), y[idx].to(device))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+        model.eval()
+        val = accuracy(model, data.x_val, data.y_val, device)
+        log(f"epoch {epoch}/{epochs}  loss {loss.item():.3f}  val {val:.4f}  "
+            f"{time.perf_counter() - started:.0f}s")
+    return model.eval()

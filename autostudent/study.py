@@ -1,0 +1,169 @@
+"""The study database: an Optuna study in RDB storage, the single source of truth.
+
+Study attributes hold the config and the teacher/data identity; each trial holds its
+architecture spec, seed, KD settings (its params), per-epoch curve, metrics and failure reason,
+so a study can be resumed, plotted or exported from the database alone. ``optuna.load_study``
+and optuna-dashboard open it unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from autostudent.errors import UserError
+from autostudent.pareto import hypervolume, pareto_mask
+
+DIRECTIONS = {"accuracy": "maximize", "params": "minimize", "flops": "minimize", "latency_ms": "minimize"}
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+def safe_url(url: str) -> str:
+    """The storage URL with any password masked, for messages and logs."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<storage URL>"
+
+
+def storage(url: str) -> optuna.storages.RDBStorage:
+    """Open (and create the tables of) an RDB storage; a bad URL is a one-line UserError."""
+    if "://" not in url:
+        raise UserError(f"--storage: {url!r} is not a database URL (e.g. sqlite:///study.db)")
+    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    if url.startswith("sqlite"):
+        # Only the driver writes, but status/dashboard may read while it does: wait, don't fail.
+        kwargs = {"connect_args": {"timeout": 60}}
+    try:
+        return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+    except Exception as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = reason.replace(url, safe_url(url))
+        raise UserError(f"--storage: cannot open {safe_url(url)}: {reason}") from None
+
+
+def load(url: str, name: str) -> optuna.Study:
+    store = storage(url)
+    try:
+        return optuna.load_study(study_name=name, storage=store)
+    except KeyError:
+        known = [s.study_name for s in optuna.get_all_study_summaries(store)]
+        hint = f" (studies there: {', '.join(known)})" if known else " (it holds no study)"
+        raise UserError(f"--study: no study {name!r} in {safe_url(url)}{hint}") from None
+
+
+def create_or_load(url: str, name: str, objectives: Sequence[str], sampler: optuna.samplers.BaseSampler) -> optuna.Study:
+    directions = [DIRECTIONS[o] for o in objectives]
+    study = optuna.create_study(
+        study_name=name, storage=storage(url), directions=directions, sampler=sampler, load_if_exists=True
+    )
+    if [d.name.lower() for d in study.directions] != directions:
+        raise UserError(
+            f"search.objectives: study {name!r} exists with directions "
+            f"{[d.name.lower() for d in study.directions]}, the config asks for {directions}"
+        )
+    return study
+
+
+def check_identity(study: optuna.Study, key: str, value: dict, field: str) -> None:
+    """A resumed study must keep its teacher and data: compare with what it was created with."""
+    stored = study.user_attrs.get(key)
+    if stored is None:
+        study.set_user_attr(key, value)
+        return
+    for k in ("sha256", "identity"):
+        if k in stored and k in value and stored[k] != value[k]:
+            raise UserError(
+                f"{field}: study {study.study_name!r} was created with a different {key} "
+                f"({k} {stored[k][:12]}…, now {value[k][:12]}…); use a new --study name"
+            )
+
+
+def finished(study: optuna.Study) -> int:
+    return len(study.get_trials(deepcopy=False, states=FINISHED))
+
+
+def recover_interrupted(study: optuna.Study) -> int:
+    """Trials a killed driver left RUNNING become FAIL and their parameters are queued again.
+
+    Only one driver may work on a study at a time: this runs when it starts (and when it stops).
+    """
+    stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    store = study._storage
+    for trial in stale:
+        store.set_trial_user_attr(trial._trial_id, "failure", "interrupted: the search driver stopped")
+        store.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        study.enqueue_trial(trial.params, user_attrs={"requeued_from": trial.number}, skip_if_exists=False)
+    return len(stale)
+
+
+def objectives_of(study: optuna.Study) -> list[str]:
+    return list(study.user_attrs.get("objectives", ["accuracy", "params"]))
+
+
+def pareto_rows(study: optuna.Study) -> list[dict]:
+    """Non-dominated COMPLETE trials (pruned trials are low-fidelity and stay out)."""
+    objectives = objectives_of(study)
+    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if _feasible(t)]
+    if not done:
+        return []
+    import numpy as np
+
+    pts = np.array([t.values for t in done], dtype=float)
+    mask = pareto_mask(pts, [DIRECTIONS[o] == "maximize" for o in objectives])
+    rows = [trial_metrics(t) for t, keep in zip(done, mask) if keep]
+    return sorted(rows, key=lambda r: r[objectives[1]] if len(objectives) > 1 else -r["accuracy"])
+
+
+def _feasible(trial: FrozenTrial) -> bool:
+    return all(v <= 0 for v in trial.constraints)
+
+
+def trial_metrics(trial: FrozenTrial) -> dict:
+    a = trial.user_attrs
+    return {
+        "trial": trial.number,
+        "accuracy": a.get("val_accuracy"),
+        "params": a.get("params"),
+        "flops": a.get("flops"),
+        "latency_ms": a.get("latency_ms"),
+    }
+
+
+def study_hypervolume(study: optuna.Study) -> float:
+    objectives = objectives_of(study)
+    rows = pareto_rows(study)
+    refs = study.user_attrs.get("hv_reference", {})
+    size_objs = [o for o in objectives if o != "accuracy"]
+    if not rows or any(o not in refs for o in size_objs):
+        return 0.0
+    return hypervolume(
+        [r["accuracy"] for r in rows], [[r[o] for r in rows] for o in size_objs], [refs[o] for o in size_objs]
+    )
+
+
+def summary(study: optuna.Study) -> dict:
+    """What ``status --json`` prints."""
+    states = {s: 0 for s in ("COMPLETE", "PRUNED", "RUNNING", "FAIL", "WAITING")}
+    for t in study.get_trials(deepcopy=False):
+        states[t.state.name] = states.get(t.state.name, 0) + 1
+    teacher = study.user_attrs.get("teacher", {})
+    return {
+        "study": study.study_name,
+        "directions": [d.name.lower() for d in study.directions],
+        "objectives": objectives_of(study),
+        "states": states,
+        "pareto": pareto_rows(study),
+        "hypervolume": study_hypervolume(study),
+        "hypervolume_reference": study.user_attrs.get("hv_reference", {}),
+        "teacher": {
+            "accuracy": teacher.get("val_accuracy"),
+            "test_accuracy": teacher.get("test_accuracy"),
+            "params": teacher.get("params"),
+        },
+    }

@@ -46,6 +46,8 @@ class Range(_Section):
     def _ordered(self) -> Range:
         if self.low > self.high:
             raise ValueError(f"low {self.low} > high {self.high}")
+        if self.log and self.low <= 0:
+            raise ValueError(f"a log range needs low > 0, got {self.low}")
         return self
 
 
@@ -66,6 +68,22 @@ class KDConfig(_Section):
         unknown = [name for name in v if name not in LOSSES]
         if unknown:
             raise ValueError(f"unknown loss {unknown[0]!r} (known: {', '.join(LOSSES.names())})")
+        return v
+
+    # Checked here, not at sampling time: a bad range would otherwise fail every trial of a
+    # study already written to the database (T = 0 divides by zero, alpha mixes CE and KD).
+    @field_validator("temperature")
+    @classmethod
+    def _positive_temperature(cls, v: Range) -> Range:
+        if v.low <= 0:
+            raise ValueError(f"low must be > 0, got {v.low}")
+        return v
+
+    @field_validator("alpha")
+    @classmethod
+    def _mixing_weight(cls, v: Range) -> Range:
+        if v.low < 0 or v.high > 1:
+            raise ValueError(f"must lie within [0, 1], got [{v.low}, {v.high}]")
         return v
 
 
@@ -161,8 +179,10 @@ def load_config(path: str | Path) -> StudyConfig:
     config.data.root = _relative_to(base, config.data.root)
     config.teacher.path = _relative_to(base, config.teacher.path)
     config.cache_dir = _relative_to(base, config.cache_dir)
-    if config.storage and config.storage.startswith("sqlite:///") and not config.storage.startswith(
-        "sqlite:////"
+    if (
+        config.storage
+        and config.storage.startswith("sqlite:///")
+        and not config.storage.startswith("sqlite:////")
     ):
         config.storage = "sqlite:///" + str(base / config.storage.removeprefix("sqlite:///"))
     return config

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import time
+from collections.abc import Iterator
 
 import torch
 from torch import nn
@@ -16,35 +18,49 @@ def count_params(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
+@contextlib.contextmanager
+def _eval_mode(module: nn.Module) -> Iterator[None]:
+    """Eval mode for the measurement, then the previous mode back. A ``torch.export`` program
+    is frozen in eval mode already and refuses ``.eval()``."""
+    was_training = module.training
+    with contextlib.suppress(NotImplementedError):
+        module.eval()
+    try:
+        yield
+    finally:
+        with contextlib.suppress(NotImplementedError):
+            module.train(was_training)
+
+
+def _device(module: nn.Module) -> torch.device:
+    return next(iter(module.parameters()), torch.empty(0)).device
+
+
 @torch.no_grad()
 def count_flops(module: nn.Module, input_shape: tuple[int, ...]) -> int:
     """FLOPs of one forward pass of one example (torch.utils.flop_counter; a multiply-add = 2)."""
-    was_training = module.training
-    module.eval()
-    device = next(module.parameters()).device
     counter = FlopCounterMode(display=False)
-    with counter:
-        module(torch.zeros(1, *input_shape, device=device))
-    module.train(was_training)
+    with _eval_mode(module), counter:
+        module(torch.zeros(1, *input_shape, device=_device(module)))
     return int(counter.get_total_flops())
 
 
 @torch.inference_mode()
-def latency_ms(module: nn.Module, input_shape: tuple[int, ...], repeats: int = 30, warmup: int = 5) -> float:
+def latency_ms(
+    module: nn.Module, input_shape: tuple[int, ...], repeats: int = 30, warmup: int = 5
+) -> float:
     """Median wall time of a batch-1 forward pass in milliseconds, in eval mode."""
-    was_training = module.training
-    module.eval()
-    device = next(module.parameters()).device
+    device = _device(module)
     x = torch.zeros(1, *input_shape, device=device)
     times = []
-    for i in range(warmup + repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        start = time.perf_counter()
-        module(x)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        if i >= warmup:
-            times.append(time.perf_counter() - start)
-    module.train(was_training)
+    with _eval_mode(module):
+        for i in range(warmup + repeats):
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            start = time.perf_counter()
+            module(x)
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            if i >= warmup:
+                times.append(time.perf_counter() - start)
     return 1000.0 * statistics.median(times)

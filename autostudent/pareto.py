@@ -33,7 +33,9 @@ def size_score(size: float, reference: float) -> float:
     return max(0.0, math.log10(reference / size))
 
 
-def hypervolume(accuracy: Sequence[float], sizes: Sequence[Sequence[float]], references: Sequence[float]) -> float:
+def hypervolume(
+    accuracy: Sequence[float], sizes: Sequence[Sequence[float]], references: Sequence[float]
+) -> float:
     """Hypervolume dominated by the trials over the origin in (accuracy, size scores...).
 
     ``sizes[j][i]`` is trial i's value of the j-th size objective, ``references[j]`` its

@@ -17,7 +17,12 @@ from optuna.trial import FrozenTrial, TrialState
 from autostudent.errors import UserError
 from autostudent.pareto import hypervolume, pareto_mask
 
-DIRECTIONS = {"accuracy": "maximize", "params": "minimize", "flops": "minimize", "latency_ms": "minimize"}
+DIRECTIONS = {
+    "accuracy": "maximize",
+    "params": "minimize",
+    "flops": "minimize",
+    "latency_ms": "minimize",
+}
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
@@ -57,10 +62,16 @@ def load(url: str, name: str) -> optuna.Study:
         raise UserError(f"--study: no study {name!r} in {safe_url(url)}{hint}") from None
 
 
-def create_or_load(url: str, name: str, objectives: Sequence[str], sampler: optuna.samplers.BaseSampler) -> optuna.Study:
+def create_or_load(
+    url: str, name: str, objectives: Sequence[str], sampler: optuna.samplers.BaseSampler
+) -> optuna.Study:
     directions = [DIRECTIONS[o] for o in objectives]
     study = optuna.create_study(
-        study_name=name, storage=storage(url), directions=directions, sampler=sampler, load_if_exists=True
+        study_name=name,
+        storage=storage(url),
+        directions=directions,
+        sampler=sampler,
+        load_if_exists=True,
     )
     if [d.name.lower() for d in study.directions] != directions:
         raise UserError(
@@ -96,9 +107,13 @@ def recover_interrupted(study: optuna.Study) -> int:
     stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     store = study._storage
     for trial in stale:
-        store.set_trial_user_attr(trial._trial_id, "failure", "interrupted: the search driver stopped")
+        store.set_trial_user_attr(
+            trial._trial_id, "failure", "interrupted: the search driver stopped"
+        )
         store.set_trial_state_values(trial._trial_id, TrialState.FAIL)
-        study.enqueue_trial(trial.params, user_attrs={"requeued_from": trial.number}, skip_if_exists=False)
+        study.enqueue_trial(
+            trial.params, user_attrs={"requeued_from": trial.number}, skip_if_exists=False
+        )
     return len(stale)
 
 
@@ -109,7 +124,9 @@ def objectives_of(study: optuna.Study) -> list[str]:
 def pareto_rows(study: optuna.Study) -> list[dict]:
     """Non-dominated COMPLETE trials (pruned trials are low-fidelity and stay out)."""
     objectives = objectives_of(study)
-    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if _feasible(t)]
+    done = [
+        t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if _feasible(t)
+    ]
     if not done:
         return []
     import numpy as np
@@ -143,7 +160,9 @@ def study_hypervolume(study: optuna.Study) -> float:
     if not rows or any(o not in refs for o in size_objs):
         return 0.0
     return hypervolume(
-        [r["accuracy"] for r in rows], [[r[o] for r in rows] for o in size_objs], [refs[o] for o in size_objs]
+        [r["accuracy"] for r in rows],
+        [[r[o] for r in rows] for o in size_objs],
+        [refs[o] for o in size_objs],
     )
 
 
@@ -167,3 +186,32 @@ def summary(study: optuna.Study) -> dict:
             "params": teacher.get("params"),
         },
     }
+
+
+def trials_frame(study: optuna.Study):
+    """All trials as a pandas DataFrame (one row a trial, JSON-able columns)."""
+    import pandas as pd
+
+    rows = []
+    for t in study.get_trials(deepcopy=False):
+        a = t.user_attrs
+        rows.append(
+            {
+                "number": t.number,
+                "state": t.state.name,
+                **{f"param_{k}": v for k, v in t.params.items()},
+                "val_accuracy": a.get("val_accuracy"),
+                "params": a.get("params"),
+                "flops": a.get("flops"),
+                "latency_ms": a.get("latency_ms"),
+                "epochs": a.get("epochs"),
+                "max_epochs": a.get("max_epochs"),
+                "train_seconds": a.get("train_seconds"),
+                "arch_seed": a.get("arch_seed"),
+                "curve": a.get("curve"),
+                "failure": a.get("failure"),
+                "started": t.datetime_start.isoformat() if t.datetime_start else None,
+                "finished": t.datetime_complete.isoformat() if t.datetime_complete else None,
+            }
+        )
+    return pd.DataFrame(rows)

@@ -98,8 +98,21 @@ def _load_state_dict(source: TeacherSource) -> nn.Module:
         module.load_state_dict(state)
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[0]
-        raise UserError(f"teacher.path: {source.path} does not fit {source.factory}: {first}") from None
+        raise UserError(
+            f"teacher.path: {source.path} does not fit {source.factory}: {first}"
+        ) from None
     return module
+
+
+def _reason(exc: Exception) -> str:
+    """One line for the error message: torch's errors span many lines (weights_only refusals
+    carry a whole tutorial), so keep the unpickler's own complaint or else the first line."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    refusal = [line for line in lines if line.startswith("WeightsUnpickler error:")]
+    if refusal:
+        what = refusal[0].removeprefix("WeightsUnpickler error:").strip().split(". ")[0]
+        return f"weights_only loading refused it ({what}); is it a plain state_dict?"
+    return lines[0] if lines else type(exc).__name__
 
 
 def resolve_factory(spec: str) -> Callable[..., nn.Module]:
@@ -107,7 +120,10 @@ def resolve_factory(spec: str) -> Callable[..., nn.Module]:
     if not attr:
         raise UserError(f"teacher.factory: {spec!r} is not of the form 'package.module:factory'")
     if mod_name == "zoo":
-        return TEACHERS.get(attr)
+        try:
+            return TEACHERS.get(attr)
+        except UserError as exc:
+            raise UserError(f"teacher.factory: {exc}") from None
     try:
         return getattr(importlib.import_module(mod_name), attr)
     except (ImportError, AttributeError) as exc:
@@ -133,7 +149,7 @@ def load_teacher(
     except UserError:
         raise
     except Exception as exc:  # a corrupt archive: name the file, not a traceback
-        raise UserError(f"teacher.path: cannot load {path} as {fmt}: {exc}") from None
+        raise UserError(f"teacher.path: cannot load {path} as {fmt}: {_reason(exc)}") from None
     module = module.to(device)
     if not isinstance(module, torch.fx.GraphModule):  # an exported program is frozen in eval mode
         module.eval()
@@ -201,9 +217,9 @@ def check_teacher(teacher: Teacher, input_shape: tuple[int, ...], num_classes: i
         with torch.inference_mode():
             logits, _ = teacher.forward_with_features(probe)
     except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserError(
-            f"teacher.path: {teacher.path} rejects inputs of shape {tuple(input_shape)}: {first}"
+            f"teacher.path: {teacher.path} rejects inputs of shape {tuple(input_shape)}: "
+            f"{_reason(exc)}"
         ) from None
     if logits.ndim != 2 or logits.shape[1] != num_classes:
         raise UserError(

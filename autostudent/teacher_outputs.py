@@ -59,8 +59,11 @@ def teacher_outputs(
     stored = _compute(teacher, data, device, batch_size)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.stem}.{os.getpid()}.partial")
-    torch.save(stored, tmp)
-    tmp.replace(path)  # atomic: concurrent writers leave one whole file, readers never see half
+    try:
+        torch.save(stored, tmp)
+        tmp.replace(path)  # atomic: concurrent writers leave one whole file, readers never see half
+    finally:
+        tmp.unlink(missing_ok=True)  # a failed write (disk full, kill) leaves no partial file
     return _from_stored(stored, path)
 
 
@@ -86,6 +89,7 @@ def _compute(teacher: Teacher, data: Data, device: str, batch_size: int) -> dict
         logits.append(out.float().cpu())
         if feats is not None:
             features.append(feats.flatten(1).float().cpu())
+
     def predict(xb: torch.Tensor) -> torch.Tensor:
         return teacher.forward_with_features(xb)[0]
 

@@ -23,7 +23,9 @@ def batch_indices(n: int, batch_size: int, generator: torch.Generator) -> Iterat
             yield idx
 
 
-def augment(x: torch.Tensor, generator: torch.Generator, pad: int = 2, flip: bool = True) -> torch.Tensor:
+def augment(
+    x: torch.Tensor, generator: torch.Generator, pad: int = 2, flip: bool = True
+) -> torch.Tensor:
     """Random crop (zero padding ``pad``) and horizontal flip, per example, on a normalised batch."""
     n, _, h, w = x.shape
     padded = nn.functional.pad(x, (pad, pad, pad, pad))
@@ -31,7 +33,12 @@ def augment(x: torch.Tensor, generator: torch.Generator, pad: int = 2, flip: boo
     dx = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
     rows = (dy[:, None] + torch.arange(h)[None, :])[:, None, :, None]
     cols = (dx[:, None] + torch.arange(w)[None, :])[:, None, None, :]
-    out = padded[torch.arange(n)[:, None, None, None], torch.arange(x.shape[1])[None, :, None, None], rows, cols]
+    out = padded[
+        torch.arange(n)[:, None, None, None],
+        torch.arange(x.shape[1])[None, :, None, None],
+        rows,
+        cols,
+    ]
     if flip:
         mask = torch.rand(n, generator=generator) < 0.5
         out[mask] = out[mask].flip(-1)
@@ -45,7 +52,10 @@ def sgd(model: nn.Module, lr: float, weight_decay: float, total_steps: int):
         # BatchNorm and bias parameters are not weight-decayed (standard practice for small nets).
         (no_decay if p.ndim <= 1 else decay).append(p)
     opt = torch.optim.SGD(
-        [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        [
+            {"params": decay, "weight_decay": weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ],
         lr=lr,
         momentum=0.9,
         nesterov=True,

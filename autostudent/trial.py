@@ -25,7 +25,7 @@ from autostudent.training import accuracy, batch_indices, sgd, steps_per_epoch
 
 # (indices, student inputs) → (teacher logits, teacher features or None) for that batch
 TeacherBatch = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, "torch.Tensor | None"]]
-Report = Callable[[int, float], None]
+Report = Callable[["TrialResult"], None]
 
 
 @dataclass(frozen=True)
@@ -104,8 +104,8 @@ def run_trial(
 ) -> TrialResult:
     """Build the student from ``spec``, distill it for ``budget.epochs`` and measure it.
 
-    ``report(epoch, val_accuracy)`` is called after every epoch (the executor's early stopping
-    listens there and may raise to stop the trial). Raises TrialFailed with a reason for a
+    ``report(result_so_far)`` is called after every epoch (the executor's early stopping
+    listens there and may stop the trial). Raises TrialFailed with a reason for a
     student over a cap or a loss that is not finite.
     """
     dev = torch.device(device)
@@ -121,35 +121,49 @@ def run_trial(
     teacher = cached_teacher(outputs, dev, loss.needs_features)
 
     def objective(logits, labels, t_logits, s_feats, t_feats):
-        return loss.fn(logits, labels, t_logits, temperature=kd.temperature, alpha=kd.alpha,
-                       student_features=s_feats, teacher_features=t_feats)
+        return loss.fn(
+            logits,
+            labels,
+            t_logits,
+            temperature=kd.temperature,
+            alpha=kd.alpha,
+            student_features=s_feats,
+            teacher_features=t_feats,
+        )
 
     x = torch.from_numpy(data.x_train).to(dev)
     y = torch.from_numpy(data.y_train).to(dev)
     gen = torch.Generator().manual_seed(seed)
-    opt, sched = sgd(model, budget.lr, budget.weight_decay,
-                     budget.epochs * steps_per_epoch(len(x), budget.batch_size))
-    curve: list[float] = []
-    seconds = 0.0
+    opt, sched = sgd(
+        model,
+        budget.lr,
+        budget.weight_decay,
+        budget.epochs * steps_per_epoch(len(x), budget.batch_size),
+    )
+    result = TrialResult(0.0, params, flops, lat, 0.0, 0.0, 0)
     for epoch in range(1, budget.epochs + 1):
         started = time.perf_counter()
-        distill_epoch(model, x, y, teacher, objective, opt, sched, budget.batch_size, gen,
-                      features=loss.needs_features, epoch=epoch)
-        seconds += time.perf_counter() - started
-        val = accuracy(model.eval(), data.x_val, data.y_val, dev)
-        curve.append(val)
+        distill_epoch(
+            model,
+            x,
+            y,
+            teacher,
+            objective,
+            opt,
+            sched,
+            budget.batch_size,
+            gen,
+            features=loss.needs_features,
+            epoch=epoch,
+        )
+        result.train_seconds += time.perf_counter() - started
+        result.val_accuracy = accuracy(model.eval(), data.x_val, data.y_val, dev)
+        result.curve.append(result.val_accuracy)
+        result.epochs = epoch
+        result.img_per_s = len(x) * epoch / max(result.train_seconds, 1e-9)
         if report is not None:
-            report(epoch, val)
-    return TrialResult(
-        val_accuracy=curve[-1],
-        params=params,
-        flops=flops,
-        latency_ms=lat,
-        train_seconds=seconds,
-        img_per_s=len(x) * budget.epochs / max(seconds, 1e-9),
-        epochs=len(curve),
-        curve=curve,
-    )
+            report(result)
+    return result
 
 
 def distill_epoch(

@@ -85,7 +85,7 @@ def train_teacher(
     weight_decay: float = 5e-4,
     batch_size: int = 128,
     device: str = "cpu",
-    log: Callable[[str], None] = print,
+    log: Callable[[str], None] = lambda line: print(line, flush=True),
 ) -> nn.Module:
     """Cross-entropy training of a zoo teacher with crop+flip augmentation; returns it in eval mode."""
     torch.manual_seed(seed)
@@ -106,6 +106,8 @@ def train_teacher(
             sched.step()
         model.eval()
         val = accuracy(model, data.x_val, data.y_val, device)
-        log(f"epoch {epoch}/{epochs}  loss {loss.item():.3f}  val {val:.4f}  "
-            f"{time.perf_counter() - started:.0f}s")
+        log(
+            f"epoch {epoch}/{epochs}  loss {loss.item():.3f}  val {val:.4f}  "
+            f"{time.perf_counter() - started:.0f}s"
+        )
     return model.eval()

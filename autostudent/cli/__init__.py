@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from autostudent.cli import teacher
+from autostudent.cli import bench, study, teacher
 from autostudent.errors import UserError
 
 app = typer.Typer(
@@ -21,7 +21,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+app.command()(study.search)
+app.command()(study.status)
+app.command()(study.trials)
 app.add_typer(teacher.app, name="teacher")
+app.add_typer(bench.app, name="bench")
 
 
 @app.callback()
@@ -48,5 +52,7 @@ def main(argv: list[str] | None = None) -> None:
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.TyperException as exc:  # bad flags or arguments: one line, exit 2
-        print(f"error: {exc.format_message()}", file=sys.stderr)
+        # A command group called bare has printed its help already and carries no message.
+        message = exc.format_message() or "missing command (see the list above)"
+        print(f"error: {message}", file=sys.stderr)
         sys.exit(getattr(exc, "exit_code", 2))

@@ -1,4 +1,7 @@
-"""``autostudent teacher train|eval``: make a teacher from the zoo, or report one's accuracy."""
+"""``autostudent teacher train|eval``: make a teacher from the zoo, or report one's accuracy.
+
+torch is imported inside the commands: ``--help`` and flag errors answer without it.
+"""
 
 from __future__ import annotations
 
@@ -7,20 +10,21 @@ from pathlib import Path
 
 import typer
 
-from autostudent.datasets import load_data
-from autostudent.teacher import TeacherSource, check_teacher, load_teacher, save_teacher
-from autostudent.training import accuracy
-from autostudent.zoo import TEACHERS, train_teacher
+from autostudent.errors import UserError
 
-app = typer.Typer(help="Train a built-in teacher or evaluate any teacher file.", no_args_is_help=True)
+app = typer.Typer(
+    help="Train a built-in teacher or evaluate any teacher file.", no_args_is_help=True
+)
 
 
 @app.command()
 def train(
-    out: Path = typer.Option(..., "--out", help="Where to write the teacher (.pt2 torch.export archive)."),
+    out: Path = typer.Option(
+        ..., "--out", help="Where to write the teacher (.pt2 torch.export archive)."
+    ),
     data: str = typer.Option("fashion-mnist", "--data", help="Dataset name."),
     data_root: Path | None = typer.Option(None, "--data-root", help="Dataset folder or file."),
-    arch: str = typer.Option("resnet8", "--arch", help=f"Zoo architecture: {', '.join(TEACHERS.names())}."),
+    arch: str = typer.Option("resnet8", "--arch", help="Zoo architecture: resnet8, resnet14, ..."),
     width: int | None = typer.Option(None, "--width", help="Channels of the first stage."),
     epochs: int = typer.Option(15, "--epochs", min=1),
     lr: float = typer.Option(0.1, "--lr"),
@@ -29,6 +33,10 @@ def train(
     device: str = typer.Option("cpu", "--device"),
 ) -> None:
     """Train a zoo teacher with augmentation and write it as a self-contained archive."""
+    from autostudent.datasets import load_data
+    from autostudent.teacher import save_teacher
+    from autostudent.zoo import TEACHERS, train_teacher
+
     TEACHERS.get(arch)
     d = load_data(data, data_root, val_fraction=val_fraction, seed=seed)
     model = train_teacher(arch, d, epochs=epochs, seed=seed, width=width, lr=lr, device=device)
@@ -38,10 +46,14 @@ def train(
 
 @app.command("eval")
 def evaluate(
-    path: Path = typer.Argument(..., help="Teacher file (torch.export, TorchScript or state_dict)."),
+    path: Path = typer.Argument(
+        ..., help="Teacher file (torch.export, TorchScript or state_dict)."
+    ),
     data: str = typer.Option("fashion-mnist", "--data"),
     data_root: Path | None = typer.Option(None, "--data-root"),
-    factory: str | None = typer.Option(None, "--factory", help="'package.module:fn' or 'zoo:NAME' for state_dicts."),
+    factory: str | None = typer.Option(
+        None, "--factory", help="'package.module:fn' or 'zoo:NAME' for state_dicts."
+    ),
     val_fraction: float = typer.Option(0.1, "--val-fraction"),
     seed: int = typer.Option(0, "--seed", help="Split seed of the validation set."),
     device: str = typer.Option("cpu", "--device"),
@@ -51,10 +63,26 @@ def evaluate(
     _report(path, data, data_root, val_fraction, seed, device, as_json, factory)
 
 
-def _report(path: Path, data: str, root: Path | None, val_fraction: float, seed: int,
-            device: str, as_json: bool = False, factory: str | None = None) -> None:
+def _report(
+    path: Path,
+    data: str,
+    root: Path | None,
+    val_fraction: float,
+    seed: int,
+    device: str,
+    as_json: bool = False,
+    factory: str | None = None,
+) -> None:
+    if not path.is_file():  # before loading torch and the data: a typo is reported at once
+        raise UserError(f"teacher.path: {path} does not exist")
+    from autostudent.datasets import load_data
+    from autostudent.teacher import TeacherSource, check_teacher, load_teacher
+    from autostudent.training import accuracy
+
     d = load_data(data, root, val_fraction=val_fraction, seed=seed)
-    teacher = load_teacher(TeacherSource(path, factory=factory), device, d.input_shape, d.num_classes)
+    teacher = load_teacher(
+        TeacherSource(path, factory=factory), device, d.input_shape, d.num_classes
+    )
     check_teacher(teacher, d.input_shape, d.num_classes)
 
     def predict(x):
@@ -66,7 +94,9 @@ def _report(path: Path, data: str, root: Path | None, val_fraction: float, seed:
         "sha256": teacher.sha256,
         "params": teacher.params(),
         "val_accuracy": accuracy(predict, d.x_val, d.y_val, device),
-        "test_accuracy": None if d.x_test is None else accuracy(predict, d.x_test, d.y_test, device),
+        "test_accuracy": None
+        if d.x_test is None
+        else accuracy(predict, d.x_test, d.y_test, device),
     }
     if as_json:
         print(json.dumps(result))

@@ -1,0 +1,39 @@
+"""``autostudent bench throughput|sampler|scaling``: the performance targets, measured side by side."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(
+    help="Benchmarks that print ratios measured side by side in one run.", no_args_is_help=True
+)
+
+
+def _print(result: dict, as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    for key, value in result.items():
+        typer.echo(
+            f"{key:>24}  {value:,.4g}" if isinstance(value, float) else f"{key:>24}  {value}"
+        )
+
+
+@app.command()
+def throughput(
+    teacher: Path | None = typer.Option(
+        None, "--teacher", help="Teacher file (default: the demo teacher's architecture)."
+    ),
+    images: int = typer.Option(6400, "--images", min=512, help="Training images per round."),
+    batch_size: int = typer.Option(256, "--batch-size", min=2),
+    rounds: int = typer.Option(3, "--rounds", min=1),
+    threads: int = typer.Option(2, "--threads", min=1),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """KD-trial throughput ÷ student-only throughput, beside the naive teacher-in-the-loop KD."""
+    from autostudent.bench.throughput import bench_throughput
+
+    _print(bench_throughput(teacher, images, batch_size, rounds, threads), as_json)

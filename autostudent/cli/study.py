@@ -1,0 +1,102 @@
+"""``autostudent search | status | trials``: run a study and look into its database."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from autostudent import study as studydb
+from autostudent.config import StudyConfig, load_config
+from autostudent.errors import UserError
+
+
+def _configured(
+    config: Path,
+    n_trials: int | None,
+    workers: int | None,
+    storage: str | None,
+    study: str | None,
+    seed: int | None,
+) -> StudyConfig:
+    c = load_config(config)
+    search = c.search.model_copy(
+        update={k: v for k, v in (("n_trials", n_trials), ("workers", workers)) if v is not None}
+    )
+    top = {
+        k: v for k, v in (("storage", storage), ("study", study), ("seed", seed)) if v is not None
+    }
+    return c.model_copy(update={"search": search, **top})
+
+
+def search(
+    config: Path = typer.Argument(..., help="Study YAML (see studies/)."),
+    n_trials: int | None = typer.Option(
+        None, "--n-trials", min=1, help="Run until this many trials are finished."
+    ),
+    workers: int | None = typer.Option(None, "--workers", min=1, help="Trials in parallel."),
+    storage: str | None = typer.Option(
+        None, "--storage", help="SQLAlchemy URL of the study database."
+    ),
+    study: str | None = typer.Option(None, "--study", help="Study name."),
+    seed: int | None = typer.Option(None, "--seed", help="Seed of the sampler and architectures."),
+    ray_address: str | None = typer.Option(None, "--ray-address", help="Join this Ray cluster."),
+    quiet: bool = typer.Option(False, "--quiet", help="No live progress."),
+) -> None:
+    """Create the study, or continue it, until N trials are finished (COMPLETE + PRUNED)."""
+    from autostudent.search import run_search
+
+    c = _configured(config, n_trials, workers, storage, study, seed)
+    result = run_search(c, ray_address=ray_address, show_progress=not quiet)
+    s = studydb.summary(result)
+    typer.echo(
+        f"study {s['study']}: {s['states']['COMPLETE']} complete, {s['states']['PRUNED']} pruned, "
+        f"{s['states']['FAIL']} failed; Pareto front {len(s['pareto'])} trials, "
+        f"hypervolume {s['hypervolume']:.4f}  ({studydb.safe_url(c.storage_url())})"
+    )
+
+
+def status(
+    storage: str = typer.Option(..., "--storage", help="SQLAlchemy URL of the study database."),
+    study: str = typer.Option(..., "--study", help="Study name."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """States, Pareto front, hypervolume and teacher of a study."""
+    s = studydb.summary(studydb.load(storage, study))
+    if as_json:
+        typer.echo(json.dumps(s))
+        return
+    st = s["states"]
+    typer.echo(f"study {s['study']}  objectives {', '.join(s['objectives'])}")
+    typer.echo("  " + "  ".join(f"{k} {v}" for k, v in st.items()))
+    t = s["teacher"]
+    if t.get("params"):
+        typer.echo(f"  teacher: {t['params']:,} params, val accuracy {t['accuracy']:.4f}")
+    typer.echo(f"  hypervolume {s['hypervolume']:.4f}; Pareto front:")
+    for r in s["pareto"]:
+        typer.echo(
+            f"    trial {r['trial']:>4}  acc {r['accuracy']:.4f}  params {r['params']:>9,}  "
+            f"flops {r['flops']:>12,}  latency {r['latency_ms']:.2f} ms"
+        )
+
+
+def trials(
+    storage: str = typer.Option(..., "--storage", help="SQLAlchemy URL of the study database."),
+    study: str = typer.Option(..., "--study", help="Study name."),
+    fmt: str = typer.Option("csv", "--format", help="csv or json."),
+    out: Path | None = typer.Option(None, "--out", help="Write to this file instead of stdout."),
+) -> None:
+    """Every trial as a table: params, KD settings, metrics, state, failure reason."""
+    if fmt not in ("csv", "json"):
+        raise UserError(f"--format: {fmt!r} is not csv or json")
+    frame = studydb.trials_frame(studydb.load(storage, study))
+    text = (
+        frame.to_csv(index=False) if fmt == "csv" else frame.to_json(orient="records", indent=None)
+    )
+    if out is None:
+        typer.echo(text)
+    else:
+        tmp = out.with_name(out.name + ".partial")
+        tmp.write_text(text)
+        tmp.replace(out)

@@ -1,0 +1,265 @@
+"""Ray Tune runs the trials; the Optuna study stays the single source of truth.
+
+``StudySearcher`` is the glue: Ray Tune's ``Searcher`` seam asks the study for proposals
+(``study.ask`` with the study's sampler) and tells it every outcome. Early stopping comes from a
+Tune scheduler (ASHA over epochs, on validation accuracy); a trial it stops is told as PRUNED with
+the fidelity it reached, never as COMPLETE with low-fidelity values (Ray's own OptunaSearch does
+the latter). Failures carry their reason into the trial's ``failure`` attribute.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import optuna
+from optuna.trial import TrialState
+from ray.tune.search import Searcher
+
+from autostudent.candidate import Candidate, CandidateFactory
+from autostudent.errors import TrialFailed
+from autostudent.measure import count_flops, count_params
+from autostudent.student import build_student
+from autostudent.study import finished
+from autostudent.trial import Caps, TrialResult, check_caps, run_trial
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Resources:
+    workers: int = 2
+    cpus_per_trial: int = 1
+    gpus_per_trial: float = 0.0
+    device: str = "cpu"
+
+
+class StudySearcher(Searcher):
+    """Ray Tune's ``Searcher`` seam over an Optuna study: ``suggest`` asks the study (its sampler
+    proposes), ``on_trial_complete`` tells it. Runs until ``n_trials`` trials are finished."""
+
+    def __init__(
+        self,
+        study: optuna.Study,
+        factory: CandidateFactory,
+        *,
+        n_trials: int,
+        max_epochs: int,
+        caps: Caps,
+        objectives: list[str],
+        on_change: Callable[[], None] = lambda: None,
+        max_failures: int | None = None,
+    ) -> None:
+        super().__init__(metric="val_accuracy", mode="max")
+        self.study = study
+        self.factory = factory
+        self.n_trials = n_trials
+        self.max_epochs = max_epochs
+        self.caps = caps
+        self.objectives = objectives
+        self.on_change = on_change
+        self.live: dict[str, optuna.trial.Trial] = {}
+        self.failures = 0
+        self.failure_limit = max_failures if max_failures is not None else max(10, 2 * n_trials)
+
+    def __getstate__(self) -> dict:
+        # Tune pickles its searcher for its own experiment restore, which autostudent does not
+        # use (the study database is the truth); the study's engine cannot be pickled.
+        return {}
+
+    def save(self, checkpoint_path: str) -> None:
+        """Nothing to save: every proposal and result is already in the study database."""
+
+    def restore(self, checkpoint_path: str) -> None:
+        """Nothing to restore: a resumed search reads the study database."""
+
+    def _needed(self) -> int:
+        return self.n_trials - finished(self.study)
+
+    def suggest(self, trial_id: str) -> dict | str | None:
+        if self._needed() <= 0 or self.failures >= self.failure_limit:
+            return Searcher.FINISHED if not self.live else None
+        if len(self.live) >= self._needed():
+            return None  # the trials in flight may suffice; Tune asks again when one ends
+        while self.failures < self.failure_limit:
+            trial = self.study.ask(self.factory.distributions())
+            try:
+                candidate = self.factory.make(trial.number, trial.params)
+                prescreen(candidate, self.factory.input_shape, self.caps)
+            except TrialFailed as exc:
+                self._fail(trial, str(exc))
+                continue
+            trial.set_user_attr("spec", candidate.spec)
+            trial.set_user_attr("arch_seed", candidate.arch_seed)
+            trial.set_user_attr("max_epochs", self.max_epochs)
+            self.live[trial_id] = trial
+            self.on_change()
+            return {
+                "number": trial.number,
+                "spec": candidate.spec,
+                "kd": asdict(candidate.kd),
+                "seed": candidate.arch_seed,
+            }
+        return None
+
+    def _fail(self, trial: optuna.trial.Trial, reason: str) -> None:
+        self.failures += 1
+        trial.set_user_attr("failure", reason)
+        self.study.tell(trial, state=TrialState.FAIL)
+        log.info("trial %d failed: %s", trial.number, reason)
+        self.on_change()
+
+    def on_trial_complete(
+        self, trial_id: str, result: dict | None = None, error: bool = False
+    ) -> None:
+        trial = self.live.pop(trial_id, None)
+        if trial is None:
+            return
+        if error or not result:
+            self._fail(trial, "worker error (the Ray worker died or raised; see the Ray log)")
+            return
+        if result.get("failure"):
+            self._fail(trial, result["failure"])
+            return
+        for key in RESULT_KEYS:
+            trial.set_user_attr(key, result[key])
+        if self.caps.max_latency_ms is not None:
+            trial.set_constraint("latency_ms", result["latency_ms"] - self.caps.max_latency_ms)
+        if result["epochs"] < self.max_epochs:
+            self.study.tell(trial, state=TrialState.PRUNED)  # low fidelity: kept out of the front
+        else:
+            values = [result["val_accuracy" if o == "accuracy" else o] for o in self.objectives]
+            self.study.tell(trial, values)
+        self.on_change()
+
+
+RESULT_KEYS = (
+    "val_accuracy",
+    "params",
+    "flops",
+    "latency_ms",
+    "train_seconds",
+    "img_per_s",
+    "epochs",
+    "curve",
+)
+
+
+def prescreen(candidate: Candidate, input_shape: tuple[int, ...], caps: Caps) -> None:
+    """Build the student once in the driver to catch over-cap sizes before a worker is used."""
+    if caps.max_params is None and caps.max_flops is None:
+        return
+    model = build_student(candidate.spec)
+    params = count_params(model)
+    flops = count_flops(model, input_shape) if caps.max_flops is not None else 0
+    check_caps(params, flops, 0.0, Caps(caps.max_params, caps.max_flops, None))
+
+
+def train_candidate(config: dict, payload: dict) -> None:
+    """The Ray Tune trainable: one KD trial in a worker, reporting after every epoch."""
+    import torch
+    from ray import tune
+
+    from autostudent.trial import KDSettings
+
+    torch.set_num_threads(payload["threads"])
+    warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+
+    def report(result: TrialResult) -> None:
+        tune.report({"epoch": result.epochs, **result.as_dict()})
+
+    try:
+        run_trial(
+            config["spec"],
+            KDSettings(**config["kd"]),
+            payload["data"],
+            payload["outputs"],
+            budget=payload["budget"],
+            seed=config["seed"],
+            caps=payload["caps"],
+            device=payload["device"],
+            report=report,
+        )
+    except TrialFailed as exc:
+        tune.report({"epoch": 0, "val_accuracy": 0.0, "failure": str(exc)})
+    except Exception as exc:  # a bug or a bad architecture must not stop the search
+        reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+        tune.report({"epoch": 0, "val_accuracy": 0.0, "failure": reason})
+
+
+def run(
+    searcher,
+    payload: dict,
+    resources: Resources,
+    *,
+    max_epochs: int,
+    early_stopping: str,
+    grace_period: int,
+    reduction_factor: int,
+    storage_path: str,
+    name: str,
+) -> None:
+    """Run Tune until the searcher says FINISHED."""
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
+    scheduler = (
+        ASHAScheduler(
+            time_attr="epoch",
+            max_t=max_epochs,
+            grace_period=min(grace_period, max_epochs),
+            reduction_factor=reduction_factor,
+        )
+        if early_stopping == "asha" and max_epochs > 1
+        else FIFOScheduler()
+    )
+    trainable = tune.with_resources(
+        tune.with_parameters(train_candidate, payload=payload),
+        {"cpu": resources.cpus_per_trial, "gpu": resources.gpus_per_trial},
+    )
+    tuner = tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(
+            metric="val_accuracy",
+            mode="max",
+            search_alg=searcher,
+            scheduler=scheduler,
+            num_samples=-1,
+            max_concurrent_trials=resources.workers,
+            reuse_actors=True,
+        ),
+        run_config=tune.RunConfig(
+            name=name,
+            storage_path=storage_path,
+            verbose=0,
+            failure_config=tune.FailureConfig(max_failures=2),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+        ),
+    )
+    # Tune's own result files are off (the study DB holds every result): keep its analysis quiet.
+    logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
+    tuner.fit()
+
+
+def init_ray(address: str | None, resources: Resources) -> None:
+    import ray
+
+    if ray.is_initialized():
+        return
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    os.environ.setdefault("TUNE_MAX_PENDING_TRIALS_PG", str(resources.workers))
+    kwargs: dict = {
+        "include_dashboard": False,
+        "log_to_driver": False,
+        "logging_level": logging.WARNING,
+        "configure_logging": True,
+    }
+    if address:
+        ray.init(address=address, **kwargs)
+    else:
+        cpus = max(os.cpu_count() or 1, resources.workers * resources.cpus_per_trial)
+        ray.init(num_cpus=cpus, num_gpus=None, **kwargs)

@@ -1,0 +1,181 @@
+"""``autostudent search``: config → data + teacher → teacher-output cache → study → Ray Tune.
+
+Everything that can be wrong with the input is checked before the study database is touched;
+the database is written only by this driver process.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+
+from autostudent import executor
+from autostudent import study as studydb
+from autostudent.candidate import CandidateFactory
+from autostudent.config import StudyConfig
+from autostudent.datasets import Data, load_data
+from autostudent.errors import UserError
+from autostudent.losses import kd_loss
+from autostudent.measure import count_flops, latency_ms
+from autostudent.progress import SearchProgress
+from autostudent.samplers import make_sampler
+from autostudent.teacher import Teacher, TeacherSource, check_teacher, load_teacher
+from autostudent.teacher_outputs import TeacherOutputs, default_cache_dir, teacher_outputs
+from autostudent.trial import Budget, Caps
+
+
+@dataclass
+class Prepared:
+    """A validated study, ready to run: nothing written to the database yet."""
+
+    config: StudyConfig
+    data: Data
+    teacher: Teacher
+    factory: CandidateFactory
+    storage_url: str
+
+
+def prepare(config: StudyConfig) -> Prepared:
+    c = config
+    data = load_data(
+        c.data.name,
+        c.data.root,
+        val_fraction=c.data.val_fraction,
+        seed=c.data.split_seed,
+        train_subset=c.budget.train_subset,
+    )
+    device = c.resources.device
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UserError(
+                f"resources.device: {device!r} asked for, but no CUDA device is present"
+            )
+    teacher = load_teacher(
+        TeacherSource(
+            c.teacher.path, c.teacher.format, c.teacher.factory, tuple(c.teacher.kwargs.items())
+        ),
+        device,
+        data.input_shape,
+        data.num_classes,
+    )
+    check_teacher(teacher, data.input_shape, data.num_classes)
+    needs = [name for name in c.kd.losses if kd_loss(name).needs_features]
+    if needs and not teacher.has_features:
+        raise UserError(
+            f"kd.losses: {needs[0]!r} needs the teacher's penultimate features, which "
+            f"{teacher.path.name} ({teacher.format}) does not expose; drop it or use a torch.export teacher"
+        )
+    factory = CandidateFactory(c, data.input_shape, data.num_classes)
+    url = c.storage_url()
+    studydb.storage(url)  # a bad URL or unreachable server fails here, before any work
+    return Prepared(c, data, teacher, factory, url)
+
+
+def teacher_identity(p: Prepared, outputs: TeacherOutputs) -> dict:
+    shape = p.data.input_shape
+    return {
+        "path": str(p.teacher.path),
+        "sha256": p.teacher.sha256,
+        "format": p.teacher.format,
+        "params": outputs.params,
+        "flops": count_flops(p.teacher.module, shape),
+        "latency_ms": latency_ms(p.teacher.module, shape),
+        "val_accuracy": outputs.val_accuracy,
+        "test_accuracy": outputs.test_accuracy,
+    }
+
+
+def run_search(
+    config: StudyConfig,
+    *,
+    ray_address: str | None = None,
+    show_progress: bool = True,
+) -> optuna.Study:
+    """Create or continue the study until ``search.n_trials`` trials are finished."""
+    p = prepare(config)
+    c = config
+    cache_dir = c.cache_dir or default_cache_dir()
+    outputs = teacher_outputs(p.teacher, p.data, cache_dir, device=c.resources.device)
+    objectives = list(c.search.objectives)
+    sampler = make_sampler(
+        c.search.sampler,
+        seed=c.seed,
+        n_startup_trials=c.search.n_startup_trials,
+        objectives=objectives,
+    )
+    study = studydb.create_or_load(p.storage_url, c.study, objectives, sampler)
+    teacher = teacher_identity(p, outputs)
+    studydb.check_identity(study, "teacher", teacher, "teacher.path")
+    studydb.check_identity(
+        study,
+        "data",
+        {
+            "name": p.data.name,
+            "identity": p.data.identity,
+            "input_shape": list(p.data.input_shape),
+            "num_classes": p.data.num_classes,
+            "mean": list(p.data.mean),
+            "std": list(p.data.std),
+        },
+        "data",
+    )
+    caps = Caps(c.caps.max_params, c.caps.max_flops, c.caps.max_latency_ms)
+    refs = {
+        "params": caps.max_params or teacher["params"],
+        "flops": caps.max_flops or teacher["flops"],
+        "latency_ms": caps.max_latency_ms or teacher["latency_ms"],
+    }
+    study.set_user_attr("config", c.model_dump(mode="json"))
+    study.set_user_attr("objectives", objectives)
+    study.set_user_attr("hv_reference", {o: refs[o] for o in objectives if o != "accuracy"})
+    studydb.recover_interrupted(study)
+    if studydb.finished(study) >= c.search.n_trials:
+        return study
+
+    resources = executor.Resources(
+        c.search.workers, c.resources.cpus_per_trial, c.resources.gpus_per_trial, c.resources.device
+    )
+    budget = Budget(c.budget.epochs, c.budget.batch_size, c.budget.lr, c.budget.weight_decay)
+    progress = SearchProgress(study, c.search.n_trials) if show_progress else None
+    searcher = executor.StudySearcher(
+        study,
+        p.factory,
+        n_trials=c.search.n_trials,
+        max_epochs=budget.epochs,
+        caps=caps,
+        objectives=objectives,
+        on_change=progress.update if progress else (lambda: None),
+    )
+    payload = {
+        "data": p.data,
+        "outputs": outputs,
+        "budget": budget,
+        "caps": caps,
+        "device": c.resources.device,
+        "threads": c.resources.cpus_per_trial,
+    }
+    executor.init_ray(ray_address, resources)
+    try:
+        if progress:
+            progress.__enter__()
+        executor.run(
+            searcher,
+            payload,
+            resources,
+            max_epochs=budget.epochs,
+            early_stopping=c.search.early_stopping,
+            grace_period=c.search.grace_period,
+            reduction_factor=c.search.reduction_factor,
+            storage_path=str(Path(cache_dir) / "ray_results"),
+            name=c.study,
+        )
+    finally:
+        studydb.recover_interrupted(study)  # Ctrl-C or a crash: nothing stays RUNNING
+        if progress:
+            progress.update()
+            progress.__exit__(None, None, None)
+    return study

@@ -1,0 +1,73 @@
+"""Shared fixtures: small real data (sklearn digits, a Fashion-MNIST subset) and a tiny zoo
+teacher trained on digits and saved the way ``autostudent teacher train`` saves it.
+
+Torch runs on one thread in the tests that ask for ``single_thread``: on the busy 2-core
+machine two threads fight the background jobs and make small models ~10x slower.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from autostudent.datasets import Data, load_data
+from autostudent.errors import UserError
+from autostudent.teacher import save_teacher
+from autostudent.zoo import train_teacher
+
+
+@pytest.fixture(scope="session")
+def single_thread() -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def digits(single_thread: None) -> Data:
+    """sklearn's 8x8 digits: 1150 train, 288 val, 359 test examples."""
+    return load_data("digits", val_fraction=0.2, seed=0)
+
+
+@pytest.fixture(scope="session")
+def fashion_subset(single_thread: None) -> Data:
+    """Real Fashion-MNIST: 1000 training images and a small (1200) validation split."""
+    return load_data("fashion-mnist", val_fraction=0.02, seed=0, train_subset=1000)
+
+
+@pytest.fixture(scope="session")
+def zoo_teacher(digits: Data) -> nn.Module:
+    """A resnet8 of width 8 trained for two epochs on digits: better than chance, not good."""
+    return train_teacher(
+        "resnet8", digits, epochs=2, seed=0, width=8, batch_size=32, log=lambda _: None
+    )
+
+
+@pytest.fixture(scope="session")
+def teacher_file(zoo_teacher: nn.Module, digits: Data, tmp_path_factory) -> Path:
+    """`zoo_teacher` as a torch.export archive. Shared: copy it before changing it."""
+    path = tmp_path_factory.mktemp("teacher") / "teacher.pt2"
+    save_teacher(zoo_teacher, path, digits.input_shape)
+    return path
+
+
+@pytest.fixture
+def user_error() -> Callable[..., str]:
+    """``user_error(call, *parts)``: assert ``call()`` raises a one-line UserError mentioning
+    every part, and return its message."""
+
+    def check(call: Callable[[], object], *parts: str) -> str:
+        with pytest.raises(UserError) as info:
+            call()
+        message = str(info.value)
+        assert "\n" not in message, message
+        for part in parts:
+            assert part in message, f"{part!r} not in {message!r}"
+        return message
+
+    return check

@@ -1,0 +1,115 @@
+"""Study configs: defaults, paths relative to the YAML file, and one-line errors naming the
+file and the field."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from autostudent.config import KD_LOSS_NAMES, load_config
+
+
+def write(folder: Path, text: str, name: str = "study.yaml") -> Path:
+    path = folder / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def test_minimal_config_gets_the_defaults(tmp_path):
+    path = write(
+        tmp_path,
+        """
+        study: fm
+        teacher:
+          path: teacher.pt2
+    """,
+    )
+    config = load_config(path)
+    assert config.study == "fm"
+    assert config.teacher.path == tmp_path.resolve() / "teacher.pt2"
+    assert config.teacher.format == "auto"
+    assert config.data.name == "fashion-mnist" and config.data.root is None
+    assert config.kd.losses == list(KD_LOSS_NAMES)
+    assert (config.kd.temperature.low, config.kd.temperature.high) == (1.0, 10.0)
+    assert config.search.objectives == ["accuracy", "params"]
+    assert config.budget.epochs == 3 and config.caps.max_params is None
+    assert config.resources.device == "cpu"
+    assert config.storage is None and config.storage_url() == "sqlite:///fm.db"
+
+
+def test_relative_paths_are_taken_from_the_yaml_folder(tmp_path, monkeypatch):
+    folder = tmp_path / "studies"
+    folder.mkdir()
+    write(
+        folder,
+        """
+        study: fm
+        storage: sqlite:///fm.db
+        cache_dir: cache
+        data: {name: npz, root: ../data/fm.npz}
+        teacher: {path: /abs/teacher.pt2}
+    """,
+    )
+    monkeypatch.chdir(tmp_path)  # the working directory must not matter
+    config = load_config(Path("studies") / "study.yaml")
+    here = folder.resolve()
+    assert config.data.root == tmp_path.resolve() / "data" / "fm.npz"
+    assert config.cache_dir == here / "cache"
+    assert config.teacher.path == Path("/abs/teacher.pt2")
+    assert config.storage == f"sqlite:///{here / 'fm.db'}"
+
+
+def test_absolute_and_server_storage_urls_are_kept(tmp_path):
+    for url in ("sqlite:////var/studies/fm.db", "postgresql://127.0.0.1:5432/test"):
+        path = write(tmp_path, f"study: fm\nstorage: {url}\nteacher: {{path: t.pt2}}\n")
+        assert load_config(path).storage == url
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "what"),
+    [
+        ("budget: {epoch: 3}", "budget.epoch", "unknown field"),
+        ("sutdy: typo", "sutdy", "unknown field"),
+        ("budget: {epochs: many}", "budget.epochs", "integer"),
+        ("budget: {epochs: 0}", "budget.epochs", "greater than or equal to 1"),
+        ("kd: {temperature: {low: 5, high: 1}}", "kd.temperature", "low 5.0 > high 1.0"),
+        ("kd: {temperature: {low: 0, high: 4}}", "kd.temperature", "> 0"),
+        ("kd: {alpha: {low: 0, high: 2}}", "kd.alpha", "[0, 1]"),
+        ("kd: {losses: [kd, fancy]}", "kd.losses", "unknown loss 'fancy'"),
+        ("kd: {losses: []}", "kd.losses", "at least one"),
+        ("search: {objectives: [params, accuracy]}", "search.objectives", "start with 'accuracy'"),
+        ("search: {objectives: [accuracy, speed]}", "search.objectives.1", "'latency_ms'"),
+        ("search: {sampler: grid}", "search.sampler", "'botorch'"),
+        ("resources: {device: tpu}", "resources.device", "tpu"),
+        ("teacher: {path: t.pt2, format: onnx}", "teacher.format", "'torchscript'"),
+        ("teacher: {}", "teacher.path", "required"),
+    ],
+)
+def test_invalid_field_is_named_in_one_line(tmp_path, user_error, text, field, what):
+    extra = "" if text.startswith("teacher") else "teacher: {path: t.pt2}\n"
+    path = write(tmp_path, f"study: fm\n{extra}{text}\n")
+    message = user_error(lambda: load_config(path), what)
+    assert message.startswith(f"{path}: {field}: "), message
+
+
+def test_missing_teacher_section(tmp_path, user_error):
+    path = write(tmp_path, "study: fm\n")
+    assert user_error(lambda: load_config(path)).startswith(f"{path}: teacher: ")
+
+
+def test_bad_yaml_names_the_file_and_line(tmp_path, user_error):
+    path = write(tmp_path, "study: fm\nteacher:\n  path: [unclosed\n")
+    user_error(lambda: load_config(path), str(path), "line", "not valid YAML")
+
+
+@pytest.mark.parametrize("text", ["", "- study: fm\n", "just a string\n"])
+def test_top_level_must_be_a_mapping(tmp_path, user_error, text):
+    path = write(tmp_path, text)
+    user_error(lambda: load_config(path), str(path), "mapping")
+
+
+def test_missing_file(tmp_path, user_error):
+    path = tmp_path / "nope.yaml"
+    user_error(lambda: load_config(path), str(path), "no such file")

@@ -1,0 +1,293 @@
+"""The fixed teacher: three file formats, penultimate features, checks against the data, and the
+zoo that `autostudent teacher train` draws from."""
+
+from __future__ import annotations
+
+import copy
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from autostudent.datasets import Data
+from autostudent.measure import count_params
+from autostudent.teacher import (
+    TeacherSource,
+    check_teacher,
+    file_sha256,
+    load_teacher,
+    save_teacher,
+)
+from autostudent.training import accuracy
+from autostudent.zoo import TEACHERS, ResNet
+
+pytestmark = [
+    pytest.mark.usefixtures("single_thread"),
+    pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning"),
+]
+
+
+def probe(data: Data, n: int = 7) -> torch.Tensor:
+    return torch.from_numpy(data.x_val[:n])
+
+
+def assert_same_outputs(loaded, module: nn.Module, x: torch.Tensor, features: torch.Tensor) -> None:
+    with torch.inference_mode():
+        logits, feats = loaded.forward_with_features(x)
+        expected = module(x)
+    torch.testing.assert_close(logits, expected)
+    assert loaded.has_features
+    torch.testing.assert_close(feats, features)
+
+
+def zoo_state_dict_source(path: Path, width: int) -> TeacherSource:
+    return TeacherSource(path, factory="zoo:resnet8", kwargs=(("width", width),))
+
+
+def width_of(net: nn.Module) -> int:
+    return net.body[0].out_channels
+
+
+# --- formats -------------------------------------------------------------------------------
+
+
+def test_export_archive_gives_the_module_logits_and_body_features(
+    teacher_file, zoo_teacher, digits
+):
+    teacher = load_teacher(TeacherSource(teacher_file))
+    assert teacher.format == "export"
+    assert teacher.params() == count_params(zoo_teacher)
+    for n in (1, 7):  # the batch dimension is dynamic, batch 1 included
+        x = probe(digits, n)
+        with torch.inference_mode():
+            body = zoo_teacher.body(x)
+        assert_same_outputs(teacher, zoo_teacher, x, body)
+
+
+def test_torchscript_gives_the_module_logits_and_body_features(tmp_path, zoo_teacher, digits):
+    path = tmp_path / "teacher.ts"
+    torch.jit.script(zoo_teacher).save(str(path))
+    teacher = load_teacher(TeacherSource(path))
+    assert teacher.format == "torchscript"
+    x = probe(digits)
+    with torch.inference_mode():
+        body = zoo_teacher.body(x)
+    assert_same_outputs(teacher, zoo_teacher, x, body)
+
+
+@pytest.mark.parametrize("wrapped", [False, True], ids=["bare", "checkpoint"])
+def test_state_dict_with_zoo_factory_gives_the_module_outputs(
+    tmp_path, zoo_teacher, digits, wrapped
+):
+    path = tmp_path / "teacher.pt"
+    state = zoo_teacher.state_dict()
+    torch.save({"state_dict": state, "epoch": 2} if wrapped else state, path)
+    teacher = load_teacher(
+        zoo_state_dict_source(path, width_of(zoo_teacher)),
+        input_shape=digits.input_shape,
+        num_classes=digits.num_classes,
+    )
+    assert teacher.format == "state_dict"
+    assert not teacher.module.training
+    x = probe(digits)
+    with torch.inference_mode():
+        body = zoo_teacher.body(x)
+    assert_same_outputs(teacher, zoo_teacher, x, body)
+
+
+def test_state_dict_of_a_plain_module_gives_the_last_linear_input(tmp_path, monkeypatch, digits):
+    """A user's own architecture without body/head, found as 'module:factory'."""
+    (tmp_path / "plain_net.py").write_text(
+        textwrap.dedent("""
+        from torch import nn
+
+        def make(hidden=16):
+            return nn.Sequential(nn.Flatten(), nn.Linear(64, hidden), nn.ReLU(),
+                                 nn.Linear(hidden, 10))
+    """)
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import plain_net
+
+    torch.manual_seed(0)
+    original = plain_net.make(hidden=12)
+    path = tmp_path / "plain.pt"
+    torch.save(original.state_dict(), path)
+
+    teacher = load_teacher(TeacherSource(path, factory="plain_net:make", kwargs=(("hidden", 12),)))
+    x = probe(digits)
+    with torch.inference_mode():
+        hidden = original[2](original[1](original[0](x)))
+    assert_same_outputs(teacher, original, x, hidden)
+    assert hidden.shape == (len(x), 12)
+
+
+def test_torchscript_without_body_and_head_has_no_features(tmp_path, digits):
+    torch.manual_seed(0)
+    module = nn.Sequential(nn.Flatten(), nn.Linear(64, 10)).eval()
+    path = tmp_path / "plain.ts"
+    torch.jit.script(module).save(str(path))
+    teacher = load_teacher(TeacherSource(path))
+    assert teacher.format == "torchscript"
+    assert not teacher.has_features
+    x = probe(digits)
+    with torch.inference_mode():
+        logits, feats = teacher.forward_with_features(x)
+        expected = module(x)
+    assert feats is None
+    torch.testing.assert_close(logits, expected)
+
+
+# --- checks against the data ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 8, 8)])
+def test_check_teacher_rejects_a_wrong_input_shape(teacher_file, shape, user_error):
+    teacher = load_teacher(TeacherSource(teacher_file))
+    user_error(
+        lambda: check_teacher(teacher, shape, 10), "teacher.path", str(teacher_file), str(shape)
+    )
+
+
+def test_check_teacher_rejects_a_wrong_channel_count_for_eager_modules(
+    tmp_path, zoo_teacher, user_error
+):
+    path = tmp_path / "teacher.ts"
+    torch.jit.script(zoo_teacher).save(str(path))
+    teacher = load_teacher(TeacherSource(path))
+    user_error(lambda: check_teacher(teacher, (3, 8, 8), 10), "teacher.path", str(path))
+
+
+def test_check_teacher_rejects_a_wrong_class_count(teacher_file, digits, user_error):
+    teacher = load_teacher(TeacherSource(teacher_file))
+    check_teacher(teacher, digits.input_shape, digits.num_classes)  # the right data passes
+    user_error(
+        lambda: check_teacher(teacher, digits.input_shape, 7),
+        "teacher.path",
+        str(teacher_file),
+        "7 classes",
+    )
+
+
+# --- bad files --------------------------------------------------------------------------------
+
+
+def test_missing_file(tmp_path, user_error):
+    path = tmp_path / "nope.pt2"
+    message = user_error(lambda: load_teacher(TeacherSource(path)), "teacher.path", str(path))
+    assert "does not exist" in message
+
+
+def test_file_that_is_not_an_archive(tmp_path, user_error):
+    path = tmp_path / "teacher.pt2"
+    path.write_bytes(b"not a zip archive at all\n" * 10)
+    message = user_error(lambda: load_teacher(TeacherSource(path)), "teacher.path", str(path))
+    assert "not a PyTorch archive" in message
+
+
+def test_truncated_export_archive(tmp_path, teacher_file, user_error):
+    path = tmp_path / "teacher.pt2"
+    path.write_bytes(teacher_file.read_bytes()[: teacher_file.stat().st_size // 2])
+    user_error(lambda: load_teacher(TeacherSource(path)), "teacher.path", str(path))
+
+
+def test_state_dict_without_factory(tmp_path, zoo_teacher, user_error):
+    path = tmp_path / "teacher.pt"
+    torch.save(zoo_teacher.state_dict(), path)
+    user_error(lambda: load_teacher(TeacherSource(path)), "teacher.factory", str(path))
+
+
+@pytest.mark.parametrize("factory", ["zoo:nope", "no_such_module_here:make", "no_colon"])
+def test_unknown_factory(tmp_path, zoo_teacher, factory, user_error):
+    path = tmp_path / "teacher.pt"
+    torch.save(zoo_teacher.state_dict(), path)
+    user_error(
+        lambda: load_teacher(TeacherSource(path, factory=factory)),
+        "teacher.factory",
+        factory.split(":")[-1],
+    )
+
+
+def test_state_dict_that_does_not_fit_the_factory(tmp_path, zoo_teacher, digits, user_error):
+    path = tmp_path / "teacher.pt"
+    torch.save(zoo_teacher.state_dict(), path)
+    source = zoo_state_dict_source(path, 2 * width_of(zoo_teacher))
+    user_error(
+        lambda: load_teacher(source, input_shape=digits.input_shape, num_classes=10),
+        "teacher.path",
+        str(path),
+        "does not fit",
+    )
+
+
+def test_state_dict_loading_refuses_pickled_code(tmp_path, digits, user_error):
+    """weights_only: a pickle that would call a function on load is rejected, not executed."""
+    marker = tmp_path / "executed"
+
+    class Payload:
+        def __reduce__(self):
+            return (Path.touch, (marker,))
+
+    path = tmp_path / "teacher.pt"
+    torch.save({"state_dict": {"head.weight": torch.zeros(1)}, "extra": Payload()}, path)
+    message = user_error(
+        lambda: load_teacher(
+            zoo_state_dict_source(path, 8), input_shape=digits.input_shape, num_classes=10
+        ),
+        "teacher.path",
+        str(path),
+        "weights_only",
+    )
+    assert "\x1b" not in message  # torch's coloured multi-line advice is not passed on
+    assert not marker.exists()
+    # The file really is dangerous: an unrestricted load runs the payload.
+    torch.load(path, weights_only=False)
+    assert marker.exists()
+
+
+def test_sha256_is_the_file_content(tmp_path, teacher_file, zoo_teacher, digits):
+    copied = tmp_path / "copy.pt2"
+    shutil.copy(teacher_file, copied)
+    first = load_teacher(TeacherSource(teacher_file))
+    assert load_teacher(TeacherSource(copied)).sha256 == first.sha256 == file_sha256(teacher_file)
+
+    changed = copy.deepcopy(zoo_teacher)
+    with torch.no_grad():
+        changed.head.bias += 1.0
+    save_teacher(changed, copied, digits.input_shape)
+    assert load_teacher(TeacherSource(copied)).sha256 != first.sha256
+
+
+def test_save_teacher_leaves_only_the_archive(tmp_path, zoo_teacher, digits):
+    path = tmp_path / "nested" / "t.pt2"
+    save_teacher(copy.deepcopy(zoo_teacher), path, digits.input_shape)
+    assert [p.name for p in path.parent.iterdir()] == ["t.pt2"]
+
+
+# --- zoo --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", TEACHERS.names())
+@pytest.mark.parametrize("shape", [(1, 8, 8), (3, 32, 32)])
+def test_zoo_nets_are_body_then_linear_head(name, shape):
+    net = TEACHERS.get(name)(shape[0], 7, width=4).eval()
+    x = torch.randn(3, *shape)
+    with torch.inference_mode():
+        feats = net.body(x)
+        torch.testing.assert_close(net(x), net.head(feats))
+    assert feats.shape == (3, 16)  # pooled, 4 x the first stage's width
+    assert isinstance(net, ResNet)
+
+
+def test_zoo_depths_grow_with_the_name():
+    names = ("resnet8", "resnet14", "resnet20")
+    sizes = [count_params(TEACHERS.get(name)(1, 10, width=8)) for name in names]
+    assert sizes == sorted(sizes) and len(set(sizes)) == 3
+
+
+def test_train_teacher_learns_and_returns_eval_mode(zoo_teacher, digits):
+    assert not zoo_teacher.training
+    assert accuracy(zoo_teacher, digits.x_val, digits.y_val) > 0.3  # chance is 0.1

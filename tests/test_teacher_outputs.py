@@ -1,0 +1,145 @@
+"""Teacher outputs: computed once per (teacher file content, data identity), stored atomically,
+read back by every later call."""
+
+from __future__ import annotations
+
+import copy
+import shutil
+
+import pytest
+import torch
+from torch import nn
+
+import autostudent.teacher_outputs as teacher_outputs_module
+from autostudent.datasets import load_data
+from autostudent.teacher import TeacherSource, load_teacher, save_teacher
+from autostudent.teacher_outputs import cache_path, teacher_outputs
+from autostudent.training import accuracy
+
+pytestmark = [
+    pytest.mark.usefixtures("single_thread"),
+    pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning"),
+]
+
+
+@pytest.fixture
+def count_computes(monkeypatch) -> list[int]:
+    """Counts calls of the expensive step (the teacher's forward over the training split)."""
+    calls: list[int] = []
+    compute = teacher_outputs_module._compute
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return compute(*args, **kwargs)
+
+    monkeypatch.setattr(teacher_outputs_module, "_compute", counted)
+    return calls
+
+
+def test_outputs_are_the_teacher_forward_on_the_training_split(
+    tmp_path, teacher_file, zoo_teacher, digits
+):
+    teacher = load_teacher(TeacherSource(teacher_file))
+    out = teacher_outputs(teacher, digits, tmp_path, batch_size=300)  # several batches
+    x = torch.from_numpy(digits.x_train)
+    with torch.inference_mode():
+        torch.testing.assert_close(out.logits, zoo_teacher(x))
+        torch.testing.assert_close(out.features, zoo_teacher.body(x))
+    assert out.val_accuracy == accuracy(zoo_teacher, digits.x_val, digits.y_val)
+    assert out.test_accuracy == accuracy(zoo_teacher, digits.x_test, digits.y_test)
+    assert out.params == teacher.params()
+    assert out.path == cache_path(teacher, digits, tmp_path)
+
+
+def test_computed_once_then_read_from_disk(
+    tmp_path, teacher_file, digits, count_computes, monkeypatch
+):
+    teacher = load_teacher(TeacherSource(teacher_file))
+    first = teacher_outputs(teacher, digits, tmp_path)
+    stamp = first.path.stat().st_mtime_ns
+    second = teacher_outputs(teacher, digits, tmp_path)
+    assert len(count_computes) == 1
+    # A fresh load of the same file (as a new process or a Ray worker does) also hits the cache;
+    # AUTOSTUDENT_CACHE is where the cache lives when no folder is given.
+    monkeypatch.setenv("AUTOSTUDENT_CACHE", str(tmp_path))
+    third = teacher_outputs(load_teacher(TeacherSource(teacher_file)), digits)
+    assert len(count_computes) == 1
+    assert first.path.stat().st_mtime_ns == stamp
+    for later in (second, third):
+        assert later.path == first.path
+        assert torch.equal(later.logits, first.logits)
+        assert torch.equal(later.features, first.features)
+        assert later.val_accuracy == first.val_accuracy
+        assert later.test_accuracy == first.test_accuracy
+
+
+def test_changed_teacher_file_gets_its_own_entry(tmp_path, teacher_file, zoo_teacher, digits):
+    path = tmp_path / "teacher.pt2"
+    shutil.copy(teacher_file, path)
+    before = teacher_outputs(load_teacher(TeacherSource(path)), digits, tmp_path / "cache")
+
+    changed = copy.deepcopy(zoo_teacher)
+    with torch.no_grad():
+        changed.head.bias[0] += 5.0
+    save_teacher(changed, path, digits.input_shape)  # same path, new weights
+    after = teacher_outputs(load_teacher(TeacherSource(path)), digits, tmp_path / "cache")
+
+    assert after.path != before.path
+    assert before.path.is_file()  # the old teacher's entry stays valid for its own studies
+    torch.testing.assert_close(after.logits[:, 1:], before.logits[:, 1:])
+    torch.testing.assert_close(after.logits[:, 0], before.logits[:, 0] + 5.0)
+
+
+def test_other_data_identity_gets_its_own_entry(tmp_path, teacher_file, zoo_teacher, digits):
+    other = load_data("digits", val_fraction=0.2, seed=1)  # another validation split
+    assert other.identity != digits.identity
+    teacher = load_teacher(TeacherSource(teacher_file))
+    mine = teacher_outputs(teacher, digits, tmp_path)
+    theirs = teacher_outputs(teacher, other, tmp_path)
+    assert theirs.path != mine.path
+    with torch.inference_mode():
+        torch.testing.assert_close(theirs.logits, zoo_teacher(torch.from_numpy(other.x_train)))
+    assert not torch.equal(theirs.logits, mine.logits)
+
+
+def test_a_stale_entry_of_another_length_is_recomputed(tmp_path, teacher_file, digits):
+    teacher = load_teacher(TeacherSource(teacher_file))
+    path = cache_path(teacher, digits, tmp_path)
+    path.parent.mkdir(parents=True)
+    torch.save({"logits": torch.zeros(3, 10)}, path)
+    out = teacher_outputs(teacher, digits, tmp_path)
+    assert out.logits.shape == (len(digits.x_train), digits.num_classes)
+    assert torch.load(path, weights_only=True)["logits"].shape[0] == len(digits.x_train)
+
+
+def test_only_whole_files_are_left_behind(tmp_path, teacher_file, digits, monkeypatch):
+    teacher = load_teacher(TeacherSource(teacher_file))
+    save = torch.save
+
+    def save_then_fail(obj, path):  # a disk that fills up halfway through the write
+        save(obj, path)
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(torch, "save", save_then_fail)
+    with pytest.raises(OSError):
+        teacher_outputs(teacher, digits, tmp_path)
+    folder = tmp_path / "teacher_outputs"
+    assert list(folder.iterdir()) == []
+
+    monkeypatch.setattr(torch, "save", save)
+    out = teacher_outputs(teacher, digits, tmp_path)
+    assert list(folder.iterdir()) == [out.path]
+
+
+def test_teacher_without_features_stores_none(tmp_path, digits, count_computes):
+    torch.manual_seed(0)
+    module = nn.Sequential(nn.Flatten(), nn.Linear(64, 10)).eval()
+    path = tmp_path / "plain.ts"
+    torch.jit.script(module).save(str(path))
+    teacher = load_teacher(TeacherSource(path))
+    out = teacher_outputs(teacher, digits, tmp_path)
+    assert out.features is None
+    with torch.inference_mode():
+        torch.testing.assert_close(out.logits, module(torch.from_numpy(digits.x_train)))
+    assert teacher_outputs(teacher, digits, tmp_path).features is None
+    assert len(count_computes) == 1

@@ -1,0 +1,213 @@
+"""One KD trial from cached teacher outputs, and the measuring and training pieces it uses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import autostudent.trial as trial_module
+from autostudent.datasets import Data
+from autostudent.errors import TrialFailed
+from autostudent.measure import count_flops, count_params, latency_ms
+from autostudent.spaces import load_space
+from autostudent.student import build_student
+from autostudent.teacher import TeacherSource, load_teacher
+from autostudent.teacher_outputs import TeacherOutputs, teacher_outputs
+from autostudent.training import accuracy, augment, batch_indices, steps_per_epoch
+from autostudent.trial import Budget, Caps, KDSettings, TrialResult, run_trial
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+FAST = Budget(epochs=2, batch_size=16, lr=0.1)
+
+
+def chain_spec(data: Data, width: int = 8, depth: int = 1) -> dict:
+    point = {"depth_0": depth, "depth_1": depth, "depth_2": depth, "width": width}
+    c, size, _ = data.input_shape
+    return load_space("chain").build_spec(
+        point, 0, in_channels=c, num_classes=data.num_classes, input_size=size
+    )
+
+
+def oracle_outputs(data: Data) -> TeacherOutputs:
+    """A teacher that knows every label: keeps the trial tests independent of teacher quality."""
+    y = torch.from_numpy(data.y_train)
+    logits = 4.0 * F.one_hot(y, data.num_classes).float()
+    return TeacherOutputs(logits, None, 1.0, None, 0, Path("oracle"))
+
+
+@pytest.fixture
+def no_training(monkeypatch) -> None:
+    def fail(*_args, **_kwargs):
+        raise AssertionError("trained although the trial should fail first")
+
+    monkeypatch.setattr(trial_module, "distill_epoch", fail)
+
+
+# --- run_trial --------------------------------------------------------------------------------
+
+
+def test_kd_trial_on_fashion_mnist_learns_and_reports_every_epoch(fashion_subset):
+    spec = chain_spec(fashion_subset, width=16)
+    reports: list[tuple[int, list[float]]] = []
+
+    def report(result: TrialResult) -> None:
+        reports.append((result.epochs, list(result.curve)))
+
+    result = run_trial(
+        spec,
+        KDSettings("kd", temperature=4.0, alpha=0.5),
+        fashion_subset,
+        oracle_outputs(fashion_subset),
+        budget=FAST,
+        seed=0,
+        report=report,
+    )
+    assert len(result.curve) == result.epochs == FAST.epochs
+    assert reports == [(1, result.curve[:1]), (2, result.curve)]
+    assert result.val_accuracy == result.curve[-1] > 0.5  # chance is 0.1
+    torch.manual_seed(0)
+    assert result.params == count_params(build_student(spec))
+    assert result.flops > 0 and result.latency_ms > 0
+    assert result.train_seconds > 0
+    assert result.img_per_s == pytest.approx(1000 * FAST.epochs / result.train_seconds)
+
+
+def test_same_seed_same_result(digits):
+    spec, outputs = chain_spec(digits), oracle_outputs(digits)
+    runs = [
+        run_trial(spec, KDSettings("dkd"), digits, outputs, budget=FAST, seed=3) for _ in range(2)
+    ]
+    assert runs[0].curve == runs[1].curve
+    assert runs[0].val_accuracy == runs[1].val_accuracy > 0.5
+
+
+@pytest.mark.parametrize("cap", ["params", "flops", "latency_ms"])
+def test_student_over_a_cap_fails_before_training(digits, no_training, cap):
+    spec = chain_spec(digits)
+    model = build_student(spec)
+    caps = {
+        "params": Caps(max_params=count_params(model) - 1),
+        "flops": Caps(max_flops=count_flops(model, digits.input_shape) - 1),
+        "latency_ms": Caps(max_latency_ms=1e-6),  # no network runs in a nanosecond
+    }[cap]
+    with pytest.raises(TrialFailed, match=cap):
+        run_trial(
+            spec, KDSettings(), digits, oracle_outputs(digits), budget=FAST, seed=0, caps=caps
+        )
+
+
+def test_student_at_the_cap_passes(digits):
+    spec = chain_spec(digits)
+    params = count_params(build_student(spec))
+    result = run_trial(
+        spec,
+        KDSettings(),
+        digits,
+        oracle_outputs(digits),
+        budget=Budget(epochs=1, batch_size=64),
+        seed=0,
+        caps=Caps(max_params=params),
+    )
+    assert result.params == params
+
+
+def test_diverging_loss_fails_the_trial(digits):
+    with pytest.raises(TrialFailed, match=r"loss is (nan|inf)"):
+        run_trial(
+            chain_spec(digits),
+            KDSettings(),
+            digits,
+            oracle_outputs(digits),
+            budget=Budget(epochs=2, batch_size=16, lr=1e6),
+            seed=0,
+        )
+
+
+def test_relational_kd_uses_the_teacher_features(tmp_path, teacher_file, digits, monkeypatch):
+    outputs = teacher_outputs(load_teacher(TeacherSource(teacher_file)), digits, tmp_path)
+    assert outputs.features is not None
+    seen: list[torch.Tensor] = []
+    loss = trial_module.kd_loss("rkd")
+    monkeypatch.setattr(trial_module, "kd_loss", lambda name: spy_on_features(loss, seen))
+
+    result = run_trial(
+        chain_spec(digits), KDSettings("rkd", alpha=0.5), digits, outputs, budget=FAST, seed=0
+    )
+    assert len(result.curve) == 2 and result.val_accuracy > 0.3
+    assert seen and all(f.shape[1] == outputs.features.shape[1] for f in seen)
+    # the rows handed to the loss are cached teacher features, not the student's
+    assert all((outputs.features == row).all(1).any() for row in seen[0])
+
+
+def spy_on_features(loss, seen: list[torch.Tensor]):
+    def fn(*args, teacher_features=None, **kwargs):
+        seen.append(teacher_features)
+        return loss.fn(*args, teacher_features=teacher_features, **kwargs)
+
+    return type(loss)(loss.name, fn, loss.needs_features)
+
+
+def test_relational_kd_without_teacher_features_fails(digits, no_training):
+    with pytest.raises(TrialFailed, match="features"):
+        run_trial(
+            chain_spec(digits),
+            KDSettings("rkd"),
+            digits,
+            oracle_outputs(digits),
+            budget=FAST,
+            seed=0,
+        )
+
+
+# --- measure ------------------------------------------------------------------------------------
+
+
+def test_count_params_counts_the_whole_module():
+    net = nn.Sequential(
+        nn.Conv2d(1, 4, 3, bias=False), nn.BatchNorm2d(4), nn.Flatten(), nn.Linear(4, 2)
+    )
+    assert count_params(net) == 36 + 8 + 10  # conv, BN affine, linear with bias
+
+
+def test_count_flops_of_a_linear_layer_and_modes_restored():
+    net = nn.Sequential(nn.Flatten(), nn.Linear(12, 5)).train()
+    assert count_flops(net, (3, 2, 2)) == 2 * 12 * 5
+    assert net.training
+    net.eval()
+    assert latency_ms(net, (3, 2, 2), repeats=3, warmup=1) > 0
+    assert not net.training
+
+
+# --- training -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("n", "batch"), [(100, 32), (97, 32), (65, 32), (64, 64)])
+def test_batch_indices_cover_the_data_once(n, batch):
+    batches = list(batch_indices(n, batch, torch.Generator().manual_seed(0)))
+    assert len(batches) == steps_per_epoch(n, batch)
+    seen = torch.cat(batches).sort().values
+    dropped = n - len(seen)
+    assert dropped == (1 if n % batch == 1 else 0)  # only a lone last example is dropped
+    assert len(seen.unique()) == len(seen) and all(len(b) > 1 for b in batches)
+
+
+def test_augment_keeps_shape_and_only_moves_pixels():
+    x = torch.arange(2 * 1 * 6 * 6, dtype=torch.float32).reshape(2, 1, 6, 6) + 1
+    gen = torch.Generator().manual_seed(0)
+    torch.testing.assert_close(augment(x, gen, pad=0, flip=False), x)
+    out = augment(x, gen)
+    assert out.shape == x.shape
+    for image, moved in zip(x, out, strict=True):  # every kept pixel comes from its own image
+        kept = moved[moved != 0]
+        assert torch.isin(kept, image).all()
+
+
+def test_accuracy_counts_argmax_hits_over_several_batches():
+    x = torch.eye(4).repeat(3, 1)  # 12 examples, one-hot inputs
+    y = torch.tensor([0, 1, 2, 3] * 2 + [1, 1, 1, 1])
+    assert accuracy(lambda xb: xb, x, y, batch_size=5) == pytest.approx(9 / 12)

@@ -44,7 +44,7 @@ def hypervolume(
     if len(accuracy) == 0:
         return 0.0
     cols = [np.asarray(accuracy, dtype=float)]
-    for values, ref in zip(sizes, references):
+    for values, ref in zip(sizes, references, strict=True):
         cols.append(np.array([size_score(v, ref) for v in values]))
     pts = np.stack(cols, axis=1)
     pts = pts[np.all(pts > 0, axis=1)]

@@ -47,7 +47,8 @@ class SearchProgress:
         ]
         if best:
             parts.append(
-                f"best acc {best['accuracy']:.4f} @ {best['params']:,} params (trial {best['trial']})"
+                f"best acc {best['accuracy']:.4f} @ {best['params']:,} params "
+                f"(trial {best['trial']})"
             )
         parts.append(f"front {len(s['pareto'])}  HV {s['hypervolume']:.4f}")
         return " · ".join(parts)

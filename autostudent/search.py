@@ -67,7 +67,8 @@ def prepare(config: StudyConfig) -> Prepared:
     if needs and not teacher.has_features:
         raise UserError(
             f"kd.losses: {needs[0]!r} needs the teacher's penultimate features, which "
-            f"{teacher.path.name} ({teacher.format}) does not expose; drop it or use a torch.export teacher"
+            f"{teacher.path.name} ({teacher.format}) does not expose; "
+            "drop it or use a torch.export teacher"
         )
     factory = CandidateFactory(c, data.input_shape, data.num_classes)
     url = c.storage_url()

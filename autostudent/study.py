@@ -133,7 +133,7 @@ def pareto_rows(study: optuna.Study) -> list[dict]:
 
     pts = np.array([t.values for t in done], dtype=float)
     mask = pareto_mask(pts, [DIRECTIONS[o] == "maximize" for o in objectives])
-    rows = [trial_metrics(t) for t, keep in zip(done, mask) if keep]
+    rows = [trial_metrics(t) for t, keep in zip(done, mask, strict=True) if keep]
     return sorted(rows, key=lambda r: r[objectives[1]] if len(objectives) > 1 else -r["accuracy"])
 
 

@@ -26,7 +26,7 @@ def batch_indices(n: int, batch_size: int, generator: torch.Generator) -> Iterat
 def augment(
     x: torch.Tensor, generator: torch.Generator, pad: int = 2, flip: bool = True
 ) -> torch.Tensor:
-    """Random crop (zero padding ``pad``) and horizontal flip, per example, on a normalised batch."""
+    """Random crop (zero padding ``pad``) and horizontal flip per example of a normalised batch."""
     n, _, h, w = x.shape
     padded = nn.functional.pad(x, (pad, pad, pad, pad))
     dy = torch.randint(0, 2 * pad + 1, (n,), generator=generator)

@@ -87,7 +87,7 @@ def train_teacher(
     device: str = "cpu",
     log: Callable[[str], None] = lambda line: print(line, flush=True),
 ) -> nn.Module:
-    """Cross-entropy training of a zoo teacher with crop+flip augmentation; returns it in eval mode."""
+    """Cross-entropy training of a zoo teacher with crop+flip augmentation (eval mode on return)."""
     torch.manual_seed(seed)
     kwargs = {"width": width} if width else {}
     model = TEACHERS.get(arch)(data.input_shape[0], data.num_classes, **kwargs).to(device)

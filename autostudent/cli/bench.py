@@ -1,4 +1,4 @@
-"""``autostudent bench throughput|sampler|scaling``: the performance targets, measured side by side."""
+"""``autostudent bench throughput|sampler|scaling``: targets measured side by side."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from autostudent.cli import bench, study, teacher
+from autostudent.cli import bench, study, teacher, trial
 from autostudent.errors import UserError
 
 app = typer.Typer(
@@ -24,6 +24,7 @@ app = typer.Typer(
 app.command()(study.search)
 app.command()(study.status)
 app.command()(study.trials)
+app.command()(trial.trial)
 app.add_typer(teacher.app, name="teacher")
 app.add_typer(bench.app, name="bench")
 

@@ -37,3 +37,29 @@ def throughput(
     from autostudent.bench.throughput import bench_throughput
 
     _print(bench_throughput(teacher, images, batch_size, rounds, threads), as_json)
+
+
+@app.command()
+def sampler(
+    trials: int = typer.Option(100, "--trials", min=2, help="Finished trials in the history."),
+    seed: int = typer.Option(0, "--seed"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Seconds per proposal: ours (BoTorch) vs Optuna's GPSampler on the same history."""
+    from autostudent.bench.sampler import bench_sampler
+
+    _print(bench_sampler(trials=trials, seed=seed), as_json)
+
+
+@app.command()
+def scaling(
+    config: Path | None = typer.Option(
+        None, "--config", help="Study YAML (default: studies/smoke.yaml)."
+    ),
+    trials: int = typer.Option(8, "--trials", min=2, help="Trials per run."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """The same small study with 1 and with 2 workers: speed-up in trials per hour."""
+    from autostudent.bench.scaling import DEFAULT_CONFIG, bench_scaling
+
+    _print(bench_scaling(config or DEFAULT_CONFIG, trials), as_json)

@@ -1,0 +1,298 @@
+"""End to end: real Ray, real SQLite and PostgreSQL, a real (small) dataset and teacher."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+from optuna.trial import TrialState
+
+from autostudent import study as studydb
+from autostudent.config import load_config
+from autostudent.errors import UserError
+from autostudent.measure import count_params
+from autostudent.search import run_search
+from autostudent.student import build_student
+
+PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    import ray
+
+    from autostudent.executor import Resources, init_ray
+
+    init_ray(None, Resources(workers=2))
+    yield
+    ray.shutdown()
+
+
+def write_config(tmp_path: Path, teacher_file: Path, **overrides) -> Path:
+    config = {
+        "study": "e2e",
+        "storage": f"sqlite:///{tmp_path / 'e2e.db'}",
+        "seed": 0,
+        "cache_dir": str(tmp_path / "cache"),
+        "data": {"name": "digits", "val_fraction": 0.2},
+        "teacher": {"path": str(teacher_file)},
+        "space": {"name": "chain", "overrides": {"width": {"low": 4, "high": 8}}},
+        "kd": {"losses": ["kd", "rkd"]},
+        "budget": {"epochs": 2, "batch_size": 64},
+        "caps": {"max_params": 20000},
+        "search": {"n_trials": 4, "workers": 2, "n_startup_trials": 3, "sampler": "tpe"},
+    }
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(config.get(key), dict):
+            config[key] = {**config[key], **value}
+        else:
+            config[key] = value
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def states(study: optuna.Study) -> dict[str, int]:
+    return studydb.summary(study)["states"]
+
+
+def test_search_finishes_n_trials_and_stores_everything(tmp_path, teacher_file, ray_cluster):
+    study = run_search(load_config(write_config(tmp_path, teacher_file)), show_progress=False)
+    st = states(study)
+    assert st["COMPLETE"] + st["PRUNED"] == 4
+    assert st["RUNNING"] == 0
+    assert study.user_attrs["teacher"]["sha256"]
+    assert study.user_attrs["data"]["name"] == "digits"
+    for t in study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED)):
+        a = t.user_attrs
+        # the stored spec alone rebuilds the exact student that was measured
+        assert count_params(build_student(a["spec"])) == a["params"]
+        assert len(a["curve"]) == a["epochs"] <= a["max_epochs"] == 2
+        assert {"kd_loss", "kd_temperature", "kd_alpha"} <= set(t.params)
+        if t.state == TrialState.COMPLETE:
+            assert t.values == [a["val_accuracy"], a["params"]]
+        else:
+            assert a["epochs"] < 2
+    summary = studydb.summary(study)
+    assert summary["pareto"]
+    assert summary["hypervolume"] > 0
+    assert all(r["params"] <= 20000 for r in summary["pareto"])
+
+    # resume: a larger N continues the same study; finished trials are not run again
+    before = {t.number: t.datetime_complete for t in study.get_trials(states=studydb.FINISHED)}
+    config = load_config(write_config(tmp_path, teacher_file, search={"n_trials": 6}))
+    study = run_search(config, show_progress=False)
+    assert states(study)["COMPLETE"] + states(study)["PRUNED"] == 6
+    after = {t.number: t.datetime_complete for t in study.get_trials(states=studydb.FINISHED)}
+    assert all(after[n] == done for n, done in before.items())
+
+    # the trials table holds every trial
+    frame = studydb.trials_frame(study)
+    assert len(frame) == len(study.trials)
+    assert {"val_accuracy", "params", "failure", "curve"} <= set(frame.columns)
+
+
+def test_caps_fail_with_reason_and_do_not_count(tmp_path, teacher_file, ray_cluster):
+    cfg = write_config(
+        tmp_path,
+        teacher_file,
+        space={"name": "chain", "overrides": {"width": {"low": 4, "high": 16}}},
+        caps={"max_params": 3000},
+        search={"n_trials": 3, "workers": 2, "n_startup_trials": 3, "sampler": "random"},
+    )
+    study = run_search(load_config(cfg), show_progress=False)
+    st = states(study)
+    assert st["COMPLETE"] + st["PRUNED"] == 3
+    failed = study.get_trials(states=(TrialState.FAIL,))
+    assert all("over the cap" in t.user_attrs["failure"] for t in failed)
+    assert all(t.user_attrs["params"] <= 3000 for t in study.get_trials(states=studydb.FINISHED))
+
+
+def test_invalid_input_writes_nothing(tmp_path, teacher_file):
+    db = tmp_path / "e2e.db"
+    bad_teacher = write_config(tmp_path, tmp_path / "missing.pt2")
+    with pytest.raises(UserError, match="teacher.path"):
+        run_search(load_config(bad_teacher), show_progress=False)
+    bad_space = write_config(
+        tmp_path, teacher_file, space={"name": "chain", "overrides": {"nope": 1}}
+    )
+    with pytest.raises(UserError, match="nope"):
+        run_search(load_config(bad_space), show_progress=False)
+    assert not db.exists()
+
+
+def _finished_and_running(db: Path) -> tuple[int, int]:
+    import sqlite3
+
+    if not db.exists():
+        return 0, 0
+    try:
+        with sqlite3.connect(db, timeout=1) as conn:
+            rows = dict(
+                conn.execute("select state, count(*) from trials group by state").fetchall()
+            )
+    except sqlite3.OperationalError:
+        return 0, 0
+    return rows.get("COMPLETE", 0) + rows.get("PRUNED", 0), rows.get("RUNNING", 0)
+
+
+def test_sigkill_then_resume_ends_with_exactly_n(tmp_path, teacher_file):
+    n = 5
+    cfg = write_config(
+        tmp_path,
+        teacher_file,
+        budget={"epochs": 3, "batch_size": 32},
+        search={
+            "n_trials": n,
+            "workers": 2,
+            "n_startup_trials": 2,
+            "sampler": "tpe",
+            "early_stopping": "none",
+        },
+    )
+    db = tmp_path / "e2e.db"
+    cmd = [sys.executable, "-m", "autostudent", "search", str(cfg), "--quiet"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        done, running = _finished_and_running(db)
+        if done >= 1 and running >= 1:
+            break
+        time.sleep(0.2)
+    else:
+        os.killpg(proc.pid, signal.SIGKILL)
+        pytest.fail("the search never had a finished and a running trial at once")
+    os.killpg(proc.pid, signal.SIGKILL)  # the driver and everything it started
+    proc.wait()
+    done_before, running_before = _finished_and_running(db)
+    assert running_before >= 1 and done_before < n
+
+    rerun = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    study = studydb.load(f"sqlite:///{db}", "e2e")
+    st = states(study)
+    assert st["COMPLETE"] + st["PRUNED"] == n
+    assert st["RUNNING"] == 0
+    interrupted = [t for t in study.trials if t.state == TrialState.FAIL]
+    assert len(interrupted) == running_before
+    assert all(t.user_attrs["failure"].startswith("interrupted") for t in interrupted)
+    # the interrupted trials' parameters were queued again and run first
+    requeued = [t for t in study.trials if "requeued_from" in t.user_attrs]
+    assert sorted(t.user_attrs["requeued_from"] for t in requeued) == sorted(
+        t.number for t in interrupted
+    )
+    for t in requeued:
+        assert t.params == study.trials[t.user_attrs["requeued_from"]].params
+    # no finished configuration ran twice
+    finished = study.get_trials(states=studydb.FINISHED)
+    keys = [json.dumps(t.params, sort_keys=True) for t in finished]
+    assert len(set(keys)) == len(keys)
+
+
+def _postgres_available() -> bool:
+    try:
+        import sqlalchemy
+
+        with sqlalchemy.create_engine(PG_URL).connect():
+            return True
+    except Exception:
+        return False
+
+
+@pytest.mark.skipif(not _postgres_available(), reason="PostgreSQL not reachable on 127.0.0.1:5432")
+def test_postgres_storage(tmp_path, teacher_file, ray_cluster):
+    name = f"e2e-{uuid.uuid4().hex[:8]}"
+    cfg = write_config(
+        tmp_path,
+        teacher_file,
+        storage=PG_URL,
+        study=name,
+        search={"n_trials": 3, "workers": 2, "n_startup_trials": 3, "sampler": "tpe"},
+    )
+    try:
+        study = run_search(load_config(cfg), show_progress=False)
+        st = states(study)
+        assert st["COMPLETE"] + st["PRUNED"] == 3
+        # what another machine of the cluster sees: the same study through the same URL
+        again = optuna.load_study(study_name=name, storage=PG_URL)
+        assert len(again.trials) == len(study.trials)
+        assert studydb.summary(again)["pareto"] == studydb.summary(study)["pareto"]
+    finally:
+        optuna.delete_study(study_name=name, storage=PG_URL)
+
+
+def test_status_and_trials_cli(tmp_path, teacher_file, ray_cluster):
+    cfg = write_config(
+        tmp_path,
+        teacher_file,
+        search={"n_trials": 2, "workers": 2, "n_startup_trials": 2, "sampler": "random"},
+    )
+    run_search(load_config(cfg), show_progress=False)
+    url = f"sqlite:///{tmp_path / 'e2e.db'}"
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "autostudent",
+            "status",
+            "--storage",
+            url,
+            "--study",
+            "e2e",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    status = json.loads(out.stdout)
+    assert {
+        "study",
+        "directions",
+        "objectives",
+        "states",
+        "pareto",
+        "hypervolume",
+        "teacher",
+    } <= set(status)
+    assert status["directions"] == ["maximize", "minimize"]
+    assert status["teacher"]["params"] > 0
+    csv = tmp_path / "trials.csv"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "autostudent",
+            "trials",
+            "--storage",
+            url,
+            "--study",
+            "e2e",
+            "--format",
+            "csv",
+            "--out",
+            str(csv),
+        ],
+        check=True,
+    )
+    assert csv.read_text().startswith("number,state")
+    missing = subprocess.run(
+        [sys.executable, "-m", "autostudent", "status", "--storage", url, "--study", "nope"],
+        capture_output=True,
+        text=True,
+    )
+    assert missing.returncode == 2
+    assert missing.stderr.strip().startswith("error: --study: no study 'nope'")
+    assert len(missing.stderr.strip().splitlines()) == 1

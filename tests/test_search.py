@@ -120,7 +120,7 @@ def test_caps_fail_with_reason_and_do_not_count(tmp_path, teacher_file, ray_clus
 def test_invalid_input_writes_nothing(tmp_path, teacher_file):
     db = tmp_path / "e2e.db"
     bad_teacher = write_config(tmp_path, tmp_path / "missing.pt2")
-    with pytest.raises(UserError, match="teacher.path"):
+    with pytest.raises(UserError, match=r"teacher\.path"):
         run_search(load_config(bad_teacher), show_progress=False)
     bad_space = write_config(
         tmp_path, teacher_file, space={"name": "chain", "overrides": {"nope": 1}}

@@ -12,3 +12,7 @@ class TrialFailed(Exception):
 
     The message is the failure reason stored on the trial; the search goes on.
     """
+
+
+class SearchStopped(Exception):
+    """The search gave up before reaching its trial count (e.g. every proposal failed)."""

@@ -62,8 +62,9 @@ class StudySearcher(Searcher):
         self.objectives = objectives
         self.on_change = on_change
         self.live: dict[str, optuna.trial.Trial] = {}
-        self.failures = 0
-        self.failure_limit = max_failures if max_failures is not None else max(10, 2 * n_trials)
+        self.failures = 0  # in a row: one success resets it
+        self.failure_limit = max_failures if max_failures is not None else max(20, n_trials)
+        self.last_failure = ""
 
     def __getstate__(self) -> dict:
         # Tune pickles its searcher for its own experiment restore, which autostudent does not
@@ -80,7 +81,7 @@ class StudySearcher(Searcher):
         return self.n_trials - finished(self.study)
 
     def suggest(self, trial_id: str) -> dict | str | None:
-        if self._needed() <= 0 or self.failures >= self.failure_limit:
+        if self._needed() <= 0 or self.gave_up:
             return Searcher.FINISHED if not self.live else None
         if len(self.live) >= self._needed():
             return None  # the trials in flight may suffice; Tune asks again when one ends
@@ -105,8 +106,13 @@ class StudySearcher(Searcher):
             }
         return None
 
+    @property
+    def gave_up(self) -> bool:
+        return self.failures >= self.failure_limit
+
     def _fail(self, trial: optuna.trial.Trial, reason: str) -> None:
         self.failures += 1
+        self.last_failure = reason
         trial.set_user_attr("failure", reason)
         self.study.tell(trial, state=TrialState.FAIL)
         log.info("trial %d failed: %s", trial.number, reason)
@@ -124,6 +130,7 @@ class StudySearcher(Searcher):
         if result.get("failure"):
             self._fail(trial, result["failure"])
             return
+        self.failures = 0
         for key in RESULT_KEYS:
             trial.set_user_attr(key, result[key])
         if self.caps.max_latency_ms is not None:

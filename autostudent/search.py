@@ -16,7 +16,7 @@ from autostudent import study as studydb
 from autostudent.candidate import CandidateFactory
 from autostudent.config import StudyConfig
 from autostudent.datasets import Data, load_data
-from autostudent.errors import UserError
+from autostudent.errors import SearchStopped, UserError
 from autostudent.losses import kd_loss
 from autostudent.measure import count_flops, latency_ms
 from autostudent.progress import SearchProgress
@@ -179,4 +179,9 @@ def run_search(
         if progress:
             progress.update()
             progress.__exit__(None, None, None)
+    if searcher.gave_up:
+        raise SearchStopped(
+            f"search stopped: {searcher.failures} trials in a row failed, the last with "
+            f"{searcher.last_failure!r}; widen caps or narrow the search space"
+        )
     return study

@@ -138,7 +138,7 @@ def pareto_rows(study: optuna.Study) -> list[dict]:
 
 
 def _feasible(trial: FrozenTrial) -> bool:
-    return all(v <= 0 for v in trial.constraints)
+    return all(v <= 0 for v in trial.constraints.values())
 
 
 def trial_metrics(trial: FrozenTrial) -> dict:

@@ -18,7 +18,7 @@ from optuna.trial import TrialState
 
 from autostudent import study as studydb
 from autostudent.config import load_config
-from autostudent.errors import UserError
+from autostudent.errors import SearchStopped, UserError
 from autostudent.measure import count_params
 from autostudent.search import run_search
 from autostudent.student import build_student
@@ -106,7 +106,7 @@ def test_caps_fail_with_reason_and_do_not_count(tmp_path, teacher_file, ray_clus
         tmp_path,
         teacher_file,
         space={"name": "chain", "overrides": {"width": {"low": 4, "high": 16}}},
-        caps={"max_params": 3000},
+        caps={"max_params": 12000},
         search={"n_trials": 3, "workers": 2, "n_startup_trials": 3, "sampler": "random"},
     )
     study = run_search(load_config(cfg), show_progress=False)
@@ -114,7 +114,19 @@ def test_caps_fail_with_reason_and_do_not_count(tmp_path, teacher_file, ray_clus
     assert st["COMPLETE"] + st["PRUNED"] == 3
     failed = study.get_trials(states=(TrialState.FAIL,))
     assert all("over the cap" in t.user_attrs["failure"] for t in failed)
-    assert all(t.user_attrs["params"] <= 3000 for t in study.get_trials(states=studydb.FINISHED))
+    assert failed, "width 4-16 under a 12,000-param cap must propose some over-cap students"
+    assert all(t.user_attrs["params"] <= 12000 for t in study.get_trials(states=studydb.FINISHED))
+
+    # nothing fits: the search stops with a reason instead of spinning
+    cfg = write_config(
+        tmp_path,
+        teacher_file,
+        study="nothing-fits",
+        caps={"max_params": 100},
+        search={"n_trials": 2, "workers": 2, "n_startup_trials": 2, "sampler": "random"},
+    )
+    with pytest.raises(SearchStopped, match="over the cap"):
+        run_search(load_config(cfg), show_progress=False)
 
 
 def test_invalid_input_writes_nothing(tmp_path, teacher_file):

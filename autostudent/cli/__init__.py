@@ -12,7 +12,7 @@ import sys
 import typer
 
 from autostudent.cli import bench, study, teacher, trial
-from autostudent.errors import UserError
+from autostudent.errors import SearchStopped, UserError
 
 app = typer.Typer(
     name="autostudent",
@@ -42,6 +42,11 @@ def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in args
     try:
         app(args=args, prog_name="autostudent", standalone_mode=False)
+    except SearchStopped as exc:
+        if debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
     except UserError as exc:
         if debug:
             raise

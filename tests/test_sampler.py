@@ -1,0 +1,244 @@
+"""BoTorchSampler: an Optuna sampler whose proposals are quasi-random, then Bayesian."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import optuna
+import pytest
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.trial import TrialState
+
+import autostudent._sampler_botorch as proposal_module
+from autostudent._sampler_encoding import CubeEncoding
+from autostudent.sampler import BoTorchSampler, ProposalFallbackWarning
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+SPACE = {
+    "depth": IntDistribution(1, 8),
+    "width": IntDistribution(8, 256, log=True),
+    "k": IntDistribution(2, 8, step=2),
+    "lr": FloatDistribution(1e-4, 1e-1, log=True),
+    "alpha": FloatDistribution(0.0, 1.0),
+    "loss": CategoricalDistribution(["kd", "mse", "dkd", "rkd", "wsl"]),
+}
+
+
+def student(params: dict) -> tuple[float, float]:
+    """A cheap stand-in: accuracy to maximise, a log-spread parameter count to minimise."""
+    size = params["depth"] * params["width"] ** 2 * (1 + params["k"])
+    accuracy = (
+        math.tanh(math.log(size) / 10)
+        - 0.05 * (math.log10(params["lr"]) + 2) ** 2
+        - 0.1 * (params["alpha"] - 0.6) ** 2
+        + {"kd": 0.0, "mse": -0.05, "dkd": 0.03, "rkd": -0.1, "wsl": 0.02}[params["loss"]]
+    )
+    return accuracy, float(size)
+
+
+def history(n: int, seed: int = 0, constrained: bool = False) -> list[optuna.trial.FrozenTrial]:
+    """``n`` COMPLETE trials at random points of SPACE."""
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    trials = []
+    for _ in range(n):
+        trial = study.ask(SPACE)
+        accuracy, size = student(trial.params)
+        trials.append(
+            optuna.trial.create_trial(
+                params=trial.params,
+                distributions=SPACE,
+                values=[accuracy, size],
+                constraints={"size": size - 2e5} if constrained else None,
+            )
+        )
+        study.tell(trial, state=TrialState.FAIL)
+    return trials
+
+
+def study_with(sampler: optuna.samplers.BaseSampler, trials: list) -> optuna.Study:
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
+    for trial in trials:
+        study.add_trial(trial)
+    return study
+
+
+@pytest.fixture
+def no_fallback():
+    """The Bayesian path must really run: a silent fallback to Sobol would pass most tests."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ProposalFallbackWarning)
+        yield
+
+
+@pytest.fixture
+def spy(monkeypatch):
+    """Records the History given to every BoTorch proposal."""
+    seen: list[proposal_module.History] = []
+    propose = proposal_module.propose
+
+    def recording(history, *args, **kwargs):
+        seen.append(history)
+        return propose(history, *args, **kwargs)
+
+    monkeypatch.setattr("autostudent.sampler.propose", recording)
+    return seen
+
+
+def test_multi_objective_study_end_to_end(no_fallback, spy):
+    sampler = BoTorchSampler(seed=0, n_startup_trials=5)
+    assert isinstance(sampler, optuna.samplers.BaseSampler)
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
+
+    def objective(trial: optuna.Trial) -> tuple[float, float]:
+        params = {
+            "depth": trial.suggest_int("depth", 1, 8),
+            "width": trial.suggest_int("width", 8, 256, log=True),
+            "k": trial.suggest_int("k", 2, 8, step=2),
+            "lr": trial.suggest_float("lr", 1e-4, 1e-1, log=True),
+            "alpha": trial.suggest_float("alpha", 0.0, 1.0),
+            "loss": trial.suggest_categorical("loss", ["kd", "mse", "dkd", "rkd", "wsl"]),
+        }
+        return student(params)
+
+    study.optimize(objective, n_trials=12)
+    assert len(spy) == 7  # every trial after the startup was a BoTorch proposal
+    assert all(t.state == TrialState.COMPLETE for t in study.trials)
+    for trial in study.trials:
+        for name, value in trial.params.items():
+            distribution = trial.distributions[name]
+            assert distribution._contains(distribution.to_internal_repr(value)), (name, value)
+
+
+def test_startup_is_a_scrambled_sobol_sequence():
+    def first(seed: int, n: int = 16) -> list[dict]:
+        study = optuna.create_study(sampler=BoTorchSampler(seed=seed, n_startup_trials=n))
+        out = []
+        for _ in range(n):
+            trial = study.ask()
+            out.append(
+                {
+                    "x": trial.suggest_float("x", 0.0, 1.0),
+                    "y": trial.suggest_float("y", 0.0, 1.0),
+                    "c": trial.suggest_categorical("c", ["a", "b", "c", "d"]),
+                }
+            )
+            study.tell(trial, 0.0)
+        return out
+
+    points = first(seed=1)
+    # A (0, m, 1)-net in every coordinate: 16 points put exactly one in each 1/16 bin (random
+    # points would do so with probability 16!/16^16 ~ 1e-6), and each of 4 choices 4 times.
+    for name in ("x", "y"):
+        bins = sorted(int(p[name] * 16) for p in points)
+        assert bins == list(range(16)), name
+    assert sorted(p["c"] for p in points) == sorted(["a", "b", "c", "d"] * 4)
+    assert first(seed=1) == points
+    assert first(seed=2) != points
+
+
+def test_proposal_is_deterministic_for_seed_and_history(no_fallback):
+    trials = history(14)
+    asked = []
+    for _ in range(2):
+        study = study_with(BoTorchSampler(seed=3, n_startup_trials=10), trials)
+        asked.append(study.ask(SPACE).params)
+    assert asked[0] == asked[1]
+    other = study_with(BoTorchSampler(seed=4, n_startup_trials=10), trials).ask(SPACE).params
+    assert other != asked[0]
+
+
+def test_running_trial_is_a_pending_point(no_fallback, spy):
+    study = study_with(BoTorchSampler(seed=0, n_startup_trials=10), history(14))
+    first = study.ask(SPACE)  # stays RUNNING, as on another worker
+    second = study.ask(SPACE)
+    cube = CubeEncoding(SPACE)
+    assert spy[0].X_pending is None
+    np.testing.assert_allclose(spy[1].X_pending, [cube.encode(first.params)])
+    distance = np.abs(cube.encode(first.params) - cube.encode(second.params)).max()
+    assert distance > 0.01
+
+
+def test_constraints_steer_proposals_to_the_feasible_half(no_fallback):
+    # The objective ignores x, so only the constraint model can tell that x > 0.5 is wasted.
+    startup, later = 8, 8
+    study = optuna.create_study(
+        direction="maximize", sampler=BoTorchSampler(seed=0, n_startup_trials=startup)
+    )
+    for _ in range(startup + later):
+        trial = study.ask()
+        x, y = trial.suggest_float("x", 0.0, 1.0), trial.suggest_float("y", 0.0, 1.0)
+        trial.set_constraint("x_cap", x - 0.5)
+        study.tell(trial, 1.0 - (y - 0.7) ** 2)
+    feasible = [t.constraints["x_cap"] <= 0 for t in study.trials]
+    startup_fraction = np.mean(feasible[:startup])
+    later_fraction = np.mean(feasible[startup:])
+    assert 0.25 <= startup_fraction <= 0.75
+    assert later_fraction >= 0.8
+    assert later_fraction > startup_fraction
+    best = max((t for t in study.trials if t.constraints["x_cap"] <= 0), key=lambda t: t.value)
+    assert best.value > 0.99  # and the feasible proposals still optimise
+
+
+def test_botorch_error_falls_back_to_the_sobol_point(monkeypatch):
+    trials = history(12)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("numerical trouble")
+
+    monkeypatch.setattr("botorch.fit.fit_gpytorch_mll", broken)
+    study = study_with(BoTorchSampler(seed=5, n_startup_trials=10), trials)
+    with pytest.warns(ProposalFallbackWarning, match="numerical trouble"):
+        trial = study.ask(SPACE)
+    # the fallback is exactly the point a still-starting sampler would give this trial
+    startup = study_with(BoTorchSampler(seed=5, n_startup_trials=1000), trials)
+    assert trial.params == startup.ask(SPACE).params
+
+
+def test_pruned_and_failed_trials_do_not_train_the_objectives(no_fallback, spy):
+    complete = history(12, constrained=True)
+    others = []
+    for i, trial in enumerate(history(4, seed=1, constrained=True)):
+        state = TrialState.PRUNED if i % 2 else TrialState.FAIL
+        others.append(
+            optuna.trial.create_trial(
+                state=state,
+                params=trial.params,
+                distributions=trial.distributions,
+                constraints=trial.constraints,
+            )
+        )
+    study = study_with(BoTorchSampler(seed=0, n_startup_trials=10), complete + others)
+    study.ask(SPACE)
+    (seen,) = spy
+    cube = CubeEncoding(SPACE)
+    np.testing.assert_allclose(seen.X, [cube.encode(t.params) for t in complete])
+    accuracy = [t.values[0] for t in complete]
+    np.testing.assert_allclose(seen.Y[:, 0], accuracy)
+    # the constraint GP learns from every trial that carries a constraint value
+    assert len(seen.X_constraints) == len(complete) + len(others)
+
+
+def test_log_scale_for_spread_minimised_objectives():
+    values = np.array([[0.8, 1e3], [0.9, 1e6], [0.7, 5e4]])
+    directions = [optuna.study.StudyDirection.MAXIMIZE, optuna.study.StudyDirection.MINIMIZE]
+    automatic = BoTorchSampler(seed=0)._objectives(directions, values)
+    np.testing.assert_allclose(
+        automatic, [[0.8, -np.log(1e3)], [0.9, -np.log(1e6)], [0.7, -np.log(5e4)]]
+    )
+    linear = BoTorchSampler(seed=0, log_objectives=[False, False])._objectives(directions, values)
+    np.testing.assert_allclose(linear[:, 1], -values[:, 1])
+
+
+def test_cube_encoding_round_trips_and_snaps_to_the_grid():
+    cube = CubeEncoding(SPACE)
+    assert cube.dim == 5 + 5  # five numbers, one five-way one-hot block
+    params = {"depth": 3, "width": 100, "k": 6, "lr": 1e-3, "alpha": 0.25, "loss": "rkd"}
+    decoded = cube.decode(cube.encode(params))
+    assert decoded == pytest.approx(params)
+    noisy = cube.encode(params) + np.random.default_rng(0).normal(0, 0.01, cube.dim)
+    snapped = cube.project(noisy[None, :])[0]
+    assert cube.decode(snapped)["k"] in (4, 6, 8)
+    np.testing.assert_allclose(cube.project(snapped[None, :])[0], snapped)

@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from autostudent.errors import UserError
+from autostudent.spaces import RangeParam as Range
 
 Objective = Literal["accuracy", "params", "flops", "latency_ms"]
 KD_LOSS_NAMES = ("kd", "mse", "dkd", "rkd", "wsl")
@@ -35,20 +36,6 @@ class TeacherConfig(_Section):
 class SpaceConfig(_Section):
     name: str = "nago"
     overrides: dict[str, Any] = {}
-
-
-class Range(_Section):
-    low: float
-    high: float
-    log: bool = False
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Range:
-        if self.low > self.high:
-            raise ValueError(f"low {self.low} > high {self.high}")
-        if self.log and self.low <= 0:
-            raise ValueError(f"a log range needs low > 0, got {self.low}")
-        return self
 
 
 class KDConfig(_Section):

@@ -41,14 +41,16 @@ SPACES_DIR = Path(__file__).resolve().parents[2] / "search_spaces"
 OpType = Literal["conv3x3", "sepconv3x3"]
 
 
-class _RangeParam(BaseModel):
+class RangeParam(BaseModel):
+    """A numeric range {low, high, log}; also the KD ranges of a study config."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
     low: float
     high: float
     log: bool = False
 
     @model_validator(mode="after")
-    def _check_range(self) -> _RangeParam:
+    def _check_range(self) -> RangeParam:
         if self.low > self.high:
             raise ValueError(f"low {self.low} > high {self.high}")
         if self.log and self.low <= 0:
@@ -59,14 +61,14 @@ class _RangeParam(BaseModel):
         return [self.low, self.high]
 
 
-class FloatParam(_RangeParam):
+class FloatParam(RangeParam):
     type: Literal["float"]
 
     def distribution(self) -> BaseDistribution:
         return FloatDistribution(self.low, self.high, log=self.log)
 
 
-class IntParam(_RangeParam):
+class IntParam(RangeParam):
     type: Literal["int"]
     low: int
     high: int

@@ -77,13 +77,19 @@ def accuracy(
     x: np.ndarray | torch.Tensor,
     y: np.ndarray | torch.Tensor,
     device: str | torch.device = "cpu",
-    batch_size: int = 1024,
+    batch_size: int = 256,
 ) -> float:
-    """Top-1 accuracy of ``predict`` (logits from a batch) on in-memory data."""
+    """Top-1 accuracy of ``predict`` (logits from a batch) on in-memory data.
+
+    Batches of 256 in channels-last layout: on the 2-core CPU larger batches fall out of cache
+    and evaluate up to 2x slower, and students run channels-last."""
     x = torch.as_tensor(x)
     y = torch.as_tensor(y)
     correct = 0
     for start in range(0, len(x), batch_size):
-        logits = predict(x[start : start + batch_size].to(device, non_blocking=True))
+        xb = x[start : start + batch_size].to(device, non_blocking=True)
+        if xb.ndim == 4:
+            xb = xb.contiguous(memory_format=torch.channels_last)
+        logits = predict(xb)
         correct += (logits.argmax(1).cpu() == y[start : start + batch_size]).sum().item()
     return correct / max(len(x), 1)

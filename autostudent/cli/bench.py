@@ -56,7 +56,7 @@ def scaling(
     config: Path | None = typer.Option(
         None, "--config", help="Study YAML (default: studies/smoke.yaml)."
     ),
-    trials: int = typer.Option(8, "--trials", min=2, help="Trials per run."),
+    trials: int = typer.Option(12, "--trials", min=2, help="Trials per run."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """The same small study with 1 and with 2 workers: speed-up in trials per hour."""

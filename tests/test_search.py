@@ -209,7 +209,9 @@ def test_sigkill_then_resume_ends_with_exactly_n(tmp_path, teacher_file):
         t.number for t in interrupted
     )
     for t in requeued:
-        assert t.params == study.trials[t.user_attrs["requeued_from"]].params
+        # a driver killed inside study.ask leaves a trial with only some params: those are kept
+        # and the sampler completes the rest
+        assert t.params.items() >= study.trials[t.user_attrs["requeued_from"]].params.items()
     # no finished configuration ran twice
     finished = study.get_trials(states=studydb.FINISHED)
     keys = [json.dumps(t.params, sort_keys=True) for t in finished]

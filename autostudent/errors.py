@@ -16,3 +16,7 @@ class TrialFailed(Exception):
 
 class SearchStopped(Exception):
     """The search gave up before reaching its trial count (e.g. every proposal failed)."""
+
+
+class Interrupted(Exception):
+    """Ctrl-C stopped the search; the study database was left consistent."""

@@ -248,6 +248,8 @@ def run(
     )
     # Tune's own result files are off (the study DB holds every result): keep its analysis quiet.
     logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
+    # On Ctrl-C Tune suggests `Tuner.restore`; autostudent resumes from the study instead.
+    logging.getLogger("ray.tune.tune").setLevel(logging.ERROR)
     tuner.fit()
 
 

@@ -16,7 +16,7 @@ from autostudent import study as studydb
 from autostudent.candidate import CandidateFactory
 from autostudent.config import StudyConfig
 from autostudent.datasets import Data, load_data
-from autostudent.errors import SearchStopped, UserError
+from autostudent.errors import Interrupted, SearchStopped, UserError
 from autostudent.losses import kd_loss
 from autostudent.measure import count_flops, latency_ms
 from autostudent.progress import SearchProgress
@@ -179,6 +179,12 @@ def run_search(
         if progress:
             progress.update()
             progress.__exit__(None, None, None)
+    done = studydb.finished(study)
+    if done < c.search.n_trials and not searcher.gave_up:  # Tune stopped early: Ctrl-C
+        raise Interrupted(
+            f"interrupted with {done}/{c.search.n_trials} trials finished; the study is "
+            "consistent, run the same command again to continue"
+        )
     if searcher.gave_up:
         raise SearchStopped(
             f"search stopped: {searcher.failures} trials in a row failed, the last with "

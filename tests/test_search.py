@@ -306,3 +306,34 @@ def test_status_and_trials_cli(tmp_path, teacher_file, ray_cluster):
     assert missing.returncode == 2
     assert missing.stderr.strip().startswith("error: --study: no study 'nope'")
     assert len(missing.stderr.strip().splitlines()) == 1
+
+
+def test_ctrl_c_leaves_a_consistent_study(tmp_path, teacher_file):
+    cfg = write_config(
+        tmp_path,
+        teacher_file,
+        budget={"epochs": 3, "batch_size": 32},
+        search={
+            "n_trials": 4,
+            "workers": 2,
+            "n_startup_trials": 2,
+            "sampler": "tpe",
+            "early_stopping": "none",
+        },
+    )
+    db = tmp_path / "e2e.db"
+    cmd = [sys.executable, "-m", "autostudent", "search", str(cfg), "--quiet"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    while time.time() < deadline and _finished_and_running(db)[1] < 1:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "run the same command again" in err.strip().splitlines()[-1]
+    study = studydb.load(f"sqlite:///{db}", "e2e")
+    assert states(study)["RUNNING"] == 0
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    st = states(studydb.load(f"sqlite:///{db}", "e2e"))
+    assert st["COMPLETE"] + st["PRUNED"] == 4 and st["RUNNING"] == 0

@@ -12,7 +12,7 @@ import sys
 import typer
 
 from autostudent.cli import bench, study, teacher, trial
-from autostudent.errors import SearchStopped, UserError
+from autostudent.errors import Interrupted, SearchStopped, UserError
 
 app = typer.Typer(
     name="autostudent",
@@ -37,21 +37,25 @@ def _root(
         os.environ["AUTOSTUDENT_DEBUG"] = "1"
 
 
+# What ends a command early, and its exit code; the message is printed as one line.
+EXIT_CODES: tuple[tuple[type[Exception], int, str], ...] = (
+    (UserError, 2, "error: "),  # bad input: names the field or file
+    (SearchStopped, 1, "error: "),  # the search gave up, with the last failure reason
+    (Interrupted, 130, ""),  # Ctrl-C: the study is consistent, rerun to continue
+)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
     try:
-        app(args=args, prog_name="autostudent", standalone_mode=False)
-    except SearchStopped as exc:
+        code = app(args=args, prog_name="autostudent", standalone_mode=False)
+    except tuple(e for e, _, _ in EXIT_CODES) as exc:
         if debug:
             raise
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(1)
-    except UserError as exc:
-        if debug:
-            raise
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        _code, prefix = next((c, p) for e, c, p in EXIT_CODES if isinstance(exc, e))
+        print(f"{prefix}{exc}", file=sys.stderr)
+        sys.exit(_code)
     except typer.Abort:
         print("aborted", file=sys.stderr)
         sys.exit(130)
@@ -62,3 +66,5 @@ def main(argv: list[str] | None = None) -> None:
         message = exc.format_message() or "missing command (see the list above)"
         print(f"error: {message}", file=sys.stderr)
         sys.exit(getattr(exc, "exit_code", 2))
+    if isinstance(code, int) and code:  # e.g. 130 when Ctrl-C reached a command
+        sys.exit(code)

@@ -124,7 +124,7 @@ def run_search(
         },
         "data",
     )
-    caps = Caps(c.caps.max_params, c.caps.max_flops, c.caps.max_latency_ms)
+    caps = Caps.of(c.caps)
     refs = {
         "params": caps.max_params or teacher["params"],
         "flops": caps.max_flops or teacher["flops"],
@@ -140,7 +140,7 @@ def run_search(
     resources = executor.Resources(
         c.search.workers, c.resources.cpus_per_trial, c.resources.gpus_per_trial, c.resources.device
     )
-    budget = Budget(c.budget.epochs, c.budget.batch_size, c.budget.lr, c.budget.weight_decay)
+    budget = Budget.of(c.budget)
     progress = SearchProgress(study, c.search.n_trials) if show_progress else None
     searcher = executor.StudySearcher(
         study,

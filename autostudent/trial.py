@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
+from autostudent.config import BudgetConfig, CapsConfig
 from autostudent.datasets import Data
 from autostudent.errors import TrialFailed
 from autostudent.losses import kd_loss
@@ -42,12 +43,20 @@ class Budget:
     lr: float = 0.05
     weight_decay: float = 5e-4
 
+    @classmethod
+    def of(cls, config: BudgetConfig) -> Budget:
+        return cls(config.epochs, config.batch_size, config.lr, config.weight_decay)
+
 
 @dataclass(frozen=True)
 class Caps:
     max_params: int | None = None
     max_flops: int | None = None
     max_latency_ms: float | None = None
+
+    @classmethod
+    def of(cls, config: CapsConfig) -> Caps:
+        return cls(config.max_params, config.max_flops, config.max_latency_ms)
 
 
 @dataclass

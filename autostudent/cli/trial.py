@@ -73,15 +73,14 @@ def trial(
                 err=True,
             )
 
-    b = c.budget
     result = run_trial(
         candidate.spec,
         candidate.kd,
         p.data,
         outputs,
-        budget=Budget(b.epochs, b.batch_size, b.lr, b.weight_decay),
+        budget=Budget.of(c.budget),
         seed=seed,
-        caps=Caps(c.caps.max_params, c.caps.max_flops, c.caps.max_latency_ms),
+        caps=Caps.of(c.caps),
         device=c.resources.device,
         report=report,
     )

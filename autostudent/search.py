@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import optuna
 
 from autostudent import executor
@@ -102,13 +103,23 @@ def run_search(
     cache_dir = c.cache_dir or default_cache_dir()
     outputs = teacher_outputs(p.teacher, p.data, cache_dir, device=c.resources.device)
     objectives = list(c.search.objectives)
-    sampler = make_sampler(
+    study = studydb.create_or_load(
+        p.storage_url, c.study, objectives, optuna.samplers.RandomSampler()
+    )
+    # A seeded sampler replays its random stream from the start: a resumed run seeded as the
+    # first one would propose the first run's points again. Derive the run's seed from the
+    # study seed and the trials already there: reproducible, and new proposals every run.
+    run_seed = (
+        c.seed
+        if not study.trials
+        else int(np.random.SeedSequence([c.seed, len(study.trials)]).generate_state(1)[0])
+    )
+    study.sampler = make_sampler(
         c.search.sampler,
-        seed=c.seed,
+        seed=run_seed,
         n_startup_trials=c.search.n_startup_trials,
         objectives=objectives,
     )
-    study = studydb.create_or_load(p.storage_url, c.study, objectives, sampler)
     teacher = teacher_identity(p, outputs)
     studydb.check_identity(study, "teacher", teacher, "teacher.path")
     studydb.check_identity(

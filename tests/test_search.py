@@ -94,6 +94,9 @@ def test_search_finishes_n_trials_and_stores_everything(tmp_path, teacher_file, 
     assert states(study)["COMPLETE"] + states(study)["PRUNED"] == 6
     after = {t.number: t.datetime_complete for t in study.get_trials(states=studydb.FINISHED)}
     assert all(after[n] == done for n, done in before.items())
+    # the seeded sampler does not replay the first run's proposals
+    points = [json.dumps(t.params, sort_keys=True) for t in study.trials]
+    assert len(set(points)) == len(points)
 
     # the trials table holds every trial
     frame = studydb.trials_frame(study)

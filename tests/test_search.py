@@ -160,8 +160,8 @@ def _finished_and_running(db: Path) -> tuple[int, int]:
     return rows.get("COMPLETE", 0) + rows.get("PRUNED", 0), rows.get("RUNNING", 0)
 
 
-def test_sigkill_then_resume_ends_with_exactly_n(tmp_path, teacher_file):
-    n = 5
+def _search_command(tmp_path: Path, teacher_file: Path, n: int) -> tuple[Path, list[str]]:
+    """A study slow enough to interrupt (3 epochs, no early stopping) and its CLI command."""
     cfg = write_config(
         tmp_path,
         teacher_file,
@@ -174,8 +174,12 @@ def test_sigkill_then_resume_ends_with_exactly_n(tmp_path, teacher_file):
             "early_stopping": "none",
         },
     )
-    db = tmp_path / "e2e.db"
-    cmd = [sys.executable, "-m", "autostudent", "search", str(cfg), "--quiet"]
+    return tmp_path / "e2e.db", [sys.executable, "-m", "autostudent", "search", str(cfg), "--quiet"]
+
+
+def test_sigkill_then_resume_ends_with_exactly_n(tmp_path, teacher_file):
+    n = 5
+    db, cmd = _search_command(tmp_path, teacher_file, n)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
         cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -312,20 +316,7 @@ def test_status_and_trials_cli(tmp_path, teacher_file, ray_cluster):
 
 
 def test_ctrl_c_leaves_a_consistent_study(tmp_path, teacher_file):
-    cfg = write_config(
-        tmp_path,
-        teacher_file,
-        budget={"epochs": 3, "batch_size": 32},
-        search={
-            "n_trials": 4,
-            "workers": 2,
-            "n_startup_trials": 2,
-            "sampler": "tpe",
-            "early_stopping": "none",
-        },
-    )
-    db = tmp_path / "e2e.db"
-    cmd = [sys.executable, "-m", "autostudent", "search", str(cfg), "--quiet"]
+    db, cmd = _search_command(tmp_path, teacher_file, 4)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 240
     while time.time() < deadline and _finished_and_running(db)[1] < 1:

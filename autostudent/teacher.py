@@ -20,8 +20,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from autostudent.datasets import Data
 from autostudent.errors import UserError
 from autostudent.registry import Registry
+from autostudent.training import accuracy
 from autostudent.zoo import TEACHERS
 
 FeatureFn = Callable[[torch.Tensor], tuple[torch.Tensor, "torch.Tensor | None"]]
@@ -48,6 +50,16 @@ class Teacher:
 
     def params(self) -> int:
         return sum(p.numel() for p in self.module.parameters())
+
+    def accuracy(self, data: Data, device: str = "cpu") -> tuple[float, float | None]:
+        """Validation and test accuracy (test None when the data has no test split)."""
+
+        def predict(x: torch.Tensor) -> torch.Tensor:
+            return self.forward_with_features(x)[0]
+
+        val = accuracy(predict, data.x_val, data.y_val, device)
+        test = None if data.x_test is None else accuracy(predict, data.x_test, data.y_test, device)
+        return val, test
 
 
 LOADERS: Registry[Callable[[TeacherSource], nn.Module]] = Registry("teacher format")

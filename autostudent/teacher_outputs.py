@@ -17,7 +17,6 @@ import torch
 
 from autostudent.datasets import Data
 from autostudent.teacher import Teacher
-from autostudent.training import accuracy
 
 CACHE_VERSION = 1
 
@@ -90,11 +89,8 @@ def _compute(teacher: Teacher, data: Data, device: str, batch_size: int) -> dict
         if feats is not None:
             features.append(feats.flatten(1).float().cpu())
 
-    def predict(xb: torch.Tensor) -> torch.Tensor:
-        return teacher.forward_with_features(xb)[0]
-
-    val = accuracy(predict, data.x_val, data.y_val, device)
-    test = -1.0 if data.x_test is None else accuracy(predict, data.x_test, data.y_test, device)
+    val, test = teacher.accuracy(data, device)
+    test = -1.0 if test is None else test  # stored as a tensor-friendly float
     return {
         "logits": torch.cat(logits),
         "features": torch.cat(features) if features else None,

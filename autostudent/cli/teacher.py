@@ -77,7 +77,6 @@ def _report(
         raise UserError(f"teacher.path: {path} does not exist")
     from autostudent.datasets import load_data
     from autostudent.teacher import TeacherSource, check_teacher, load_teacher
-    from autostudent.training import accuracy
 
     d = load_data(data, root, val_fraction=val_fraction, seed=seed)
     teacher = load_teacher(
@@ -85,18 +84,14 @@ def _report(
     )
     check_teacher(teacher, d.input_shape, d.num_classes)
 
-    def predict(x):
-        return teacher.forward_with_features(x)[0]
-
+    val, test = teacher.accuracy(d, device)
     result = {
         "teacher": str(path),
         "format": teacher.format,
         "sha256": teacher.sha256,
         "params": teacher.params(),
-        "val_accuracy": accuracy(predict, d.x_val, d.y_val, device),
-        "test_accuracy": None
-        if d.x_test is None
-        else accuracy(predict, d.x_test, d.y_test, device),
+        "val_accuracy": val,
+        "test_accuracy": test,
     }
     if as_json:
         print(json.dumps(result))

@@ -9,9 +9,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from autostudent.errors import UserError
+from autostudent.objectives import Name as Objective
 from autostudent.spaces import RangeParam as Range
 
-Objective = Literal["accuracy", "params", "flops", "latency_ms"]
 KD_LOSS_NAMES = ("kd", "mse", "dkd", "rkd", "wsl")
 
 

@@ -19,6 +19,7 @@ import optuna
 from optuna.trial import TrialState
 from ray.tune.search import Searcher
 
+from autostudent import objectives as objs
 from autostudent.candidate import Candidate, CandidateFactory
 from autostudent.errors import TrialFailed
 from autostudent.measure import count_flops, count_params
@@ -127,6 +128,8 @@ class StudySearcher(Searcher):
         if error or not result:
             self._fail(trial, "worker error (the Ray worker died or raised; see the Ray log)")
             return
+        if result.get("worker"):
+            trial.set_user_attr("worker", result["worker"])
         if result.get("failure"):
             self._fail(trial, result["failure"])
             return
@@ -138,8 +141,7 @@ class StudySearcher(Searcher):
         if result["epochs"] < self.max_epochs:
             self.study.tell(trial, state=TrialState.PRUNED)  # low fidelity: kept out of the front
         else:
-            values = [result["val_accuracy" if o == "accuracy" else o] for o in self.objectives]
-            self.study.tell(trial, values)
+            self.study.tell(trial, objs.values(self.objectives, result))
         self.on_change()
 
 
@@ -175,8 +177,10 @@ def train_candidate(config: dict, payload: dict) -> None:
     torch.set_num_threads(payload["threads"])
     warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
 
+    worker = worker_name()
+
     def report(result: TrialResult) -> None:
-        tune.report({"epoch": result.epochs, **result.as_dict()})
+        tune.report({"epoch": result.epochs, "worker": worker, **result.as_dict()})
 
     try:
         run_trial(
@@ -191,10 +195,21 @@ def train_candidate(config: dict, payload: dict) -> None:
             report=report,
         )
     except TrialFailed as exc:
-        tune.report({"epoch": 0, "val_accuracy": 0.0, "failure": str(exc)})
+        tune.report({"epoch": 0, "val_accuracy": 0.0, "worker": worker, "failure": str(exc)})
     except Exception as exc:  # a bug or a bad architecture must not stop the search
         reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
-        tune.report({"epoch": 0, "val_accuracy": 0.0, "failure": reason})
+        tune.report({"epoch": 0, "val_accuracy": 0.0, "worker": worker, "failure": reason})
+
+
+def worker_name() -> str:
+    """Which Ray worker process ran a trial: ``node IP:pid`` (the dashboard's timeline lanes)."""
+    import ray
+
+    try:
+        node = ray.util.get_node_ip_address()
+    except Exception:  # outside Ray (tests calling the trainable directly)
+        node = "local"
+    return f"{node}:{os.getpid()}"
 
 
 def run(

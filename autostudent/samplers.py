@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 
 import optuna
 
+from autostudent.objectives import OBJECTIVES
 from autostudent.registry import Registry
 
 SamplerFactory = Callable[..., optuna.samplers.BaseSampler]
@@ -26,11 +27,10 @@ def _botorch(
 ) -> optuna.samplers.BaseSampler:
     from autostudent.sampler import BoTorchSampler
 
-    # sizes span orders of magnitude: the surrogate models their logarithm
     return BoTorchSampler(
         seed=seed,
         n_startup_trials=n_startup_trials,
-        log_objectives=[o != "accuracy" for o in objectives],
+        log_objectives=[OBJECTIVES[o].log_scale for o in objectives],
     )
 
 

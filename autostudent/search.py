@@ -13,6 +13,7 @@ import numpy as np
 import optuna
 
 from autostudent import executor
+from autostudent import objectives as objs
 from autostudent import study as studydb
 from autostudent.candidate import CandidateFactory
 from autostudent.config import StudyConfig
@@ -136,14 +137,10 @@ def run_search(
         "data",
     )
     caps = Caps.of(c.caps)
-    refs = {
-        "params": caps.max_params or teacher["params"],
-        "flops": caps.max_flops or teacher["flops"],
-        "latency_ms": caps.max_latency_ms or teacher["latency_ms"],
-    }
+    refs = objs.hv_references(c.caps.model_dump(), teacher)
     study.set_user_attr("config", c.model_dump(mode="json"))
     study.set_user_attr("objectives", objectives)
-    study.set_user_attr("hv_reference", {o: refs[o] for o in objectives if o != "accuracy"})
+    study.set_user_attr("hv_reference", {o: refs[o] for o in objectives if o in refs})
     studydb.recover_interrupted(study)
     if studydb.finished(study) >= c.search.n_trials:
         return study

@@ -8,21 +8,17 @@ and optuna-dashboard open it unchanged.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from autostudent import objectives as objs
 from autostudent.errors import UserError
 from autostudent.pareto import hypervolume, pareto_mask
 
-DIRECTIONS = {
-    "accuracy": "maximize",
-    "params": "minimize",
-    "flops": "minimize",
-    "latency_ms": "minimize",
-}
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
@@ -65,7 +61,7 @@ def load(url: str, name: str) -> optuna.Study:
 def create_or_load(
     url: str, name: str, objectives: Sequence[str], sampler: optuna.samplers.BaseSampler
 ) -> optuna.Study:
-    directions = [DIRECTIONS[o] for o in objectives]
+    directions = objs.directions(objectives)
     study = optuna.create_study(
         study_name=name,
         storage=storage(url),
@@ -78,6 +74,11 @@ def create_or_load(
             f"search.objectives: study {name!r} exists with directions "
             f"{[d.name.lower() for d in study.directions]}, the config asks for {directions}"
         )
+    if study.metric_names != list(objectives):
+        # Named objectives label the axes of optuna-dashboard and Optuna's own plots.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(list(objectives))
     return study
 
 
@@ -132,7 +133,7 @@ def pareto_rows(study: optuna.Study) -> list[dict]:
     import numpy as np
 
     pts = np.array([t.values for t in done], dtype=float)
-    mask = pareto_mask(pts, [DIRECTIONS[o] == "maximize" for o in objectives])
+    mask = pareto_mask(pts, [objs.objective(o).maximize for o in objectives])
     rows = [trial_metrics(t) for t, keep in zip(done, mask, strict=True) if keep]
     return sorted(rows, key=lambda r: r[objectives[1]] if len(objectives) > 1 else -r["accuracy"])
 
@@ -156,7 +157,7 @@ def study_hypervolume(study: optuna.Study) -> float:
     objectives = objectives_of(study)
     rows = pareto_rows(study)
     refs = study.user_attrs.get("hv_reference", {})
-    size_objs = [o for o in objectives if o != "accuracy"]
+    size_objs = [o for o in objectives if o in objs.SIZES]
     if not rows or any(o not in refs for o in size_objs):
         return 0.0
     return hypervolume(

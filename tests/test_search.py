@@ -72,8 +72,11 @@ def test_search_finishes_n_trials_and_stores_everything(tmp_path, teacher_file, 
     assert st["RUNNING"] == 0
     assert study.user_attrs["teacher"]["sha256"]
     assert study.user_attrs["data"]["name"] == "digits"
+    assert study.metric_names == ["accuracy", "params"]  # optuna-dashboard's axis labels
     for t in study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED)):
         a = t.user_attrs
+        node, pid = a["worker"].rsplit(":", 1)  # the Ray worker process that ran it
+        assert node and int(pid) != os.getpid()
         # the stored spec alone rebuilds the exact student that was measured
         assert count_params(build_student(a["spec"])) == a["params"]
         assert len(a["curve"]) == a["epochs"] <= a["max_epochs"] == 2

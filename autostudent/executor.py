@@ -202,11 +202,12 @@ def train_candidate(config: dict, payload: dict) -> None:
 
 
 def worker_name() -> str:
-    """Which Ray worker process ran a trial: ``node IP:pid`` (the dashboard's timeline lanes)."""
+    """Which Ray worker process ran a trial: ``node:pid`` (the dashboard's timeline lanes), the
+    node being Ray's node id (several Ray nodes may share one host and IP address)."""
     import ray
 
     try:
-        node = ray.util.get_node_ip_address()
+        node = ray.get_runtime_context().get_node_id()[:12]
     except Exception:  # outside Ray (tests calling the trainable directly)
         node = "local"
     return f"{node}:{os.getpid()}"

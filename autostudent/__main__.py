@@ -1,3 +1,5 @@
+"""``python -m autostudent …`` is the ``autostudent`` command."""
+
 from autostudent.cli import main
 
 main()

@@ -119,6 +119,17 @@ class StudySearcher(Searcher):
         log.info("trial %d failed: %s", trial.number, reason)
         self.on_change()
 
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        """After each epoch: the running trial's curve so far and its worker, so the live
+        dashboard shows trials in flight (the final values are told on completion)."""
+        trial = self.live.get(trial_id)
+        if trial is None or result.get("failure") or "curve" not in result:
+            return
+        if result.get("worker") and "worker" not in trial.user_attrs:
+            trial.set_user_attr("worker", result["worker"])
+        trial.set_user_attr("curve", result["curve"])
+        trial.set_user_attr("epochs", result["epochs"])
+
     def on_trial_complete(
         self, trial_id: str, result: dict | None = None, error: bool = False
     ) -> None:

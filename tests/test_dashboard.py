@@ -1,0 +1,340 @@
+"""The dashboard: pure view functions, then a real study (real Ray search on digits) looked at
+in headless Chromium as a person would — the static report and the live view."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+import yaml
+from optuna.trial import TrialState, create_trial
+
+from autostudent import study as studydb
+from autostudent.cli import main
+from autostudent.config import load_config
+from autostudent.dashboard import VIEWS, StudySource, figures, load_study_data, render_report
+from autostudent.dashboard._architecture import architecture_panels, layered_layout
+from autostudent.dashboard._data import describe_arch, front_mask, trials_table
+from autostudent.search import run_search
+from autostudent.spaces import load_space
+
+CHROMIUM = any(os.path.exists(p) for p in ("/usr/bin/chromium", "/usr/bin/chromium-browser"))
+needs_browser = pytest.mark.skipif(not CHROMIUM, reason="needs Debian's chromium (.ci/setup)")
+
+
+# --- pure parts ------------------------------------------------------------------------------
+
+
+def nago_spec(seed: int = 3) -> dict:
+    space = load_space("nago", {"top_nodes": 5, "mid_nodes": 3, "bottom_nodes": 4, "width": 8})
+    point = {name: dist.low for name, dist in space.distributions().items()}
+    point.update({"top_p": 0.6, "mid_p": 0.7, "bottom_p": 0.5})
+    return space.build_spec(point, seed, in_channels=1, num_classes=10, input_size=28)
+
+
+def test_layered_layout_reads_left_to_right():
+    spec = nago_spec()
+    for graph in [spec["top"], *spec["cells"], *spec["cells"][0]["units"]]:
+        position = layered_layout(graph["nodes"], graph["edges"])
+        assert all(position[u][0] < position[v][0] for u, v in graph["edges"])
+        assert len(set(position)) == graph["nodes"]  # no two nodes drawn on top of each other
+
+
+def test_architecture_draws_every_level_of_the_spec():
+    spec = nago_spec()
+    panels = architecture_panels(spec)
+    assert len(panels) == 3
+    top = panels[0][1]
+    nodes = next(trace for trace in top if trace.mode == "markers+text" and trace.hovertext)
+    assert len(nodes.x) == spec["top"]["nodes"]
+    assert all("ch" in h for h in nodes.hovertext)  # every cell says its stage and width
+    assert describe_arch(spec).startswith("nago · cells ")
+    ops = sum(u["nodes"] for c in spec["cells"] for u in c["units"])
+    assert f"{ops} ops" in describe_arch(spec)
+
+
+def synthetic_trials() -> list[optuna.trial.FrozenTrial]:
+    """Hand-made trials: a known front (0, 2), one dominated (1), one pruned, one failed."""
+    dist = {"x": optuna.distributions.FloatDistribution(0, 1)}
+
+    def trial(number, state, acc, params, **attrs):
+        t = create_trial(
+            state=state,
+            params={"x": 0.5},
+            distributions=dist,
+            values=[acc, params] if state == TrialState.COMPLETE else None,
+            user_attrs={
+                "val_accuracy": acc,
+                "params": params,
+                "flops": params * 300,
+                "latency_ms": params / 1e4,
+                "epochs": attrs.pop("epochs", 3),
+                "max_epochs": 3,
+                "curve": [acc],
+                **attrs,
+            },
+        )
+        t.number = number
+        return t
+
+    return [
+        trial(0, TrialState.COMPLETE, 0.80, 10_000),
+        trial(1, TrialState.COMPLETE, 0.79, 20_000),
+        trial(2, TrialState.COMPLETE, 0.85, 40_000),
+        trial(3, TrialState.PRUNED, 0.60, 5_000, epochs=1),
+        trial(4, TrialState.FAIL, None, 200_000, failure="params 200,000 over the cap 100,000"),
+    ]
+
+
+def test_front_mask_is_the_non_dominated_complete_trials():
+    table = trials_table(synthetic_trials())
+    assert list(table.loc[front_mask(table, "params"), "number"]) == [0, 2]
+    # on another size axis the front is recomputed, never taken from pruned or failed trials
+    assert set(table.loc[front_mask(table, "latency_ms"), "number"]) <= {0, 1, 2}
+
+
+def test_pareto_figure_tells_states_apart_and_switches_axes(tmp_path):
+    study = optuna.create_study(
+        storage=f"sqlite:///{tmp_path / 's.db'}",
+        study_name="s",
+        directions=["maximize", "minimize"],
+    )
+    for t in synthetic_trials():
+        study.add_trial(t)
+    study.set_user_attr("objectives", ["accuracy", "params"])
+    study.set_user_attr("hv_reference", {"params": 100_000})
+    study.set_user_attr(
+        "teacher", {"params": 300_000, "val_accuracy": 0.9, "flops": 9e7, "latency_ms": 2.0}
+    )
+    study.set_user_attr("config", {"caps": {"max_params": 100_000}})
+    data = load_study_data(f"sqlite:///{tmp_path / 's.db'}", "s")
+    fig = dict((v.key, f) for v, _, f in figures([data]))["pareto"]
+    shown = [t for t in fig.data if t.visible is True]
+    by_name = {t.name: t for t in shown}
+    assert list(by_name["Pareto front"].customdata) == [0, 2]
+    assert list(by_name["dominated"].customdata) == [1]
+    assert list(by_name["pruned (low fidelity)"].customdata) == [3]
+    assert list(by_name["failed"].customdata) == [4]  # size known, accuracy not
+    assert by_name["teacher"].x == (300_000,)
+    assert fig.layout.xaxis2.type == "log"
+    buttons = fig.layout.updatemenus[0].buttons
+    assert [b.label for b in buttons] == ["parameters", "FLOPs per image", "latency (ms, batch 1)"]
+    for button in buttons:  # each button shows one axis' traces, none of the others'
+        visible = button.args[0]["visible"]
+        assert len(visible) == len(fig.data) and 0 < sum(visible) < len(fig.data)
+    # the hypervolume history ends at the study's own hypervolume
+    assert data.hv_history["hypervolume"].iloc[-1] == pytest.approx(
+        studydb.study_hypervolume(studydb.load(f"sqlite:///{tmp_path / 's.db'}", "s"))
+    )
+    assert data.hv_history["hypervolume"].is_monotonic_increasing
+
+
+# --- a real study, looked at in a browser -----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def demo_study(tmp_path_factory, teacher_file) -> tuple[str, str]:
+    """A real search: 6 NAGO students KD-trained on digits by Ray workers."""
+    import ray
+
+    from autostudent.executor import Resources, init_ray
+
+    tmp = tmp_path_factory.mktemp("dash")
+    config = {
+        "study": "dash",
+        "storage": f"sqlite:///{tmp / 'dash.db'}",
+        "seed": 0,
+        "cache_dir": str(tmp / "cache"),
+        "data": {"name": "digits", "val_fraction": 0.2},
+        "teacher": {"path": str(teacher_file)},
+        "space": {
+            "name": "nago",
+            "overrides": {
+                "top_nodes": {"low": 3, "high": 4},
+                "mid_nodes": {"low": 1, "high": 2},
+                "bottom_nodes": {"low": 1, "high": 2},
+                "width": {"low": 4, "high": 8},
+            },
+        },
+        "kd": {"losses": ["kd", "dkd"]},
+        "budget": {"epochs": 2, "batch_size": 64},
+        "search": {
+            "n_trials": 6,
+            "workers": 2,
+            "n_startup_trials": 6,
+            "sampler": "random",
+            "early_stopping": "none",
+        },
+    }
+    path = tmp / "study.yaml"
+    path.write_text(yaml.safe_dump(config))
+    init_ray(None, Resources(workers=2))
+    try:
+        run_search(load_config(path), show_progress=False)
+    finally:
+        ray.shutdown()
+    return config["storage"], "dash"
+
+
+def run_cli(*args: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main(list(args))
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+    return code, out.getvalue(), err.getvalue()
+
+
+def not_blank(png: Path) -> None:
+    from PIL import Image
+
+    image = np.asarray(Image.open(png).convert("L"), dtype=float)
+    assert image.std() > 20, "the screenshot is (nearly) one colour"
+    assert len(np.unique(image)) > 50
+
+
+@needs_browser
+def test_report_renders_every_view_in_chromium(demo_study, tmp_path):
+    from autostudent.dashboard._browser import browser_page, wait_for_figures
+
+    url, name = demo_study
+    out, png = tmp_path / "report.html", tmp_path / "report.png"
+    code, _, stderr = run_cli(
+        "dashboard", "--storage", url, "--study", name, "--out", str(out), "--png", str(png)
+    )
+    assert code == 0, stderr
+    html = out.read_text()
+    assert "<script" in html and "<script src" not in html  # plotly.js inlined: opens offline
+    not_blank(png)
+    with browser_page() as page:
+        page.route(
+            "**/*",
+            lambda route: (
+                route.abort() if not route.request.url.startswith("file:") else route.continue_()
+            ),
+        )  # offline: no network at all
+        page.goto(out.as_uri())
+        shown = wait_for_figures(page, len(VIEWS))
+        header = page.inner_text("header")
+    views = {f["view"]: f for f in shown}
+    assert set(views) == {v.key for v in VIEWS}
+    for key, fig in views.items():
+        assert fig["traces"] > 0 and fig["points"] > 0, f"view {key} drew nothing: {fig}"
+        assert fig["height"] > 150
+    assert views["front"]["points"] >= 1
+    assert views["curves"]["points"] >= 6  # every trial's curve
+    assert "6 complete" in header and "0 sampler fallbacks" in header
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@needs_browser
+def test_live_view_shows_a_trial_added_while_it_is_open(demo_study):
+    from autostudent.dashboard._browser import browser_page, wait_for_figures
+
+    url, name = demo_study
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "autostudent",
+            "dashboard",
+            "--storage",
+            url,
+            "--study",
+            name,
+            "--serve",
+            "--port",
+            str(port),
+            "--refresh",
+            "1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        with browser_page() as page:
+            for _ in range(60):  # the server imports Dash and loads the study first
+                with contextlib.suppress(Exception):
+                    page.goto(f"http://127.0.0.1:{port}/")
+                    break
+                time.sleep(0.5)
+            shown = wait_for_figures(page, len(VIEWS))
+            assert {f["view"] for f in shown} <= {"", *[v.key for v in VIEWS]}
+            assert len(shown) == len(VIEWS)
+            page.wait_for_function(
+                "document.querySelector('#facts').innerText.includes('6 complete')"
+            )
+            before = page.evaluate(
+                "document.querySelector('.js-plotly-plot')._fullData"
+                ".filter(t => t.visible === true).length"
+            )
+
+            # a trial finishes while the page is open: the best one again, 10x smaller
+            study = studydb.load(url, name)
+            best = max(study.get_trials(states=(TrialState.COMPLETE,)), key=lambda t: t.values[0])
+            attrs = {**best.user_attrs, "params": best.user_attrs["params"] // 10}
+            study.add_trial(
+                create_trial(
+                    params=best.params,
+                    distributions=best.distributions,
+                    values=[best.values[0], attrs["params"]],
+                    user_attrs=attrs,
+                )
+            )
+            page.wait_for_function(
+                "document.querySelector('#facts').innerText.includes('7 complete')", timeout=20_000
+            )
+            page.wait_for_function(
+                """() => { const t = document.querySelector('.js-plotly-plot')._fullData
+                   .find(t => t.visible === true && t.name === 'Pareto front');
+                   return t && Array.from(t.customdata).includes(6); }""",
+                timeout=20_000,
+            )
+            assert before > 0
+    finally:
+        server.terminate()
+        _, err = server.communicate(timeout=20)
+    assert "Traceback" not in err, err
+
+
+def test_dashboard_bad_input_exits_2_and_writes_nothing(demo_study, tmp_path):
+    url, name = demo_study
+    out = tmp_path / "r.html"
+    cases = [
+        (["--storage", url, "--study", "nope", "--out", str(out)], "--study"),
+        (["--storage", url, "--study", name], "--out/--serve"),
+        (["--storage", url, "--study", name, "--out", str(out), "--serve"], "--out/--serve"),
+        (["--storage", url, "--study", name, "--out", str(tmp_path / "r.txt")], "--out"),
+        (["--storage", url, "--storage", url, "--study", name, "--out", str(out)], "--storage"),
+    ]
+    for args, field in cases:
+        code, _, err = run_cli("dashboard", *args)
+        assert code == 2, (args, err)
+        assert err.startswith("error: ") and field in err and err.count("\n") == 1, err
+    assert not list(tmp_path.iterdir())
+
+
+def test_static_report_overlays_studies(demo_study):
+    url, name = demo_study
+    data = StudySource(url, name).load()
+    html = render_report([data, data])
+    assert html.count("data-view='pareto'") == 1  # one overlaid front
+    assert html.count("data-view='curves'") == 2  # per-study views once per study

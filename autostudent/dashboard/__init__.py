@@ -46,7 +46,10 @@ def serve(
     refresh_seconds: float = 5.0,
 ) -> None:
     """Serve the live view until interrupted."""
+    import logging
+
     from autostudent.dashboard._app import create_app
 
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # not a line per poll
     app = create_app(sources, refresh_seconds)
     app.run(host=host, port=port, debug=False)

@@ -111,6 +111,7 @@ def pareto(studies: list[StudyData]) -> go.Figure:
         rows=2, cols=1, shared_xaxes=True, row_heights=[0.86, 0.14], vertical_spacing=0.03
     )
     axes = list(objs.SIZES)
+    first = studies[0].size_objective if studies else "params"
     visible_for: dict[str, list[bool]] = {size: [] for size in axes}
     shapes_for: dict[str, list[dict]] = {size: [] for size in axes}
 
@@ -125,7 +126,7 @@ def pareto(studies: list[StudyData]) -> go.Figure:
         t = study.trials
         text = t.apply(hover_text, axis=1) if len(t) else pd.Series(dtype=str)
         for size in axes:
-            shown = size == study.size_objective
+            shown = size == first
             has = t[size].notna()
             front = t[t[f"front_{size}"] & has].sort_values(size)
             dominated = t[(t["state"] == "COMPLETE") & ~t[f"front_{size}"] & has]
@@ -136,8 +137,11 @@ def pareto(studies: list[StudyData]) -> go.Figure:
                 (
                     front,
                     dict(
-                        mode="lines+markers",
+                        mode="lines+markers+text",
                         name=f"{prefix}Pareto front",
+                        text=[f"#{n}" for n in front["number"]],
+                        textposition="top left",
+                        textfont={"size": 10, "color": colour},
                         line={"shape": "hv", "color": colour, "width": 2},
                         marker={
                             "size": 11,
@@ -251,7 +255,6 @@ def pareto(studies: list[StudyData]) -> go.Figure:
                             "line": {"color": FAILED, "width": 1, "dash": "dash"},
                         }
                     )
-    first = studies[0].size_objective if studies else "params"
     buttons = [
         {
             "label": objs.objective(size).label,

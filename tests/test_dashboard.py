@@ -309,6 +309,23 @@ def test_live_view_shows_a_trial_added_while_it_is_open(demo_study):
                 timeout=20_000,
             )
             assert before > 0
+
+            # a click on the new student draws its architecture
+            x, y = page.evaluate(
+                """() => { const gd = document.querySelector('.js-plotly-plot');
+                   const t = gd._fullData.find(d => d.visible && d.name === 'Pareto front');
+                   const i = Array.from(t.customdata).indexOf(6);
+                   const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+                   const box = gd.getBoundingClientRect();
+                   return [box.left + xa._offset + xa.c2p(t.x[i]),
+                           box.top + ya._offset + ya.c2p(t.y[i])]; }"""
+            )
+            page.mouse.click(x, y)
+            page.wait_for_function(
+                """() => Array.from(document.querySelectorAll('.js-plotly-plot')).some(gd =>
+                   (gd.layout.title.text || '').startsWith('Architecture of trial 6 '))""",
+                timeout=20_000,
+            )
     finally:
         server.terminate()
         _, err = server.communicate(timeout=20)

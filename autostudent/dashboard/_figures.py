@@ -23,6 +23,7 @@ STUDY_COLOURS = qualitative.Plotly
 PRUNED = "#9aa0a6"
 FAILED = "#d62728"
 TEACHER = "#111111"
+STATE_WORDS = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running"}
 STATE_COLOURS = {"COMPLETE": "#1f77b4", "PRUNED": PRUNED, "FAIL": FAILED, "RUNNING": "#2ca02c"}
 BASE_LAYOUT = {
     "template": "plotly_white",
@@ -268,7 +269,13 @@ def pareto(studies: list[StudyData]) -> go.Figure:
     ]
     fig.update_xaxes(type="log", row=1, col=1)
     fig.update_xaxes(type="log", title_text=_log_axis_title(first), row=2, col=1)
-    fig.update_yaxes(title_text="validation accuracy", tickformat=".0%", row=1, col=1)
+    fig.update_yaxes(
+        title_text="validation accuracy",
+        tickformat=".0%",
+        range=_accuracy_range(studies),
+        row=1,
+        col=1,
+    )
     fig.update_yaxes(showticklabels=False, range=[-1, 1], title_text="failed", row=2, col=1)
     return _layout(
         fig,
@@ -291,6 +298,20 @@ def pareto(studies: list[StudyData]) -> go.Figure:
             }
         ],
     )
+
+
+def _accuracy_range(studies: list[StudyData]) -> list[float] | None:
+    """Open on what matters: from a little below the worst complete trial to above the
+    teacher. Low-fidelity pruned points further down are a double-click (autoscale) away."""
+    complete = [s.trials.loc[s.trials["state"] == "COMPLETE", "accuracy"] for s in studies]
+    lows = [c.min() for c in complete if len(c)]
+    if not lows:
+        return None
+    highs = [c.max() for c in complete if len(c)]
+    highs += [s.teacher["val_accuracy"] for s in studies if s.teacher.get("val_accuracy")]
+    low, high = min(lows), max(highs)
+    pad = max(0.02, 0.1 * (high - low))
+    return [max(0.0, low - pad), min(1.0, high + pad / 2)]
 
 
 def hypervolume(studies: list[StudyData]) -> go.Figure:
@@ -384,7 +405,7 @@ def timeline(study: StudyData) -> go.Figure:
                 x=duration.clip(lower=300),
                 y=rows["worker"],
                 orientation="h",
-                name=state.lower(),
+                name=STATE_WORDS[state],
                 marker={"color": colour},
                 hovertext=rows.apply(hover_text, axis=1),
                 hoverinfo="text",
@@ -409,7 +430,7 @@ def parameters(study: StudyData) -> go.Figure:
     validation accuracy (pruned trials' accuracies are low-fidelity and stay out)."""
     t = study.trials[study.trials["state"] == "COMPLETE"]
     dims = []
-    names = sorted({k for p in t["point"] for k in p}) + [
+    names = list(dict.fromkeys(k for p in t["point"] for k in p)) + [
         k for k in KD_PARAMS if t[k].notna().any()
     ]
     for name in names:
@@ -455,9 +476,13 @@ def parameters(study: StudyData) -> go.Figure:
 
 
 def importances(study: StudyData) -> go.Figure:
-    """fANOVA importance of each parameter for each objective (Optuna's importance evaluator)."""
-    fig = go.Figure()
-    for i, (objective, values) in enumerate(study.importances.items()):
+    """fANOVA importance of each parameter for each objective (Optuna's importance evaluator),
+    one panel per objective, most important at the top."""
+    names = list(study.importances) or [""]
+    fig = make_subplots(
+        rows=1, cols=len(names), subplot_titles=[f"for {n}" for n in names], horizontal_spacing=0.18
+    )
+    for i, (objective, values) in enumerate(study.importances.items(), start=1):
         ordered = sorted(values.items(), key=lambda kv: kv[1])
         fig.add_trace(
             go.Bar(
@@ -465,21 +490,22 @@ def importances(study: StudyData) -> go.Figure:
                 y=[k for k, _ in ordered],
                 orientation="h",
                 name=objective,
-                marker={"color": STUDY_COLOURS[i % len(STUDY_COLOURS)]},
+                showlegend=False,
+                marker={"color": STUDY_COLOURS[(i - 1) % len(STUDY_COLOURS)]},
                 hovertemplate="%{y}: %{x:.3f}<extra>" + objective + "</extra>",
-            )
+            ),
+            row=1,
+            col=i,
         )
+        fig.update_xaxes(title_text="share of variance", row=1, col=i)
     if study.importance_note:
-        fig.add_annotation(
-            text=study.importance_note, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper"
-        )
-    n = max((len(v) for v in study.importances.values()), default=4)
+        _note(fig, study.importance_note)
+    n = max((len(v) for v in study.importances.values()), default=3)
     return _layout(
         fig,
         f"Parameter importances (fANOVA, complete trials) — {study.name}",
-        height=120 + 22 * n * max(len(study.importances), 1),
-        barmode="group",
-        xaxis={"title": "importance (share of variance)"},
+        height=160 + 20 * n,
+        margin={"l": 60, "r": 20, "t": 80, "b": 50},
     )
 
 

@@ -9,9 +9,8 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
 from autostudent.dashboard._data import StudyData
-from autostudent.dashboard._figures import figures
+from autostudent.dashboard._figures import STATE_WORDS, figures
 
-STATE_WORDS = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running"}
 STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0 auto;
        max-width: 1280px; padding: 0 24px 48px; color: #212529; }

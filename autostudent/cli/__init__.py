@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from autostudent.cli import bench, dashboard, study, teacher, trial
+from autostudent.cli import bench, dashboard, export, study, teacher, trial
 from autostudent.errors import Interrupted, SearchStopped, UserError
 
 app = typer.Typer(
@@ -26,6 +26,7 @@ app.command()(study.status)
 app.command()(study.trials)
 app.command()(trial.trial)
 app.command()(dashboard.dashboard)
+app.command()(export.export)
 app.add_typer(teacher.app, name="teacher")
 app.add_typer(bench.app, name="bench")
 

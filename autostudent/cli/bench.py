@@ -59,7 +59,8 @@ def scaling(
     trials: int = typer.Option(12, "--trials", min=2, help="Trials per run."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """The same small study with 1 and with 2 workers: speed-up in trials per hour."""
+    """The same small study with 1 and with 2 workers (warm-up, then 1, 2, 2, 1): speed-up in
+    trials per hour, every run's raw numbers."""
     from autostudent.bench.scaling import DEFAULT_CONFIG, bench_scaling
 
     _print(bench_scaling(config or DEFAULT_CONFIG, trials), as_json)

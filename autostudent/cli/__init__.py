@@ -12,7 +12,7 @@ import traceback
 
 import typer
 
-from autostudent.cli import bench, dashboard, study, teacher, trial
+from autostudent.cli import bench, dashboard, export, study, teacher, trial
 from autostudent.errors import Interrupted, SearchStopped, UserError
 from autostudent.storage import StorageLost, redact
 
@@ -28,6 +28,7 @@ app.command()(study.status)
 app.command()(study.trials)
 app.command()(trial.trial)
 app.command()(dashboard.dashboard)
+app.command()(export.export)
 app.add_typer(teacher.app, name="teacher")
 app.add_typer(bench.app, name="bench")
 

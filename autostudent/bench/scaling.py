@@ -1,12 +1,12 @@
 """``bench scaling``: the same small study run with 1 and with 2 workers, side by side, fairly.
 
 Every run trains exactly the same candidates (a seeded random sampler, no early stopping) in one
-Ray instance with one teacher-output cache. A warm-up run (2 workers, half the trials, discarded) pays the one-off
-costs (imports, Ray worker start-up, the cache), then the runs alternate (1, 2, 2, 1 by default)
-so that neither side always runs first or last on a machine whose load drifts. ``one_worker_s``
-and ``two_workers_s`` are the medians of each side's study clock (first trial started → last
-trial finished: proposals, training, database writes); ``speedup`` is their ratio (trials per
-hour). ``runs`` keeps every run's raw numbers, the warm-up's too.
+Ray instance with one teacher-output cache. A warm-up run (2 workers, half the trials, discarded)
+pays the one-off costs (imports, the cache, the OS's file cache), then the runs alternate
+(1, 2, 2, 1 by default) so that neither side always runs first or last on a machine whose load
+drifts. ``one_worker_s`` and ``two_workers_s`` are the medians of each side's study clock (first
+trial started → last trial finished: proposals, training, database writes); ``speedup`` is their
+ratio (trials per hour). ``runs`` keeps every run's raw numbers, the warm-up's too.
 """
 
 from __future__ import annotations

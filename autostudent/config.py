@@ -6,7 +6,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from autostudent.errors import UserError
 from autostudent.objectives import Name as Objective
@@ -96,7 +103,8 @@ class SearchConfig(_Section):
     sampler: Literal["botorch", "gp", "tpe", "nsga2", "random"] = "botorch"
     n_startup_trials: int = Field(10, ge=1)
     objectives: list[Objective] = ["accuracy", "params"]
-    early_stopping: Literal["asha", "none"] = "asha"
+    # None: "moasha" when the study has several objectives, "asha" when accuracy is the only one
+    early_stopping: Literal["moasha", "asha", "none"] | None = None
     grace_period: int = Field(1, ge=1)
     reduction_factor: int = Field(2, ge=2)
 
@@ -106,6 +114,12 @@ class SearchConfig(_Section):
         if not v or v[0] != "accuracy" or len(set(v)) != len(v):
             raise ValueError("must start with 'accuracy' and name each objective once")
         return v
+
+    @model_validator(mode="after")
+    def _default_early_stopping(self) -> SearchConfig:
+        if self.early_stopping is None:
+            self.early_stopping = "moasha" if len(self.objectives) > 1 else "asha"
+        return self
 
 
 class ResourcesConfig(_Section):

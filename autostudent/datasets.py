@@ -29,7 +29,7 @@ _DIGITS_TEST_SEED = 0
 _DIGITS_TEST_FRACTION = 0.2
 _STATS_CHUNK = 4096  # examples per float64 chunk when computing channel stats (~25 MB at 28x28)
 
-__all__ = ["DATASETS", "Data", "Loader", "RawData", "load_data"]
+__all__ = ["DATASETS", "Data", "Loader", "RawData", "UnitTestSplit", "load_data", "unit_test_split"]
 
 
 Loader = Callable[[Path | None], RawData]
@@ -115,6 +115,28 @@ def load_data(
         std=tuple(float(s) for s in std),
         identity=_identity(raw, name, val_fraction, seed, train_subset),
     )
+
+
+@dataclass(frozen=True, eq=False)
+class UnitTestSplit:
+    """The test split as the dataset files hold it, scaled to [0, 1] but not normalised: what
+    an exported student (normalisation inside) takes."""
+
+    x: np.ndarray = field(repr=False)  # float32 (N, C, H, W) in [0, 1]
+    y: np.ndarray = field(repr=False)
+    scale: str  # how the stored pixels became [0, 1]
+
+
+def unit_test_split(name: str, root: str | Path | None = None) -> UnitTestSplit | None:
+    """The dataset's test split for an exported student; None when it has none."""
+    raw = DATASETS.get(name)(None if root is None else Path(root).expanduser())
+    if raw.x_test is None or raw.y_test is None:
+        return None
+    x = raw.x_test.astype(np.float32)
+    if raw.x_test.dtype == np.uint8:
+        x /= 255.0
+        return UnitTestSplit(x, raw.y_test, "8-bit pixels ÷ 255")
+    return UnitTestSplit(x, raw.y_test, "as the loader reads them (already in [0, 1])")
 
 
 def _check_options(val_fraction: Any, seed: Any, train_subset: Any) -> tuple[float, int]:

@@ -1,4 +1,5 @@
-"""Pareto front and hypervolume of finished trials (accuracy up, size down).
+"""Pareto front and hypervolume of finished trials (accuracy up, size down), and the rules
+that pick one student off the front for export (``PICK_RULES``).
 
 Sizes span orders of magnitude, so the hypervolume is taken over (accuracy, log10(ref/size)):
 a student 10x smaller than the reference scores 1 on that axis, whatever the units. The
@@ -8,9 +9,13 @@ reference size is the study's cap when it has one, else the teacher's value.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
+
+from autostudent.errors import UserError
+from autostudent.registry import Registry
 
 
 def pareto_mask(points: np.ndarray, maximize: Sequence[bool]) -> np.ndarray:
@@ -64,3 +69,83 @@ def hypervolume(
 
     hv = Hypervolume(ref_point=torch.zeros(pts.shape[1], dtype=torch.double))
     return float(hv.compute(torch.as_tensor(pts, dtype=torch.double)))
+
+
+# --- picking one student off the front ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FrontPoint:
+    """One non-dominated student: its trial number, accuracy in [0, 1] and size (params...)."""
+
+    trial: int
+    accuracy: float
+    size: float
+
+
+# (front, the rule's argument after ':' or None) → the chosen point
+PickRule = Callable[[Sequence[FrontPoint], "str | None"], FrontPoint]
+PICK_RULES: Registry[PickRule] = Registry("pick rule")
+
+
+def pick(front: Sequence[FrontPoint], rule: str) -> FrontPoint:
+    """The front point that ``rule`` (``NAME`` or ``NAME:ARG``) chooses; errors name --pick."""
+    name, _, arg = rule.partition(":")
+    try:
+        chosen = PICK_RULES.get(name)
+    except UserError as exc:
+        raise UserError(f"--pick: {exc}") from None
+    if not front:
+        raise UserError("--pick: the study has no complete, feasible trial to pick from")
+    return chosen(front, arg or None)
+
+
+def _no_argument(name: str, arg: str | None) -> None:
+    if arg is not None:
+        raise UserError(f"--pick: {name!r} takes no argument, got {name}:{arg}")
+
+
+@PICK_RULES.register("max-accuracy")
+def _max_accuracy(front: Sequence[FrontPoint], arg: str | None) -> FrontPoint:
+    """The most accurate student (the smaller one on a tie)."""
+    _no_argument("max-accuracy", arg)
+    return max(front, key=lambda p: (p.accuracy, -p.size))
+
+
+@PICK_RULES.register("knee")
+def _knee(front: Sequence[FrontPoint], arg: str | None) -> FrontPoint:
+    """The point farthest above the chord joining the front's two ends, in (log size, accuracy)
+    each scaled to [0, 1]: where accuracy stops paying for size. Only the side above the chord
+    counts (a point below it buys less accuracy per size than the ends do); on a front of one or
+    two points, or a straight one, the more accurate end wins."""
+    _no_argument("knee", arg)
+    points = sorted(front, key=lambda p: p.size)
+    logs = [math.log(max(p.size, 1e-12)) for p in points]
+    acc = [p.accuracy for p in points]
+    span_s, span_a = logs[-1] - logs[0], acc[-1] - acc[0]
+    if len(points) < 3 or span_s <= 0 or span_a <= 0:
+        return max(points, key=lambda p: (p.accuracy, -p.size))
+
+    def above_chord(i: int) -> float:
+        # the chord is the diagonal of the unit square; distance = (a - s) / sqrt(2)
+        return ((acc[i] - acc[0]) / span_a - (logs[i] - logs[0]) / span_s) / math.sqrt(2)
+
+    best = max(range(len(points)), key=lambda i: (round(above_chord(i), 12), acc[i]))
+    return points[best]
+
+
+@PICK_RULES.register("smallest-within")
+def _smallest_within(front: Sequence[FrontPoint], arg: str | None) -> FrontPoint:
+    """The smallest student within PTS accuracy points (percentage points) of the best one."""
+    try:
+        points = float(arg) if arg is not None else math.nan
+    except ValueError:
+        points = math.nan
+    if not math.isfinite(points) or points < 0:
+        raise UserError(
+            f"--pick: smallest-within needs accuracy points ≥ 0, e.g. smallest-within:0.5 "
+            f"(got {arg!r})"
+        )
+    best = max(p.accuracy for p in front)
+    close = [p for p in front if p.accuracy >= best - points / 100 - 1e-12]
+    return min(close, key=lambda p: (p.size, -p.accuracy))

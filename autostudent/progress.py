@@ -1,10 +1,13 @@
-"""Live progress of a search in the terminal: finished / running / failed, best, hypervolume."""
+"""Live progress in the terminal: a search (finished / running / failed, best, hypervolume) and
+a retrain (a bar over every training step). Both fall back to plain lines when the output is a
+log or a pipe, so a `nohup` log stays readable."""
 
 from __future__ import annotations
 
 import optuna
 from rich.console import Console
 from rich.live import Live
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.text import Text
 
 from autostudent.study import summary
@@ -64,3 +67,44 @@ class SearchProgress:
         if text != self._last:
             self.console.print(text, highlight=False)
             self._last = text
+
+
+class TrainingProgress:
+    """A bar over ``epochs`` x ``steps`` training steps on a terminal; otherwise one line per
+    epoch (``label: epoch 3/20 · 41 s``)."""
+
+    def __init__(self, label: str, epochs: int, steps: int, console: Console | None = None) -> None:
+        self.label = label
+        self.epochs = epochs
+        self.console = console or Console(stderr=True)
+        self._bar: Progress | None = None
+        self._task = None
+        self._total = epochs * steps
+
+    def __enter__(self) -> TrainingProgress:
+        if self.console.is_terminal:
+            self._bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=self.console,
+            )
+            self._bar.__enter__()
+            self._task = self._bar.add_task(self.label, total=self._total)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(*exc)
+
+    def step(self) -> None:
+        if self._bar is not None:
+            self._bar.advance(self._task)
+
+    def epoch(self, epoch: int, seconds: float) -> None:
+        text = f"{self.label}: epoch {epoch}/{self.epochs} · {seconds:.0f} s"
+        if self._bar is not None:
+            self._bar.update(self._task, description=text)
+        else:
+            self.console.print(text, highlight=False)

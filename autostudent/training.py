@@ -24,11 +24,22 @@ def batch_indices(n: int, batch_size: int, generator: torch.Generator) -> Iterat
 
 
 def augment(
-    x: torch.Tensor, generator: torch.Generator, pad: int = 2, flip: bool = True
+    x: torch.Tensor,
+    generator: torch.Generator,
+    pad: int = 2,
+    flip: bool = True,
+    fill: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Random crop (zero padding ``pad``) and horizontal flip per example of a normalised batch."""
+    """Random crop (padding ``pad``) and horizontal flip per example of a normalised batch.
+
+    The padding is 0 (the mean pixel, after normalisation) unless ``fill`` gives a value per
+    channel, e.g. the normalised value of a black pixel for images on a black background."""
     n, _, h, w = x.shape
-    padded = nn.functional.pad(x, (pad, pad, pad, pad))
+    if fill is None:
+        padded = nn.functional.pad(x, (pad, pad, pad, pad))
+    else:
+        fill = fill.to(x).reshape(1, -1, 1, 1)
+        padded = nn.functional.pad(x - fill, (pad, pad, pad, pad)) + fill
     dy = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
     dx = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
     rows = (dy[:, None] + torch.arange(h)[None, :])[:, None, :, None]

@@ -27,6 +27,8 @@ from autostudent.training import accuracy, batch_indices, sgd, steps_per_epoch
 # (indices, student inputs) → (teacher logits, teacher features or None) for that batch
 TeacherBatch = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, "torch.Tensor | None"]]
 Report = Callable[["TrialResult"], None]
+# (student logits, labels, teacher logits, student features, teacher features) → loss
+Objective = Callable[..., torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,24 @@ def cached_teacher(outputs: TeacherOutputs, device: torch.device, features: bool
     return lookup
 
 
+def kd_objective(kd: KDSettings) -> Objective:
+    """The loss ``distill_epoch`` minimises for these KD settings."""
+    loss = kd_loss(kd.loss)
+
+    def objective(logits, labels, t_logits, s_feats, t_feats):
+        return loss.fn(
+            logits,
+            labels,
+            t_logits,
+            temperature=kd.temperature,
+            alpha=kd.alpha,
+            student_features=s_feats,
+            teacher_features=t_feats,
+        )
+
+    return objective
+
+
 def run_trial(
     spec: dict,
     kd: KDSettings,
@@ -128,18 +148,7 @@ def run_trial(
     if loss.needs_features and outputs.features is None:
         raise TrialFailed(f"KD loss {kd.loss!r} needs teacher features; this teacher exposes none")
     teacher = cached_teacher(outputs, dev, loss.needs_features)
-
-    def objective(logits, labels, t_logits, s_feats, t_feats):
-        return loss.fn(
-            logits,
-            labels,
-            t_logits,
-            temperature=kd.temperature,
-            alpha=kd.alpha,
-            student_features=s_feats,
-            teacher_features=t_feats,
-        )
-
+    objective = kd_objective(kd)
     x = torch.from_numpy(data.x_train).to(dev)
     y = torch.from_numpy(data.y_train).to(dev)
     gen = torch.Generator().manual_seed(seed)
@@ -180,7 +189,7 @@ def distill_epoch(
     x: torch.Tensor,
     y: torch.Tensor,
     teacher: TeacherBatch,
-    objective: Callable[..., torch.Tensor],
+    objective: Objective,
     opt: torch.optim.Optimizer,
     sched,
     batch_size: int,
@@ -188,12 +197,17 @@ def distill_epoch(
     *,
     features: bool,
     epoch: int = 1,
+    transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    on_step: Callable[[], None] | None = None,
 ) -> None:
-    """One pass over the training data; the loop the search runs and the benchmark times."""
+    """One pass over the training data; the loop the search runs, the benchmark times and the
+    export retrains with. ``transform`` (data augmentation) changes each batch before the
+    teacher lookup and the student see it; ``on_step`` is called after every step (a progress
+    bar)."""
     model.train()
     for step, idx in enumerate(batch_indices(len(x), batch_size, gen)):
         idx = idx.to(x.device)
-        xb = x[idx]
+        xb = x[idx] if transform is None else transform(x[idx])
         t_logits, t_feats = teacher(idx, xb)
         if features:
             s_feats = model.body(xb)
@@ -208,5 +222,7 @@ def distill_epoch(
         # A finite check per step is a device sync; every 20 steps catches divergence early enough.
         if step % 20 == 0 and not math.isfinite(loss.item()):
             raise TrialFailed(f"loss is {loss.item()} at epoch {epoch}, step {step}")
+        if on_step is not None:
+            on_step()
     if not math.isfinite(loss.item()):
         raise TrialFailed(f"loss is {loss.item()} at the end of epoch {epoch}")

@@ -10,7 +10,6 @@ from autostudent.sizes import count_sizes
 from autostudent.spaces import load_space
 from autostudent.student import build_student
 
-
 # FlopCounterMode takes seconds on a NAGO net of ~100 ops: small nets, same code paths.
 SMALL = {
     "top_nodes": {"low": 3, "high": 5},

@@ -1,0 +1,176 @@
+"""card.md: the exported student's model card, rendered from its metrics.json alone.
+
+What it is, how to load it with plain torch, what it takes, how it compares with the teacher
+and with the same architecture trained without KD, what retraining cost on this machine, and
+the result targets it is held to: met, or how far off and what the figures point at.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Target:
+    """A result target: at most ``max_params`` parameters at ≥ ``min_accuracy`` test accuracy."""
+
+    name: str
+    applies: Callable[[dict], bool]
+    max_params: Callable[[dict], int]
+    min_accuracy: Callable[[dict], float]
+
+
+TARGETS: tuple[Target, ...] = (
+    Target(
+        "1/10 of the teacher's parameters within 0.5 pt of its test accuracy (AutoKD's claim)",
+        lambda m: m["teacher"].get("test_accuracy") is not None,
+        lambda m: m["teacher"]["params"] // 10,
+        lambda m: m["teacher"]["test_accuracy"] - 0.005,
+    ),
+    Target(
+        "≤ 50,000 parameters at ≥ 92.5 % test accuracy (the published 2-conv < 100K figure)",
+        lambda m: m.get("dataset") == "fashion-mnist",
+        lambda m: 50_000,
+        lambda m: 0.925,
+    ),
+)
+
+
+def _pct(x: float | None) -> str:
+    return "—" if x is None else f"{100 * x:.2f} %"
+
+
+def _size(v: float | None) -> str:
+    if v is None:
+        return "—"
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if v >= scale:
+            return f"{v / scale:.2f}{unit}"
+    return f"{v:.0f}"
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min" if seconds >= 90 else f"{seconds:.0f} s"
+
+
+def verdict(target: Target, m: dict) -> str:
+    """Met, or how far off and which of the figures explain it."""
+    cap, floor = target.max_params(m), target.min_accuracy(m)
+    size_ok, acc_ok = m["params"] <= cap, m["test_accuracy"] >= floor
+    head = f"**{target.name}** (≤ {cap:,} params, ≥ {_pct(floor)}): "
+    if size_ok and acc_ok:
+        return head + f"**met** ({m['params']:,} params, {_pct(m['test_accuracy'])})."
+    misses = []
+    if not size_ok:
+        misses.append(f"{m['params'] - cap:,} params over")
+    if not acc_ok:
+        misses.append(f"{100 * (floor - m['test_accuracy']):.2f} pt short")
+    why = []
+    if not size_ok:
+        small = [f for f in m["search"]["front"] if f["params"] <= cap]
+        why.append(
+            "this student is larger than the target; the search front's students within it: "
+            + (
+                ", ".join(
+                    f"trial {f['trial']} ({f['params']:,}, val {_pct(f['val_accuracy'])})"
+                    for f in small
+                )
+                if small
+                else "none (the search found no front student this small)"
+            )
+        )
+    if not acc_ok:
+        s = m["search"]
+        why.append(
+            f"retrained {m['epochs']} epochs (the teacher's own training: see its card); "
+            f"searched with {s['finished_trials']} finished trials of {s['epochs']} epochs on "
+            f"{s['train_subset'] or 'all'} images, where this student reached "
+            f"{_pct(s['val_accuracy'])} validation accuracy"
+        )
+    return head + "**not met** — " + ", ".join(misses) + ". Why: " + "; ".join(why) + "."
+
+
+def render_card(m: dict) -> str:
+    t, kd = m["teacher"], m["kd"]
+    shape = m["input_shape"]
+    norm = m["normalisation"]
+    no_kd = m["no_kd"].get("test_accuracy")
+    lines = [
+        f"# Student: trial {m['trial']} of study `{m['study']}`",
+        "",
+        f"A {m['params']:,}-parameter student (architecture in `spec.json`, rebuild with "
+        "`autostudent.student.build_student`) distilled from the teacher "
+        f"`{t['path'].rsplit('/', 1)[-1]}` ({t['params']:,} params) with the `{kd['loss']}` "
+        f"KD loss (T = {kd['temperature']:.3g}, α = {kd['alpha']:.3g}). Chosen by "
+        f"`{m['pick']}`, then retrained from scratch for {m['epochs']} epochs on the full "
+        f"training split ({m['train_images']:,} images, augmentation `{m['augment']['mode']}`) "
+        "and measured on the test split.",
+        "",
+        "## Load it (plain PyTorch, no autostudent)",
+        "",
+        "```python",
+        "import torch",
+        'student = torch.jit.load("student.pt").eval()',
+        f"logits = student(images)  # float32 (N, {shape[0]}, {shape[1]}, {shape[2]}) in [0, 1]",
+        "```",
+        "",
+        f"Input: float32 images of shape (N, {', '.join(map(str, shape))}) scaled to [0, 1] as "
+        f"the dataset files hold them ({m['input_scale']}). The normalisation (mean "
+        f"{[round(v, 4) for v in norm['mean']]}, std {[round(v, 4) for v in norm['std']]}) is "
+        "inside the module. Output: logits, one per class.",
+        "",
+        f"## Metrics (test split, {m['test_images']:,} images)",
+        "",
+        "| model | test accuracy | params | FLOPs | latency (batch 1) |",
+        "|---|---|---|---|---|",
+        f"| this student (KD) | {_pct(m['test_accuracy'])} | {m['params']:,} | "
+        f"{_size(m['flops'])} | {m['latency_ms']:.2f} ms |",
+        f"| same architecture, no KD | {_pct(no_kd)} | {m['params']:,} | {_size(m['flops'])} | |",
+        f"| teacher | {_pct(t['test_accuracy'])} | {t['params']:,} | {_size(t['flops'])} | "
+        f"{t['latency_ms']:.2f} ms |",
+        "",
+    ]
+    if no_kd is None:
+        lines.append(
+            f"No no-KD baseline was trained ({m['no_kd'].get('skipped')}): the KD gain is unknown."
+        )
+    else:
+        lines.append(
+            f"**KD gain: {100 * (m['test_accuracy'] - no_kd):+.2f} pt** over the same "
+            "architecture trained without KD (same epochs, seed and augmentation)."
+        )
+    lines += [
+        f"Size: 1/{t['params'] / m['params']:.1f} of the teacher's parameters. Gap to the "
+        f"teacher: {100 * (m['test_accuracy'] - (t['test_accuracy'] or 0)):+.2f} pt.",
+        "",
+        f"Retraining on this machine ({m['device']}, {m['threads']} torch threads): "
+        f"{_minutes(m['retrain_seconds'])} for {m['epochs']} epochs "
+        f"({m['retrain_seconds'] / m['epochs']:.0f} s per epoch)"
+        + (f"; the no-KD baseline {_minutes(m['no_kd']['retrain_seconds'])}" if no_kd else "")
+        + ". Latencies are medians of 30 batch-1 forward passes, measured side by side.",
+        "",
+    ]
+    fam = m.get("family")
+    if fam:
+        lines += [
+            "## Family",
+            "",
+            f"{len(fam['members'])} architectures from the trial's generator point (different "
+            f"architecture seeds), each retrained the same way: test accuracy "
+            f"{_pct(fam['test_accuracy_mean'])} ± {100 * fam['test_accuracy_sd']:.2f} pt "
+            f"(mean ± sd). The exported one is member {fam['best'] + 1}, the best on the test "
+            "split (so its figure is optimistic; the mean ± sd is not).",
+            "",
+            "| member | arch seed | params | test accuracy |",
+            "|---|---|---|---|",
+            *(
+                f"| {i + 1} | {f['arch_seed']} | {f['params']:,} | {_pct(f['test_accuracy'])} |"
+                for i, f in enumerate(fam["members"])
+            ),
+            "",
+        ]
+    targets = [tg for tg in TARGETS if tg.applies(m)]
+    if targets:
+        lines += ["## Result targets", "", *(f"- {verdict(tg, m)}" for tg in targets), ""]
+    return "\n".join(lines)

@@ -1,0 +1,72 @@
+"""``autostudent export``: a chosen student retrained in full with KD, as a deployable directory."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+
+def export(
+    storage: str = typer.Option(..., "--storage", help="SQLAlchemy URL of the study database."),
+    study: str = typer.Option(..., "--study", help="Study name."),
+    out: Path = typer.Option(..., "--out", help="Directory to write (new, or empty)."),
+    trial: int | None = typer.Option(None, "--trial", help="Export this trial number."),
+    pick: str | None = typer.Option(
+        None,
+        "--pick",
+        help="Or pick off the Pareto front: knee | max-accuracy | smallest-within:PTS.",
+    ),
+    epochs: int = typer.Option(15, "--epochs", min=1, help="Retrain epochs (full training split)."),
+    family: int = typer.Option(
+        1, "--family", min=1, help="Retrain K architectures of the trial's generator point."
+    ),
+    augment: str = typer.Option(
+        "cached",
+        "--augment",
+        help="none | cached (teacher targets of the clean image) | online (teacher runs on the "
+        "augmented batch).",
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed of weights, batch order and augmentation."),
+    no_baseline: bool = typer.Option(
+        False, "--no-baseline", help="Skip the no-KD baseline (the card then says so)."
+    ),
+    threads: int | None = typer.Option(
+        None, "--threads", min=1, help="Torch CPU threads (default: torch's, all cores)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print metrics.json on stdout."),
+) -> None:
+    """Retrain the chosen student from scratch with KD on the full training split, measure it
+    on the test split, and write DIR/student.pt (TorchScript, normalisation inside),
+    spec.json, metrics.json and card.md."""
+    import torch
+
+    from autostudent.export import ExportRequest, run_export
+
+    if threads:
+        torch.set_num_threads(threads)
+    metrics = run_export(
+        ExportRequest(
+            storage=storage,
+            study=study,
+            out=out,
+            trial=trial,
+            pick=pick,
+            epochs=epochs,
+            family=family,
+            augment=augment,
+            seed=seed,
+            baseline=not no_baseline,
+        )
+    )
+    if as_json:
+        typer.echo(json.dumps(metrics))
+        return
+    no_kd = metrics["no_kd"]["test_accuracy"]
+    gain = "" if no_kd is None else f" (no KD {100 * no_kd:.2f} %)"
+    typer.echo(
+        f"wrote {out}: trial {metrics['trial']}, {metrics['params']:,} params, test accuracy "
+        f"{100 * metrics['test_accuracy']:.2f} %{gain}, teacher "
+        f"{100 * (metrics['teacher']['test_accuracy'] or 0):.2f} %"
+    )

@@ -1,0 +1,347 @@
+"""``export``: pick a student of a study → retrain it in full with KD (and without, the
+baseline) → measure it on the test split → write a directory a user can deploy.
+
+Everything comes from the study database: the trial's architecture spec and KD settings, the
+study's config (data split, teacher file, batch size, learning rate). Every input is checked
+before any training, and the directory is written under a temporary name and renamed at the
+end, so a bad request or a crash leaves nothing at ``--out``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import optuna
+import torch
+from optuna.trial import FrozenTrial
+from torch import nn
+
+from autostudent import study as studydb
+from autostudent.card import render_card
+from autostudent.config import StudyConfig, describe_error
+from autostudent.datasets import unit_test_split
+from autostudent.errors import TrialFailed, UserError
+from autostudent.measure import count_flops, count_params, latency_ms
+from autostudent.pareto import FrontPoint, pick
+from autostudent.retrain import (
+    Retrained,
+    augment_mode,
+    augmentation,
+    full_training_split,
+    retrain,
+)
+from autostudent.search import Prepared, prepare
+from autostudent.teacher_outputs import TeacherOutputs, default_cache_dir, teacher_outputs
+from autostudent.training import accuracy
+from autostudent.trial import Budget, KDSettings
+
+FILES = ("student.pt", "spec.json", "metrics.json", "card.md")
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    storage: str
+    study: str
+    out: Path
+    trial: int | None = None
+    pick: str | None = None
+    epochs: int = 15
+    family: int = 1
+    augment: str = "cached"
+    seed: int = 0
+    baseline: bool = True
+
+
+class Normalised(nn.Module):
+    """The student with its input normalisation inside: takes images in [0, 1]."""
+
+    def __init__(self, student: nn.Module, mean: tuple[float, ...], std: tuple[float, ...]):
+        super().__init__()
+        self.student = student
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).reshape(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).reshape(1, -1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.student((x - self.mean) / self.std)
+
+
+def deployable(student: nn.Module, mean, std, input_shape) -> torch.jit.ScriptModule:
+    """TorchScript by tracing (the random-graph students loop over Python lists, which
+    ``torch.jit.script`` cannot compile; the graph is fixed, so a trace is exact)."""
+    wrapped = Normalised(student, mean, std).cpu().eval()
+    example = torch.rand(2, *input_shape)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the deprecation notice of torch.jit itself
+        traced = torch.jit.trace(wrapped, example)
+    probe = torch.rand(5, *input_shape)  # another batch size than the trace's
+    with torch.no_grad():
+        assert torch.allclose(traced(probe), wrapped(probe), atol=1e-5)
+    return traced
+
+
+def chosen_trial(study: optuna.Study, number: int | None, rule: str | None) -> FrozenTrial:
+    if (number is None) == (rule is None):
+        raise UserError("--trial/--pick: give exactly one")
+    if rule is not None:
+        size = next((o for o in studydb.objectives_of(study) if o != "accuracy"), "params")
+        front = [FrontPoint(r["trial"], r["accuracy"], r[size]) for r in studydb.pareto_rows(study)]
+        number = pick(front, rule).trial
+    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+    if number not in trials:
+        raise UserError(
+            f"--trial: study {study.study_name!r} has no trial {number} "
+            f"(trials 0-{max(trials, default=-1)})"
+        )
+    trial = trials[number]
+    if "spec" not in trial.user_attrs or "kd_loss" not in trial.params:
+        reason = trial.user_attrs.get("failure", "no architecture was built")
+        raise UserError(
+            f"--trial: trial {number} ({trial.state.name}) has no architecture spec ({reason})"
+        )
+    return trial
+
+
+def study_config(study: optuna.Study, url: str) -> StudyConfig:
+    from pydantic import ValidationError
+
+    raw = study.user_attrs.get("config")
+    if raw is None:
+        raise UserError(f"--study: study {study.study_name!r} stores no config (not a search's)")
+    try:
+        config = StudyConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise UserError(f"--study: its stored config is invalid: {describe_error(exc)}") from None
+    # The full training split, and the storage the user named (never the one in the config:
+    # the study may have been copied away from the database a search still writes to).
+    budget = config.budget.model_copy(update={"train_subset": None})
+    return config.model_copy(update={"budget": budget, "storage": url})
+
+
+def family_specs(p: Prepared, trial: FrozenTrial, k: int) -> tuple[list[tuple[int, dict]], int]:
+    """The trial's own architecture and k-1 others from its generator point with derived seeds;
+    also how many seeds gave no architecture (e.g. a disconnected graph) and were skipped."""
+    first = int(trial.user_attrs.get("arch_seed", 0))
+    members = [(first, trial.user_attrs["spec"])]
+    arch = {n: v for n, v in trial.params.items() if not n.startswith("kd_")}
+    skipped, i = 0, 0
+    shape = p.data.input_shape
+    while len(members) < k:
+        i += 1
+        seed = int(np.random.SeedSequence([first, i]).generate_state(1)[0])
+        try:
+            spec = p.factory.space.build_spec(
+                arch,
+                seed,
+                in_channels=shape[0],
+                num_classes=p.data.num_classes,
+                input_size=shape[1],
+            )
+        except TrialFailed:
+            skipped += 1
+            if skipped > 10 * k:
+                raise UserError(
+                    f"--family: trial {trial.number}'s point yields too few architectures"
+                ) from None
+            continue
+        members.append((seed, spec))
+    return members, skipped
+
+
+def _check_out(out: Path) -> None:
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise UserError(f"--out: {out} exists and is not an empty directory")
+
+
+@dataclass
+class Member:
+    """One retrained architecture: its seed and spec, the trained model, the exported module
+    and that module's test accuracy."""
+
+    arch_seed: int
+    spec: dict
+    trained: Retrained
+    module: torch.jit.ScriptModule
+    test_accuracy: float
+
+
+def run_export(req: ExportRequest) -> dict:
+    """The whole export; returns metrics.json's content."""
+    started = time.perf_counter()
+    augment_mode(req.augment)
+    if req.epochs < 1 or req.family < 1:
+        raise UserError("--epochs/--family: must be ≥ 1")
+    _check_out(req.out)
+    study = studydb.load(req.storage, req.study)
+    trial = chosen_trial(study, req.trial, req.pick)
+    p = prepare(study_config(study, req.storage))
+    searched = study.user_attrs.get("teacher", {})
+    if searched.get("sha256") not in (None, p.teacher.sha256):
+        raise UserError(
+            f"teacher.path: {p.teacher.path} is not the teacher study {req.study!r} was "
+            "searched with (its SHA-256 differs)"
+        )
+    test = unit_test_split(p.data.name, p.config.data.root)
+    if test is None:
+        raise UserError(f"data: {p.data.name} has no test split to measure the export on")
+    specs, skipped = family_specs(p, trial, req.family)
+
+    data = full_training_split(p.data)
+    c = p.config
+    outputs = teacher_outputs(
+        p.teacher, data, c.cache_dir or default_cache_dir(), device=c.resources.device
+    )
+    kd = KDSettings(
+        trial.params["kd_loss"],
+        float(trial.params["kd_temperature"]),
+        float(trial.params["kd_alpha"]),
+    )
+    budget = Budget.of(c.budget.model_copy(update={"epochs": req.epochs}))
+
+    def train(arch_seed: int, spec: dict, label: str, with_kd: bool) -> Member:
+        done = retrain(
+            spec,
+            data,
+            kd=kd if with_kd else None,
+            outputs=outputs,
+            teacher=p.teacher,
+            budget=budget,
+            seed=req.seed,
+            augment_with=req.augment,
+            device=c.resources.device,
+            label=label,
+        )
+        module = deployable(done.model, data.mean, data.std, data.input_shape)
+        return Member(arch_seed, spec, done, module, accuracy(module, test.x, test.y))
+
+    members = [
+        train(seed, spec, f"trial {trial.number} KD{_of(i, len(specs))}", True)
+        for i, (seed, spec) in enumerate(specs)
+    ]
+    best = max(range(len(members)), key=lambda i: members[i].test_accuracy)
+    chosen = members[best]
+    metrics = _metrics(req, study, trial, p, outputs, test.scale, len(test.y), kd, chosen)
+    metrics["no_kd"] = {"test_accuracy": None, "skipped": "--no-baseline"}
+    if req.baseline:
+        base = train(chosen.arch_seed, chosen.spec, f"trial {trial.number} no KD", False)
+        metrics["no_kd"] = {
+            "test_accuracy": base.test_accuracy,
+            "retrain_seconds": base.trained.seconds,
+        }
+    if len(members) > 1:
+        metrics["family"] = _family(members, best, skipped)
+    metrics["wall_seconds"] = time.perf_counter() - started
+    _write(req.out, chosen.module, chosen.spec, metrics)
+    return metrics
+
+
+def _of(i: int, n: int) -> str:
+    return f" (family {i + 1}/{n})" if n > 1 else ""
+
+
+def _family(members: list[Member], best: int, skipped: int) -> dict:
+    accs = [m.test_accuracy for m in members]
+    return {
+        "members": [
+            {
+                "arch_seed": m.arch_seed,
+                "params": count_params(m.trained.model),
+                "test_accuracy": m.test_accuracy,
+                "retrain_seconds": m.trained.seconds,
+            }
+            for m in members
+        ],
+        "test_accuracy_mean": statistics.fmean(accs),
+        "test_accuracy_sd": statistics.stdev(accs),
+        # chosen on the test split: its figure is optimistic, the mean ± sd is not
+        "best": best,
+        "skipped_seeds": skipped,
+    }
+
+
+def _metrics(
+    req: ExportRequest,
+    study: optuna.Study,
+    trial: FrozenTrial,
+    p: Prepared,
+    outputs: TeacherOutputs,
+    input_scale: str,
+    test_images: int,
+    kd: KDSettings,
+    chosen: Member,
+) -> dict:
+    shape = p.data.input_shape
+    model, done = chosen.trained.model, chosen.trained
+    searched = study.user_attrs.get("teacher", {})
+    return {
+        "study": study.study_name,
+        "trial": trial.number,
+        "pick": req.pick or f"trial {trial.number}",
+        "test_accuracy": chosen.test_accuracy,
+        "params": count_params(model),
+        "flops": count_flops(model, shape),
+        # the exported module, as deployed, beside the teacher as the search loaded it
+        "latency_ms": latency_ms(chosen.module, shape),
+        "epochs": req.epochs,
+        "retrain_seconds": done.seconds,
+        "epoch_seconds": done.epoch_seconds,
+        "train_images": len(p.data.x_train) + len(p.data.x_val),
+        "test_images": test_images,
+        "input_shape": list(shape),
+        "input_scale": input_scale,
+        "normalisation": {"mean": list(p.data.mean), "std": list(p.data.std), "inside": True},
+        "augment": {"mode": req.augment, **augmentation(p.data)},
+        "kd": {"loss": kd.loss, "temperature": kd.temperature, "alpha": kd.alpha},
+        "arch_seed": chosen.arch_seed,
+        "seed": req.seed,
+        "batch_size": p.config.budget.batch_size,
+        "lr": p.config.budget.lr,
+        "threads": torch.get_num_threads(),
+        "device": p.config.resources.device,
+        "dataset": p.data.name,
+        "teacher": {
+            "test_accuracy": outputs.test_accuracy,
+            "params": outputs.params,
+            "flops": count_flops(p.teacher.module, shape),
+            "latency_ms": latency_ms(p.teacher.module, shape),
+            "path": str(p.teacher.path),
+            "sha256": p.teacher.sha256,
+        },
+        "search": {
+            "val_accuracy": trial.user_attrs.get("val_accuracy"),
+            "epochs": trial.user_attrs.get("epochs"),
+            "train_subset": study.user_attrs.get("config", {})
+            .get("budget", {})
+            .get("train_subset"),
+            "finished_trials": studydb.finished(study),
+            "front": [
+                {"trial": r["trial"], "val_accuracy": r["accuracy"], "params": r["params"]}
+                for r in studydb.pareto_rows(study)
+            ],
+            "teacher_val_accuracy": searched.get("val_accuracy"),
+        },
+    }
+
+
+def _write(out: Path, module: torch.jit.ScriptModule, spec: dict, metrics: dict) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        module.save(str(tmp / "student.pt"))
+        (tmp / "spec.json").write_text(json.dumps(spec, indent=1) + "\n")
+        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
+        (tmp / "card.md").write_text(render_card(metrics))
+        if out.exists():
+            out.rmdir()  # empty (checked before training)
+        tmp.rename(out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,231 @@
+"""Export: the pick rules on hand-made fronts (pure), then real exports of a real digits study —
+the written student reloads in a process that imports nothing but torch and reproduces its
+metrics.json test accuracy; a family reports mean ± sd; bad requests write nothing."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import shutil
+import subprocess
+import sys
+
+import optuna
+import pytest
+import torch
+import yaml
+from optuna.trial import TrialState, create_trial
+
+from autostudent.cli import main
+from autostudent.datasets import unit_test_split
+from autostudent.errors import UserError
+from autostudent.pareto import PICK_RULES, FrontPoint, pick
+
+# --- pick rules (pure) -------------------------------------------------------------------------
+
+FRONT = [  # accuracy climbs fast, then flattens: the knee is trial 1
+    FrontPoint(0, 0.50, 100),
+    FrontPoint(1, 0.90, 1_000),
+    FrontPoint(2, 0.92, 10_000),
+    FrontPoint(3, 0.93, 100_000),
+]
+
+
+def test_pick_rules_on_hand_made_fronts():
+    assert pick(FRONT, "max-accuracy").trial == 3
+    assert pick(FRONT, "knee").trial == 1
+    assert pick(list(reversed(FRONT)), "knee").trial == 1  # order does not matter
+    # a late knee: flat, then a jump at the large end
+    late = [FrontPoint(0, 0.80, 100), FrontPoint(1, 0.81, 1_000), FrontPoint(2, 0.95, 10_000)]
+    assert pick(late, "knee").trial == 2  # trial 1 is below the chord: no knee there
+    assert pick(FRONT[:2], "knee").trial == 1  # two points: the more accurate end
+    assert pick(FRONT[:1], "knee").trial == 0
+    # within 1.0 pt of 0.93 → ≥ 0.92 (trial 2 is exactly on the edge); within 0.5 pt → only 3
+    assert pick(FRONT, "smallest-within:1").trial == 2
+    assert pick(FRONT, "smallest-within:0.5").trial == 3
+    assert pick(FRONT, "smallest-within:50").trial == 0
+    assert set(PICK_RULES.names()) == {"knee", "max-accuracy", "smallest-within"}
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        "nope",
+        "knee:3",
+        "max-accuracy:1",
+        "smallest-within",
+        "smallest-within:x",
+        "smallest-within:-1",
+    ],
+)
+def test_bad_pick_rules_name_the_flag(rule, user_error):
+    user_error(lambda: pick(FRONT, rule), "--pick")
+
+
+def test_pick_on_an_empty_front_is_a_user_error():
+    with pytest.raises(UserError, match="--pick"):
+        pick([], "knee")
+
+
+# --- a real digits study, exported -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def study_db(tmp_path_factory, teacher_file) -> tuple[str, str]:
+    """A real search: 4 NAGO students KD-trained for 1 epoch on digits by Ray workers."""
+    import ray
+
+    from autostudent.config import load_config
+    from autostudent.executor import Resources, init_ray
+    from autostudent.search import run_search
+
+    tmp = tmp_path_factory.mktemp("export-study")
+    config = {
+        "study": "export-test",
+        "storage": f"sqlite:///{tmp / 'study.db'}",
+        "seed": 0,
+        "cache_dir": str(tmp / "cache"),
+        "data": {"name": "digits", "val_fraction": 0.2},
+        "teacher": {"path": str(teacher_file)},
+        "space": {
+            "name": "nago",
+            "overrides": {
+                "top_nodes": {"low": 3, "high": 4},
+                "mid_nodes": {"low": 1, "high": 2},
+                "bottom_nodes": {"low": 1, "high": 2},
+                "width": {"low": 4, "high": 8},
+            },
+        },
+        "kd": {"losses": ["kd", "dkd"]},
+        "budget": {"epochs": 1, "batch_size": 64},
+        "search": {
+            "n_trials": 4,
+            "workers": 2,
+            "n_startup_trials": 4,
+            "sampler": "random",
+            "early_stopping": "none",
+        },
+    }
+    path = tmp / "study.yaml"
+    path.write_text(yaml.safe_dump(config))
+    init_ray(None, Resources(workers=2))
+    try:
+        run_search(load_config(path), show_progress=False)
+    finally:
+        ray.shutdown()
+    return config["storage"], "export-test"
+
+
+def run_cli(*args: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main(list(args))
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+    return code, out.getvalue(), err.getvalue()
+
+
+# Runs with torch alone: what a user who never installed autostudent has.
+RELOAD = """
+import json, sys, torch
+student = torch.jit.load(sys.argv[1]).eval()
+test = torch.load(sys.argv[2], weights_only=True)
+with torch.no_grad():
+    predicted = student(test["x"]).argmax(1)
+assert not any(m.startswith("autostudent") for m in sys.modules)
+print(json.dumps((predicted == test["y"]).double().mean().item()))
+"""
+
+
+def test_export_writes_a_student_that_reloads_with_plain_torch(study_db, tmp_path):
+    url, name = study_db
+    out = tmp_path / "student"
+    code, _stdout, stderr = run_cli(
+        "export", "--storage", url, "--study", name, "--pick", "knee", "--epochs", "2",
+        "--augment", "cached", "--out", str(out),
+    )  # fmt: skip
+    assert code == 0, stderr
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["student.pt", "spec.json", "metrics.json", "card.md"]
+    )
+    metrics = json.loads((out / "metrics.json").read_text())
+    for key in ("test_accuracy", "params", "flops", "latency_ms", "epochs", "retrain_seconds"):
+        assert metrics[key] > 0, key
+    assert set(metrics["teacher"]) >= {"test_accuracy", "params", "flops", "latency_ms"}
+    assert 0 < metrics["no_kd"]["test_accuracy"] <= 1
+    assert metrics["epochs"] == 2 and metrics["augment"]["mode"] == "cached"
+    assert metrics["train_images"] == 1150 + 288  # train + val: the full training split
+    study = optuna.load_study(study_name=name, storage=url)
+    assert (
+        json.loads((out / "spec.json").read_text())
+        == study.trials[metrics["trial"]].user_attrs["spec"]
+    )
+
+    test = unit_test_split("digits")
+    torch.save({"x": torch.from_numpy(test.x), "y": torch.from_numpy(test.y)}, tmp_path / "t.pt")
+    reloaded = subprocess.run(
+        [sys.executable, "-c", RELOAD, str(out / "student.pt"), str(tmp_path / "t.pt")],
+        capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    assert json.loads(reloaded.stdout) == metrics["test_accuracy"]
+
+    card = (out / "card.md").read_text()
+    assert "torch.jit.load" in card and "KD gain" in card
+    assert f"{100 * metrics['test_accuracy']:.2f} %" in card
+    assert str(tuple(metrics["input_shape"])).replace(")", "") in card.replace("(N, ", "(")
+
+
+def test_family_reports_mean_and_sd(study_db, tmp_path):
+    url, name = study_db
+    out = tmp_path / "family"
+    code, stdout, stderr = run_cli(
+        "export", "--storage", url, "--study", name, "--pick", "max-accuracy", "--epochs", "1",
+        "--family", "2", "--augment", "online", "--no-baseline", "--json", "--out", str(out),
+    )  # fmt: skip
+    assert code == 0, stderr
+    metrics = json.loads(stdout)
+    family = metrics["family"]
+    accs = [m["test_accuracy"] for m in family["members"]]
+    assert len(accs) == 2 and len({m["arch_seed"] for m in family["members"]}) == 2
+    assert family["test_accuracy_mean"] == pytest.approx(sum(accs) / 2)
+    assert family["test_accuracy_sd"] == pytest.approx(abs(accs[0] - accs[1]) / 2**0.5)
+    assert metrics["test_accuracy"] == max(accs) == accs[family["best"]]
+    assert metrics["no_kd"]["test_accuracy"] is None
+    card = (out / "card.md").read_text()
+    assert "--no-baseline" in card and "mean ± sd" in card
+
+
+def test_bad_requests_exit_2_and_write_nothing(study_db, tmp_path):
+    url, name = study_db
+    db = tmp_path / "copy.db"  # a copy with one failed trial that never got an architecture
+    shutil.copy(url.removeprefix("sqlite:///"), db)
+    copy = f"sqlite:///{db}"
+    study = optuna.load_study(study_name=name, storage=copy)
+    study.add_trial(
+        create_trial(state=TrialState.FAIL, user_attrs={"failure": "params over the cap"})
+    )
+    failed = len(study.trials) - 1
+    full = tmp_path / "full"
+    full.mkdir()
+    (full / "keep.txt").write_text("mine")
+    work = tmp_path / "work"
+    work.mkdir()
+    out = str(work / "out")
+    cases = [
+        (["--pick", "nope", "--out", out], "--pick"),
+        (["--pick", "smallest-within:x", "--out", out], "--pick"),
+        (["--trial", "99", "--out", out], "--trial"),
+        (["--trial", str(failed), "--out", out], "--trial"),
+        (["--trial", "0", "--pick", "knee", "--out", out], "--trial/--pick"),
+        (["--pick", "knee", "--augment", "sideways", "--out", out], "--augment"),
+        (["--pick", "knee", "--out", str(full)], "--out"),
+    ]
+    for args, field in cases:
+        code, _, err = run_cli("export", "--storage", copy, "--study", name, "--epochs", "1", *args)
+        assert code == 2, (args, err)
+        assert err.startswith("error: ") and field in err and err.count("\n") == 1, err
+    assert not list(work.iterdir())  # not even a partial directory
+    assert [p.name for p in full.iterdir()] == ["keep.txt"]

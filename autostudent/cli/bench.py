@@ -94,15 +94,17 @@ def hypervolume(
     wall-clock second, median and quartiles over seeds."""
     from autostudent.bench.hypervolume import bench_hypervolume
     from autostudent.errors import UserError
-    from autostudent.samplers import SAMPLERS
+    from autostudent.sampler import SAMPLERS
 
     try:
         seed_list = [int(s) for s in seeds.split(",") if s.strip()]
     except ValueError:
         raise UserError(f"--seeds: {seeds!r} is not a comma-separated list of integers") from None
     names = [s.strip() for s in samplers.split(",") if s.strip()]
-    for name in names:
-        SAMPLERS.get(name)  # an unknown name is a one-line error before anything runs
+    unknown = [name for name in names if name not in SAMPLERS]
+    if unknown:
+        known = ", ".join(SAMPLERS.names())
+        raise UserError(f"--samplers: unknown sampler {unknown[0]!r} (known: {known})")
     if not seed_list or not names:
         raise UserError("--seeds/--samplers: give at least one of each")
     if teacher is not None and not teacher.exists():

@@ -6,7 +6,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from autostudent.errors import UserError
 from autostudent.objectives import Name as Objective
@@ -82,6 +89,8 @@ class BudgetConfig(_Section):
     batch_size: int = Field(128, ge=2)
     lr: float = Field(0.05, gt=0)
     weight_decay: float = Field(5e-4, ge=0)
+    # validation images at the epochs before the last (the last uses the whole split)
+    rung_val_images: int | None = Field(2000, ge=100)
 
 
 class CapsConfig(_Section):
@@ -96,7 +105,8 @@ class SearchConfig(_Section):
     sampler: Literal["botorch", "gp", "tpe", "nsga2", "random"] = "botorch"
     n_startup_trials: int = Field(10, ge=1)
     objectives: list[Objective] = ["accuracy", "params"]
-    early_stopping: Literal["asha", "none"] = "asha"
+    # None: "moasha" when the study has several objectives, "asha" when accuracy is the only one
+    early_stopping: Literal["moasha", "asha", "none"] | None = None
     grace_period: int = Field(1, ge=1)
     reduction_factor: int = Field(2, ge=2)
 
@@ -106,6 +116,12 @@ class SearchConfig(_Section):
         if not v or v[0] != "accuracy" or len(set(v)) != len(v):
             raise ValueError("must start with 'accuracy' and name each objective once")
         return v
+
+    @model_validator(mode="after")
+    def _default_early_stopping(self) -> SearchConfig:
+        if self.early_stopping is None:
+            self.early_stopping = "moasha" if len(self.objectives) > 1 else "asha"
+        return self
 
 
 class ResourcesConfig(_Section):

@@ -2,9 +2,9 @@
 
 ``StudySearcher`` is the glue: Ray Tune's ``Searcher`` seam asks the study for proposals
 (``study.ask`` with the study's sampler) and tells it every outcome. Early stopping comes from a
-Tune scheduler (ASHA over epochs, on validation accuracy); a trial it stops is told as PRUNED with
-the fidelity it reached, never as COMPLETE with low-fidelity values (Ray's own OptunaSearch does
-the latter). Failures carry their reason into the trial's ``failure`` attribute.
+Tune scheduler (early_stopping.py: MO-ASHA, ASHA or none, over epochs); a trial it stops is told
+as PRUNED with the fidelity it reached, never as COMPLETE with low-fidelity values (Ray's own
+OptunaSearch does the latter). Failures carry their reason into the trial's ``failure`` attribute.
 """
 
 from __future__ import annotations
@@ -238,17 +238,15 @@ def run(
 ) -> None:
     """Run Tune until the searcher says FINISHED."""
     from ray import tune
-    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
-    scheduler = (
-        ASHAScheduler(
-            time_attr="epoch",
-            max_t=max_epochs,
-            grace_period=min(grace_period, max_epochs),
-            reduction_factor=reduction_factor,
-        )
-        if early_stopping == "asha" and max_epochs > 1
-        else FIFOScheduler()
+    from autostudent.early_stopping import make_scheduler
+
+    scheduler = make_scheduler(
+        early_stopping,
+        objectives=searcher.objectives,
+        max_epochs=max_epochs,
+        grace_period=grace_period,
+        reduction_factor=reduction_factor,
     )
     trainable = tune.with_resources(
         tune.with_parameters(train_candidate, payload=payload),

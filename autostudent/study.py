@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -18,34 +17,11 @@ from optuna.trial import FrozenTrial, TrialState
 from autostudent import objectives as objs
 from autostudent.errors import UserError
 from autostudent.pareto import hypervolume, pareto_mask
+from autostudent.sampler import FALLBACK_ATTR
+from autostudent.storage import open_storage as storage  # studydb.storage: the callers' name
+from autostudent.storage import safe_url
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
-
-
-def safe_url(url: str) -> str:
-    """The storage URL with any password masked, for messages and logs."""
-    try:
-        from sqlalchemy.engine import make_url
-
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return "<storage URL>"
-
-
-def storage(url: str) -> optuna.storages.RDBStorage:
-    """Open (and create the tables of) an RDB storage; a bad URL is a one-line UserError."""
-    if "://" not in url:
-        raise UserError(f"--storage: {url!r} is not a database URL (e.g. sqlite:///study.db)")
-    kwargs: dict[str, Any] = {"pool_pre_ping": True}
-    if url.startswith("sqlite"):
-        # Only the driver writes, but status/dashboard may read while it does: wait, don't fail.
-        kwargs = {"connect_args": {"timeout": 60}}
-    try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
-    except Exception as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        reason = reason.replace(url, safe_url(url))
-        raise UserError(f"--storage: cannot open {safe_url(url)}: {reason}") from None
 
 
 def load(url: str, name: str) -> optuna.Study:
@@ -170,7 +146,8 @@ def study_hypervolume(study: optuna.Study) -> float:
 def summary(study: optuna.Study) -> dict:
     """What ``status --json`` prints."""
     states = {s: 0 for s in ("COMPLETE", "PRUNED", "RUNNING", "FAIL", "WAITING")}
-    for t in study.get_trials(deepcopy=False):
+    trials = study.get_trials(deepcopy=False)
+    for t in trials:
         states[t.state.name] = states.get(t.state.name, 0) + 1
     teacher = study.user_attrs.get("teacher", {})
     return {
@@ -181,6 +158,8 @@ def summary(study: optuna.Study) -> dict:
         "pareto": pareto_rows(study),
         "hypervolume": study_hypervolume(study),
         "hypervolume_reference": study.user_attrs.get("hv_reference", {}),
+        # proposals that were not the sampler's Bayesian ones (a numerical failure): never silent
+        "fallbacks": sum(FALLBACK_ATTR in t.user_attrs for t in trials),
         "teacher": {
             "accuracy": teacher.get("val_accuracy"),
             "test_accuracy": teacher.get("test_accuracy"),

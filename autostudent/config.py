@@ -11,6 +11,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -32,6 +33,15 @@ class DataConfig(_Section):
     val_fraction: float = Field(0.1, gt=0.0, lt=0.5)
     split_seed: int = 0
 
+    @field_validator("name")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        from autostudent.datasets import DATASETS
+
+        if v not in DATASETS:
+            raise ValueError(f"unknown dataset {v!r} (known: {', '.join(DATASETS)})")
+        return v
+
 
 class TeacherConfig(_Section):
     path: Path
@@ -41,8 +51,41 @@ class TeacherConfig(_Section):
 
 
 class SpaceConfig(_Section):
+    """A built-in space by name, or a space YAML (relative to the study file), narrowed."""
+
     name: str = "nago"
     overrides: dict[str, Any] = {}
+
+    # Loaded here, not when the search starts: an unknown space or an override that does not fit
+    # it is bad input, reported before the data, the teacher or the database are touched.
+    @field_validator("name")
+    @classmethod
+    def _space(cls, v: str, info: ValidationInfo) -> str:
+        from autostudent.spaces import is_space_path, load_space
+
+        base = (info.context or {}).get("base")
+        if is_space_path(v) and base is not None and not Path(v).is_absolute():
+            v = str(Path(base) / v)
+        try:
+            load_space(v)
+        except UserError as exc:
+            raise ValueError(str(exc)) from None
+        return v
+
+    @field_validator("overrides")
+    @classmethod
+    def _fit_the_space(cls, v: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        from autostudent.spaces import OverrideError, load_space
+
+        if "name" not in info.data:  # the name is wrong: reported on its own
+            return v
+        try:
+            load_space(info.data["name"], v)
+        except OverrideError as exc:
+            raise ValueError(f"{exc.name}: {exc.reason} (search space {exc.space!r})") from None
+        except UserError as exc:
+            raise ValueError(str(exc)) from None
+        return v
 
 
 class KDConfig(_Section):
@@ -173,7 +216,7 @@ def load_config(path: str | Path) -> StudyConfig:
     if not isinstance(raw, dict):
         raise UserError(f"{path}: expected a mapping of sections at the top level")
     try:
-        config = StudyConfig.model_validate(raw)
+        config = StudyConfig.model_validate(raw, context={"base": path.resolve().parent})
     except ValidationError as exc:
         raise UserError(f"{path}: {describe_error(exc)}") from None
     base = path.resolve().parent
@@ -196,4 +239,6 @@ def describe_error(exc: ValidationError) -> str:
     msg = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
         msg = "unknown field"
+    elif err["type"] != "value_error" and isinstance(err.get("input"), str | int | float):
+        msg = f"{msg}, got {err['input']!r}"  # e.g. which sampler name was not one of the list
     return f"{where}: {msg}"

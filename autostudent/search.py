@@ -74,7 +74,17 @@ def prepare(config: StudyConfig) -> Prepared:
         )
     factory = CandidateFactory(c, data.input_shape, data.num_classes)
     url = c.storage_url()
-    studydb.storage(url)  # a bad URL or unreachable server fails here, before any work
+    # A bad URL, an unreachable server or a study of that name with other objectives, another
+    # teacher or other data fails here, before any work and before anything is written.
+    studydb.check_resumable(
+        url,
+        c.study,
+        c.search.objectives,
+        {
+            "teacher": ("teacher.path", {"sha256": teacher.sha256}),
+            "data": ("data", {"identity": data.identity}),
+        },
+    )
     return Prepared(c, data, teacher, factory, url)
 
 

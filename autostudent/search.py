@@ -23,6 +23,7 @@ from autostudent.losses import kd_loss
 from autostudent.measure import count_flops, latency_ms
 from autostudent.progress import SearchProgress
 from autostudent.samplers import make_sampler
+from autostudent.storage import public_url
 from autostudent.teacher import Teacher, TeacherSource, check_teacher, load_teacher
 from autostudent.teacher_outputs import TeacherOutputs, default_cache_dir, teacher_outputs
 from autostudent.trial import Budget, Caps
@@ -148,7 +149,10 @@ def run_search(
     )
     caps = Caps.of(c.caps)
     refs = objs.hv_references(c.caps.model_dump(), teacher)
-    study.set_user_attr("config", c.model_dump(mode="json"))
+    # Anyone who opens the study reads its config: the storage URL is kept without its password.
+    stored = c.model_dump(mode="json")
+    stored["storage"] = public_url(p.storage_url)
+    study.set_user_attr("config", stored)
     study.set_user_attr("objectives", objectives)
     study.set_user_attr("hv_reference", {o: refs[o] for o in objectives if o in refs})
     studydb.recover_interrupted(study)

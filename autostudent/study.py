@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -18,34 +17,10 @@ from optuna.trial import FrozenTrial, TrialState
 from autostudent import objectives as objs
 from autostudent.errors import UserError
 from autostudent.pareto import hypervolume, pareto_mask
+from autostudent.storage import open_storage as storage  # studydb.storage: the callers' name
+from autostudent.storage import safe_url
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
-
-
-def safe_url(url: str) -> str:
-    """The storage URL with any password masked, for messages and logs."""
-    try:
-        from sqlalchemy.engine import make_url
-
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return "<storage URL>"
-
-
-def storage(url: str) -> optuna.storages.RDBStorage:
-    """Open (and create the tables of) an RDB storage; a bad URL is a one-line UserError."""
-    if "://" not in url:
-        raise UserError(f"--storage: {url!r} is not a database URL (e.g. sqlite:///study.db)")
-    kwargs: dict[str, Any] = {"pool_pre_ping": True}
-    if url.startswith("sqlite"):
-        # Only the driver writes, but status/dashboard may read while it does: wait, don't fail.
-        kwargs = {"connect_args": {"timeout": 60}}
-    try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
-    except Exception as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        reason = reason.replace(url, safe_url(url))
-        raise UserError(f"--storage: cannot open {safe_url(url)}: {reason}") from None
 
 
 def load(url: str, name: str) -> optuna.Study:

@@ -18,6 +18,8 @@ from optuna.trial import TrialState
 
 from autostudent import study as studydb
 from autostudent.config import load_config
+from autostudent.dashboard._data import load_study_data
+from autostudent.dashboard._page import render_report
 from autostudent.errors import SearchStopped, UserError
 from autostudent.measure import count_params
 from autostudent.search import run_search
@@ -228,16 +230,14 @@ def test_sigkill_then_resume_ends_with_exactly_n(tmp_path, teacher_file):
     assert len(set(keys)) == len(keys)
 
 
-@pytest.mark.skipif(
-    os.environ.get("AUTOSTUDENT_SKIP_POSTGRES") == "1",
-    reason="AUTOSTUDENT_SKIP_POSTGRES=1: no PostgreSQL on this machine",
-)
-def test_postgres_storage(tmp_path, teacher_file, ray_cluster):
+def test_postgres_storage_keeps_its_password_secret(tmp_path, teacher_file, ray_cluster, capfd):
     name = f"e2e-{uuid.uuid4().hex[:8]}"
+    password = f"s3cret-{uuid.uuid4().hex[:6]}"  # trust auth: PostgreSQL accepts any password
+    url = PG_URL.replace("postgres@", f"postgres:{password}@")
     cfg = write_config(
         tmp_path,
         teacher_file,
-        storage=PG_URL,
+        storage=url,
         study=name,
         search={"n_trials": 3, "workers": 2, "n_startup_trials": 3, "sampler": "tpe"},
     )
@@ -249,8 +249,62 @@ def test_postgres_storage(tmp_path, teacher_file, ray_cluster):
         again = optuna.load_study(study_name=name, storage=PG_URL)
         assert len(again.trials) == len(study.trials)
         assert studydb.summary(again)["pareto"] == studydb.summary(study)["pareto"]
+        # the stored config keeps user@host/db, not the password
+        assert again.user_attrs["config"]["storage"] == PG_URL
+        readable = json.dumps(
+            [again.user_attrs, again._storage.get_study_system_attrs(again._study_id)]
+            + [[t.user_attrs, t.system_attrs, t.params] for t in again.trials],
+            default=str,
+        )
+        assert password not in readable
+        assert password not in _sql_dump(PG_URL)
+        assert password not in render_report([load_study_data(url, name)])
+        captured = capfd.readouterr()
+        assert password not in captured.out + captured.err
+        # status, its JSON and an error line name the database without the password
+        commands = {
+            "status": ["status", "--storage", url, "--study", name],
+            "json": ["status", "--storage", url, "--study", name, "--json"],
+            "no study": ["status", "--storage", url, "--study", "nope"],
+            "unreachable": ["status", "--storage", url.replace(":5432", ":1"), "--study", name],
+        }
+        runs = {key: _autostudent(*args) for key, args in commands.items()}
+        out = {key: run.communicate(timeout=120) for key, run in runs.items()}
+        assert runs["json"].returncode == 0, out["json"][1]
+        assert json.loads(out["json"][0])["study"] == name
+        assert runs["status"].returncode == 0 and name in out["status"][0]
+        for key in ("no study", "unreachable"):
+            err = out[key][1].strip()
+            assert runs[key].returncode == 2 and len(err.splitlines()) == 1, err
+            assert err.startswith("error: --s") and "postgres:***@127.0.0.1" in err, err
+        assert all(password not in o + e for o, e in out.values())
     finally:
         optuna.delete_study(study_name=name, storage=PG_URL)
+
+
+def _sql_dump(url: str) -> str:
+    """Every row of every table of the database, as text."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            tables = sa.inspect(conn).get_table_names()
+            return "\n".join(
+                str(row) for t in tables for row in conn.execute(sa.text(f'SELECT * FROM "{t}"'))
+            )
+    finally:
+        engine.dispose()
+
+
+def _autostudent(*args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "autostudent", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
 
 
 def test_status_and_trials_cli(tmp_path, teacher_file, ray_cluster):

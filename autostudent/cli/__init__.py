@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import os
 import sys
+import traceback
 
 import typer
 
 from autostudent.cli import bench, dashboard, export, study, teacher, trial
 from autostudent.errors import Interrupted, SearchStopped, UserError
+from autostudent.storage import StorageLost, redact
 
 app = typer.Typer(
     name="autostudent",
@@ -43,6 +45,7 @@ def _root(
 EXIT_CODES: tuple[tuple[type[Exception], int, str], ...] = (
     (UserError, 2, "error: "),  # bad input: names the field or file
     (SearchStopped, 1, "error: "),  # the search gave up, with the last failure reason
+    (StorageLost, 1, "error: "),  # the database stopped answering: rerun to continue
     (Interrupted, 130, ""),  # Ctrl-C: the study is consistent, rerun to continue
 )
 
@@ -56,7 +59,7 @@ def main(argv: list[str] | None = None) -> None:
         if debug:
             raise
         _code, prefix = next((c, p) for e, c, p in EXIT_CODES if isinstance(exc, e))
-        print(f"{prefix}{exc}", file=sys.stderr)
+        print(redact(f"{prefix}{exc}"), file=sys.stderr)
         sys.exit(_code)
     except typer.Abort:
         print("aborted", file=sys.stderr)
@@ -66,7 +69,12 @@ def main(argv: list[str] | None = None) -> None:
     except typer.TyperException as exc:  # bad flags or arguments: one line, exit 2
         # A command group called bare has printed its help already and carries no message.
         message = exc.format_message() or "missing command (see the list above)"
-        print(f"error: {message}", file=sys.stderr)
+        print(redact(f"error: {message}"), file=sys.stderr)
         sys.exit(getattr(exc, "exit_code", 2))
+    except Exception:  # a bug: its traceback, with any storage password masked
+        if debug:
+            raise
+        print(redact(traceback.format_exc()), file=sys.stderr, end="")
+        sys.exit(1)
     if isinstance(code, int) and code:  # e.g. 130 when Ctrl-C reached a command
         sys.exit(code)

@@ -16,6 +16,7 @@ from pydantic import (
     model_validator,
 )
 
+from autostudent import builtin
 from autostudent.errors import UserError
 from autostudent.objectives import Name as Objective
 from autostudent.spaces import RangeParam as Range
@@ -202,33 +203,51 @@ def _relative_to(base: Path, value: Path | None) -> Path | None:
     return (base / value).resolve()
 
 
-def load_config(path: str | Path) -> StudyConfig:
-    """Read and validate a study YAML; relative paths are taken from the file's folder."""
-    path = Path(path)
+def find_config(name_or_path: str | Path) -> tuple[Path, bool]:
+    """The study file to read, and whether it is a built-in study (`smoke`, `fashion_mnist`)."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path, False
+    found = None if path.suffix or len(path.parts) > 1 else builtin.find("studies", str(path))
+    if found is None:
+        known = ", ".join(builtin.names("studies"))
+        raise UserError(f"{path}: no such file (or name a built-in study: {known})")
+    return found, True
+
+
+def load_config(name_or_path: str | Path) -> StudyConfig:
+    """Read and validate a study YAML, or a built-in study by name.
+
+    Relative paths are taken from the file's folder; a built-in study's inputs (its teacher)
+    are found inside the package, and what it writes (storage, cache_dir) goes to the current
+    folder, never into the installed package.
+    """
+    path, is_builtin = find_config(name_or_path)
     try:
         raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read: {exc.strerror}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
         raise UserError(f"{path}:{where} is not valid YAML") from None
     if not isinstance(raw, dict):
         raise UserError(f"{path}: expected a mapping of sections at the top level")
+    base = path.resolve().parent
     try:
-        config = StudyConfig.model_validate(raw, context={"base": path.resolve().parent})
+        config = StudyConfig.model_validate(raw, context={"base": base})
     except ValidationError as exc:
         raise UserError(f"{path}: {describe_error(exc)}") from None
-    base = path.resolve().parent
+    out = Path.cwd() if is_builtin else base
     config.data.root = _relative_to(base, config.data.root)
     config.teacher.path = _relative_to(base, config.teacher.path)
-    config.cache_dir = _relative_to(base, config.cache_dir)
+    config.cache_dir = _relative_to(out, config.cache_dir)
     if (
         config.storage
         and config.storage.startswith("sqlite:///")
         and not config.storage.startswith("sqlite:////")
     ):
-        config.storage = "sqlite:///" + str(base / config.storage.removeprefix("sqlite:///"))
+        config.storage = "sqlite:///" + str(out / config.storage.removeprefix("sqlite:///"))
     return config
 
 

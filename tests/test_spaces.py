@@ -11,8 +11,9 @@ import networkx as nx
 import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
+from autostudent import builtin
 from autostudent.errors import TrialFailed, UserError
-from autostudent.spaces import SPACES_DIR, SearchSpace, available_spaces, load_space
+from autostudent.spaces import SearchSpace, available_spaces, load_space
 from autostudent.spaces.graphs import (
     GRAPH_MODELS,
     connected_dag,
@@ -193,7 +194,7 @@ def test_chain_spec() -> None:
 def test_builtin_spaces_load_by_name_and_path() -> None:
     assert {"nago", "chain"} <= set(available_spaces())
     by_name = load_space("nago")
-    by_path = load_space(str(SPACES_DIR / "nago.yaml"))
+    by_path = load_space(str(builtin.folder("search_spaces") / "nago.yaml"))
     assert by_name == by_path
     assert by_name.params["top_nodes"].low == 3 and by_name.params["top_nodes"].high == 10
     dists = by_name.distributions()

@@ -14,8 +14,7 @@ from pathlib import Path
 
 from autostudent.config import StudyConfig, load_config
 
-REPO = Path(__file__).resolve().parents[2]
-DEFAULT_CONFIG = REPO / "studies" / "smoke.yaml"
+DEFAULT_CONFIG = "smoke"  # the built-in study
 
 
 def _variant(config: StudyConfig, workers: int, n_trials: int, tmp: Path) -> StudyConfig:
@@ -36,7 +35,7 @@ def _variant(config: StudyConfig, workers: int, n_trials: int, tmp: Path) -> Stu
     )
 
 
-def bench_scaling(config_path: Path = DEFAULT_CONFIG, n_trials: int = 12) -> dict:
+def bench_scaling(config_path: str | Path = DEFAULT_CONFIG, n_trials: int = 12) -> dict:
     from autostudent.executor import Resources, init_ray
     from autostudent.search import run_search
 

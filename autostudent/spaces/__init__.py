@@ -1,4 +1,5 @@
-"""Search spaces: families of student architectures declared as data (search_spaces/*.yaml).
+"""Search spaces: families of student architectures declared as data (search_spaces/*.yaml,
+shipped in the package).
 
 A space names a *generator* (registered here by name) and splits the generator's values into
 searchable `params` (ranges the sampler explores) and `fixed` values. A point of the space plus a
@@ -31,10 +32,9 @@ from pydantic import (
     model_validator,
 )
 
+from autostudent import builtin
 from autostudent.errors import UserError
 from autostudent.registry import Registry
-
-SPACES_DIR = Path(__file__).resolve().parents[2] / "search_spaces"
 
 # Operation of a graph node / chain layer: ReLU → conv → BN. autostudent.student registers one
 # module factory per name; a test keeps the two lists equal.
@@ -348,8 +348,8 @@ def _validate_space(data: Any, where: str) -> SearchSpace:
 
 
 def available_spaces() -> list[str]:
-    """Names of the spaces shipped in the repository's search_spaces/ folder."""
-    return sorted(p.stem for p in SPACES_DIR.glob("*.yaml")) if SPACES_DIR.is_dir() else []
+    """Names of the built-in spaces (package data: autostudent/search_spaces/NAME.yaml)."""
+    return builtin.names("search_spaces")
 
 
 def is_space_path(name_or_path: str) -> bool:
@@ -364,22 +364,17 @@ def _resolve(name_or_path: str) -> Path:
         if not path.is_file():
             raise UserError(f"{path}: no such search-space file")
         return path
-    if not SPACES_DIR.is_dir():
-        raise UserError(
-            f"search space {name_or_path!r}: the built-in spaces folder {SPACES_DIR} is missing "
-            "(package installed without the repository?); give the path of a YAML file instead"
-        )
-    path = SPACES_DIR / f"{name_or_path}.yaml"
-    if not path.is_file():
+    found = builtin.find("search_spaces", name_or_path)
+    if found is None:
         known = ", ".join(available_spaces())
         raise UserError(
             f"unknown search space {name_or_path!r} (built-in: {known}; or give a YAML path)"
         )
-    return path
+    return found
 
 
 def load_space(name_or_path: str, overrides: Mapping[str, Any] | None = None) -> SearchSpace:
-    """A built-in space by name (search_spaces/NAME.yaml) or a space YAML file by path."""
+    """A built-in space by name (`nago`, `chain`) or a space YAML file by path."""
     path = _resolve(str(name_or_path))
     try:
         data = yaml.safe_load(path.read_text())
@@ -401,7 +396,6 @@ from autostudent.spaces import chain, nago  # noqa: E402
 
 __all__ = [
     "GENERATORS",
-    "SPACES_DIR",
     "CategoricalParam",
     "FloatParam",
     "Generator",

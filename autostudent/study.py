@@ -17,6 +17,7 @@ from optuna.trial import FrozenTrial, TrialState
 from autostudent import objectives as objs
 from autostudent.errors import UserError
 from autostudent.pareto import hypervolume, pareto_mask
+from autostudent.sampler import FALLBACK_ATTR
 from autostudent.storage import open_storage as storage  # studydb.storage: the callers' name
 from autostudent.storage import safe_url
 
@@ -179,7 +180,8 @@ def study_hypervolume(study: optuna.Study) -> float:
 def summary(study: optuna.Study) -> dict:
     """What ``status --json`` prints."""
     states = {s: 0 for s in ("COMPLETE", "PRUNED", "RUNNING", "FAIL", "WAITING")}
-    for t in study.get_trials(deepcopy=False):
+    trials = study.get_trials(deepcopy=False)
+    for t in trials:
         states[t.state.name] = states.get(t.state.name, 0) + 1
     teacher = study.user_attrs.get("teacher", {})
     return {
@@ -190,6 +192,8 @@ def summary(study: optuna.Study) -> dict:
         "pareto": pareto_rows(study),
         "hypervolume": study_hypervolume(study),
         "hypervolume_reference": study.user_attrs.get("hv_reference", {}),
+        # proposals that were not the sampler's Bayesian ones (a numerical failure): never silent
+        "fallbacks": sum(FALLBACK_ATTR in t.user_attrs for t in trials),
         "teacher": {
             "accuracy": teacher.get("val_accuracy"),
             "test_accuracy": teacher.get("test_accuracy"),

@@ -45,10 +45,19 @@ def sampler(
     seed: int = typer.Option(0, "--seed"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Seconds per proposal: ours (BoTorch) vs Optuna's GPSampler on the same history."""
+    """Seconds per proposal: ours (BoTorch) vs Optuna's GPSampler on the same history.
+    Exits 1 if any timed proposal of ours fell back to Sobol."""
     from autostudent.bench.sampler import bench_sampler
 
-    _print(bench_sampler(trials=trials, seed=seed), as_json)
+    result = bench_sampler(trials=trials, seed=seed)
+    _print(result, as_json)
+    if result["fallbacks"]:
+        typer.echo(
+            f"error: {result['fallbacks']} timed proposals of ours fell back to Sobol "
+            f"({result['fallback_reasons'][0]}); their timings are not the BO's",
+            err=True,
+        )
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -54,7 +54,8 @@ def search(
     s = studydb.summary(result)
     typer.echo(
         f"study {s['study']}: {s['states']['COMPLETE']} complete, {s['states']['PRUNED']} pruned, "
-        f"{s['states']['FAIL']} failed; Pareto front {len(s['pareto'])} trials, "
+        f"{s['states']['FAIL']} failed, {s['fallbacks']} sampler fallbacks; "
+        f"Pareto front {len(s['pareto'])} trials, "
         f"hypervolume {s['hypervolume']:.4f}  ({studydb.safe_url(c.storage_url())})"
     )
 
@@ -72,6 +73,7 @@ def status(
     st = s["states"]
     typer.echo(f"study {s['study']}  objectives {', '.join(s['objectives'])}")
     typer.echo("  " + "  ".join(f"{k} {v}" for k, v in st.items()))
+    typer.echo(f"  sampler fallbacks {s['fallbacks']}")
     t = s["teacher"]
     if t.get("params"):
         typer.echo(f"  teacher: {t['params']:,} params, val accuracy {t['accuracy']:.4f}")

@@ -89,6 +89,8 @@ class BudgetConfig(_Section):
     batch_size: int = Field(128, ge=2)
     lr: float = Field(0.05, gt=0)
     weight_decay: float = Field(5e-4, ge=0)
+    # validation images at the epochs before the last (the last uses the whole split)
+    rung_val_images: int | None = Field(2000, ge=100)
 
 
 class CapsConfig(_Section):

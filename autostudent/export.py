@@ -55,7 +55,7 @@ class ExportRequest:
     pick: str | None = None
     epochs: int = 15
     family: int = 1
-    augment: str = "cached"
+    augment: str = "none"
     seed: int = 0
     baseline: bool = True
 

@@ -23,7 +23,7 @@ from autostudent.lease import Lease, LeaseLost
 from autostudent.losses import kd_loss
 from autostudent.measure import count_flops, latency_ms
 from autostudent.progress import SearchProgress
-from autostudent.samplers import make_sampler
+from autostudent.sampler import make_sampler
 from autostudent.storage import StorageLost, public_url
 from autostudent.teacher import Teacher, TeacherSource, check_teacher, load_teacher
 from autostudent.teacher_outputs import TeacherOutputs, default_cache_dir, teacher_outputs

@@ -18,6 +18,7 @@ from autostudent import objectives as objs
 from autostudent.errors import UserError
 from autostudent.lease import driver_info
 from autostudent.pareto import hypervolume, pareto_mask
+from autostudent.sampler import FALLBACK_ATTR
 from autostudent.storage import open_storage as storage  # studydb.storage: the callers' name
 from autostudent.storage import safe_url
 
@@ -151,7 +152,8 @@ def study_hypervolume(study: optuna.Study) -> float:
 def summary(study: optuna.Study) -> dict:
     """What ``status --json`` prints."""
     states = {s: 0 for s in ("COMPLETE", "PRUNED", "RUNNING", "FAIL", "WAITING")}
-    for t in study.get_trials(deepcopy=False):
+    trials = study.get_trials(deepcopy=False)
+    for t in trials:
         states[t.state.name] = states.get(t.state.name, 0) + 1
     teacher = study.user_attrs.get("teacher", {})
     driver = driver_info(study._storage, study.study_name)
@@ -164,6 +166,8 @@ def summary(study: optuna.Study) -> dict:
         "pareto": pareto_rows(study),
         "hypervolume": study_hypervolume(study),
         "hypervolume_reference": study.user_attrs.get("hv_reference", {}),
+        # proposals that were not the sampler's Bayesian ones (a numerical failure): never silent
+        "fallbacks": sum(FALLBACK_ATTR in t.user_attrs for t in trials),
         "teacher": {
             "accuracy": teacher.get("val_accuracy"),
             "test_accuracy": teacher.get("test_accuracy"),

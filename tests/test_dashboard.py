@@ -300,13 +300,13 @@ def test_live_view_shows_a_trial_added_while_it_is_open(demo_study):
                 )
             )
             page.wait_for_function(
-                "document.querySelector('#facts').innerText.includes('7 complete')", timeout=20_000
+                "document.querySelector('#facts').innerText.includes('7 complete')", timeout=60_000
             )
             page.wait_for_function(
                 """() => { const t = document.querySelector('.js-plotly-plot')._fullData
                    .find(t => t.visible === true && t.name === 'Pareto front');
                    return t && Array.from(t.customdata).includes(6); }""",
-                timeout=20_000,
+                timeout=60_000,
             )
             assert before > 0
 
@@ -324,7 +324,7 @@ def test_live_view_shows_a_trial_added_while_it_is_open(demo_study):
             page.wait_for_function(
                 """() => Array.from(document.querySelectorAll('.js-plotly-plot')).some(gd =>
                    (gd.layout.title.text || '').startsWith('Architecture of trial 6 '))""",
-                timeout=20_000,
+                timeout=60_000,
             )
     finally:
         server.terminate()

@@ -11,9 +11,10 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
-import autostudent._sampler_botorch as proposal_module
-from autostudent._sampler_encoding import CubeEncoding
-from autostudent.sampler import BoTorchSampler, ProposalFallbackWarning
+import autostudent.sampler._history as history_module
+import autostudent.sampler._sampler as sampler_module
+from autostudent.sampler import FALLBACK_ATTR, BoTorchSampler, ProposalFallbackWarning
+from autostudent.sampler._encoding import CubeEncoding
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -76,14 +77,14 @@ def no_fallback():
 @pytest.fixture
 def spy(monkeypatch):
     """Records the History given to every BoTorch proposal."""
-    seen: list[proposal_module.History] = []
-    propose = proposal_module.propose
+    seen: list[history_module.History] = []
+    propose = sampler_module.propose
 
     def recording(history, *args, **kwargs):
         seen.append(history)
         return propose(history, *args, **kwargs)
 
-    monkeypatch.setattr("autostudent.sampler.propose", recording)
+    monkeypatch.setattr(sampler_module, "propose", recording)
     return seen
 
 
@@ -182,19 +183,31 @@ def test_constraints_steer_proposals_to_the_feasible_half(no_fallback):
     assert best.value > 0.99  # and the feasible proposals still optimise
 
 
-def test_botorch_error_falls_back_to_the_sobol_point(monkeypatch):
-    trials = history(12)
+def test_numerical_error_falls_back_to_the_sobol_point_and_is_stored(monkeypatch):
+    from linear_operator.utils.errors import NotPSDError
 
     def broken(*args, **kwargs):
-        raise RuntimeError("numerical trouble")
+        raise NotPSDError("matrix not positive definite")
 
     monkeypatch.setattr("botorch.fit.fit_gpytorch_mll", broken)
-    study = study_with(BoTorchSampler(seed=5, n_startup_trials=10), trials)
-    with pytest.warns(ProposalFallbackWarning, match="numerical trouble"):
+    sampler = BoTorchSampler(seed=5, n_startup_trials=10)
+    study = study_with(sampler, history(12))
+    with pytest.warns(ProposalFallbackWarning, match="not positive definite"):
         trial = study.ask(SPACE)
-    # the fallback is exactly the point a still-starting sampler would give this trial
-    startup = study_with(BoTorchSampler(seed=5, n_startup_trials=1000), trials)
-    assert trial.params == startup.ask(SPACE).params
+    assert "NotPSDError" in study.trials[-1].user_attrs[FALLBACK_ATTR]
+    # the fallback is the trial's own point of the sampler's Sobol sequence
+    space = dict(sorted(SPACE.items()))
+    assert trial.params == sampler._sobol_point(trial.number, space)
+
+
+def test_a_bug_in_our_code_raises_instead_of_falling_back(monkeypatch):
+    def bug(*args, **kwargs):
+        raise ValueError("not enough values to unpack")
+
+    monkeypatch.setattr(sampler_module, "propose", bug)
+    study = study_with(BoTorchSampler(seed=5, n_startup_trials=10), history(12))
+    with pytest.raises(ValueError, match="unpack"):
+        study.ask(SPACE)
 
 
 def test_pruned_and_failed_trials_do_not_train_the_objectives(no_fallback, spy):
@@ -224,11 +237,11 @@ def test_pruned_and_failed_trials_do_not_train_the_objectives(no_fallback, spy):
 def test_log_scale_for_spread_minimised_objectives():
     values = np.array([[0.8, 1e3], [0.9, 1e6], [0.7, 5e4]])
     directions = [optuna.study.StudyDirection.MAXIMIZE, optuna.study.StudyDirection.MINIMIZE]
-    automatic = BoTorchSampler(seed=0)._objectives(directions, values)
+    automatic = history_module.objectives(directions, values)
     np.testing.assert_allclose(
         automatic, [[0.8, -np.log(1e3)], [0.9, -np.log(1e6)], [0.7, -np.log(5e4)]]
     )
-    linear = BoTorchSampler(seed=0, log_objectives=[False, False])._objectives(directions, values)
+    linear = history_module.objectives(directions, values, [False, False])
     np.testing.assert_allclose(linear[:, 1], -values[:, 1])
 
 
@@ -242,3 +255,25 @@ def test_cube_encoding_round_trips_and_snaps_to_the_grid():
     snapped = cube.project(noisy[None, :])[0]
     assert cube.decode(snapped)["k"] in (4, 6, 8)
     np.testing.assert_allclose(cube.project(snapped[None, :])[0], snapped)
+
+
+def test_bench_sampler_counts_fallbacks_and_fails_on_them(monkeypatch):
+    from linear_operator.utils.errors import NotPSDError
+    from typer.testing import CliRunner
+
+    from autostudent.bench import sampler as bench
+    from autostudent.cli.bench import app
+
+    def broken(*args, **kwargs):
+        raise NotPSDError("matrix not positive definite")
+
+    monkeypatch.setattr("botorch.fit.fit_gpytorch_mll", broken)
+    seconds, fallbacks = bench.time_asks(BoTorchSampler(seed=0), bench.history(12, 0), 2)
+    assert len(seconds) == 2 and len(fallbacks) == 2 and "NotPSDError" in fallbacks[0]
+
+    # the command exits 1 and says why (GPSampler's half of the bench is not rerun here)
+    measured = {"trials": 12, "ours_s": 0.01, "fallbacks": 2, "fallback_reasons": fallbacks}
+    monkeypatch.setattr(bench, "bench_sampler", lambda **kwargs: measured)
+    result = CliRunner().invoke(app, ["sampler", "--trials", "12", "--json"])
+    assert result.exit_code == 1
+    assert "fell back to Sobol" in result.output

@@ -111,6 +111,19 @@ def test_search_finishes_n_trials_and_stores_everything(tmp_path, teacher_file, 
     assert {"val_accuracy", "params", "failure", "curve"} <= set(frame.columns)
 
 
+def test_botorch_search_has_no_fallbacks(tmp_path, teacher_file, ray_cluster):
+    cfg = write_config(
+        tmp_path,
+        teacher_file,
+        study=f"botorch-{uuid.uuid4().hex[:8]}",
+        search={"n_trials": 5, "workers": 2, "n_startup_trials": 2, "sampler": "botorch"},
+    )
+    study = run_search(load_config(cfg), show_progress=False)
+    summary = studydb.summary(study)
+    assert summary["states"]["COMPLETE"] + summary["states"]["PRUNED"] == 5
+    assert summary["fallbacks"] == 0
+
+
 def test_caps_fail_with_reason_and_do_not_count(tmp_path, teacher_file, ray_cluster):
     cfg = write_config(
         tmp_path,

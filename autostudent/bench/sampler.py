@@ -25,7 +25,7 @@ from optuna.distributions import (
 )
 from optuna.trial import FrozenTrial, TrialState
 
-from autostudent.sampler import BoTorchSampler
+from autostudent.sampler import FALLBACK_ATTR, BoTorchSampler
 
 LOSSES = ("kd", "mse", "dkd", "rkd", "wsl")
 SPACE: dict[str, BaseDistribution] = {
@@ -85,8 +85,9 @@ def history(trials: int, seed: int) -> list[FrozenTrial]:
 
 def time_asks(
     sampler: optuna.samplers.BaseSampler, trials: list[FrozenTrial], asks: int
-) -> list[tuple[float, float]]:
-    """(wall, CPU) seconds of each of ``asks`` proposals on the same history, first included.
+) -> tuple[list[tuple[float, float]], list[str]]:
+    """(wall, CPU) seconds of each of ``asks`` proposals on the same history, first included,
+    and the fallback reasons of those that were not Bayesian (a fallback is fast and wrong).
 
     CPU seconds are the process's: on a machine shared with other work they are what the
     proposal would take alone (both samplers compute on one thread)."""
@@ -99,20 +100,22 @@ def time_asks(
         trial = study.ask(SPACE)
         seconds.append((time.perf_counter() - wall, time.process_time() - cpu))
         study.tell(trial, state=TrialState.FAIL)
-    return seconds
+    timed = study.trials[len(trials) :]
+    return seconds, [t.user_attrs[FALLBACK_ATTR] for t in timed if FALLBACK_ATTR in t.user_attrs]
 
 
 def bench_sampler(trials: int = 100, seed: int = 0, asks: int = 5) -> dict:
     """Median seconds per proposal after ``trials`` finished trials, ours and GPSampler's.
 
     The first ask of each sampler (a cold GP fit) is reported apart; the medians are over the
-    following ``asks`` (warm fits), as in a running search. ``load_1min`` is the machine's load
+    following ``asks`` (warm fits), as in a running search. ``fallbacks`` counts timed
+    proposals of ours that fell back to Sobol. ``load_1min`` is the machine's load
     average when done: wall seconds on a busy machine are inflated, CPU seconds much less.
     """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     finished = history(trials, seed)
-    ours = time_asks(BoTorchSampler(seed=seed), finished, asks + 1)
-    theirs = time_asks(optuna.samplers.GPSampler(seed=seed), finished, asks + 1)
+    ours, fallbacks = time_asks(BoTorchSampler(seed=seed), finished, asks + 1)
+    theirs, _ = time_asks(optuna.samplers.GPSampler(seed=seed), finished, asks + 1)
     ours_s, ours_cpu_s = (statistics.median(s[k] for s in ours[1:]) for k in (0, 1))
     gp_s, gp_cpu_s = (statistics.median(s[k] for s in theirs[1:]) for k in (0, 1))
     return {
@@ -125,4 +128,6 @@ def bench_sampler(trials: int = 100, seed: int = 0, asks: int = 5) -> dict:
         "ours_first_s": ours[0][0],
         "gpsampler_first_s": theirs[0][0],
         "load_1min": os.getloadavg()[0],
+        "fallbacks": len(fallbacks),  # > 0: the timings are not all BO's (the CLI exits 1)
+        "fallback_reasons": fallbacks,
     }

@@ -52,7 +52,8 @@ def search(
     s = studydb.summary(result)
     typer.echo(
         f"study {s['study']}: {s['states']['COMPLETE']} complete, {s['states']['PRUNED']} pruned, "
-        f"{s['states']['FAIL']} failed; Pareto front {len(s['pareto'])} trials, "
+        f"{s['states']['FAIL']} failed, {s['fallbacks']} sampler fallbacks; "
+        f"Pareto front {len(s['pareto'])} trials, "
         f"hypervolume {s['hypervolume']:.4f}  ({studydb.safe_url(c.storage_url())})"
     )
 
@@ -70,6 +71,7 @@ def status(
     st = s["states"]
     typer.echo(f"study {s['study']}  objectives {', '.join(s['objectives'])}")
     typer.echo("  " + "  ".join(f"{k} {v}" for k, v in st.items()))
+    typer.echo(f"  sampler fallbacks {s['fallbacks']}")
     d = s["driver"]
     if d:
         state = "running" if d["alive"] else ("stopped" if d["released"] else "dead")

@@ -74,8 +74,11 @@ def browser_page(width: int = 1400, height: int = 900) -> Iterator[Any]:
             browser.close()
 
 
-def wait_for_figures(page: Any, expected: int, timeout_ms: int = 30_000) -> list[dict]:
-    """Wait until ``expected`` Plotly figures are drawn; their trace and point counts."""
+def wait_for_figures(page: Any, expected: int, timeout_ms: int = 120_000) -> list[dict]:
+    """Wait until ``expected`` Plotly figures are drawn; their trace and point counts.
+
+    The live view computes every figure server-side: 29 s on a loaded 2-core machine.
+    """
     page.wait_for_function(
         f"() => document.querySelectorAll('.js-plotly-plot .main-svg').length >= {expected}",
         timeout=timeout_ms,

@@ -25,7 +25,7 @@ def make_sampler(
 def _botorch(
     seed: int, n_startup_trials: int, objectives: list[str]
 ) -> optuna.samplers.BaseSampler:
-    from autostudent.sampler import BoTorchSampler
+    from autostudent.sampler._sampler import BoTorchSampler
 
     return BoTorchSampler(
         seed=seed,

@@ -5,7 +5,7 @@ stepped float owns the interval ``[value - step/2, value + step/2]`` of its colu
 value gets the same share of the cube (as Optuna's GPSampler does), and a point is snapped back
 to the grid when decoded. A categorical takes a one-hot block of ``len(choices)`` columns: with an
 ARD kernel each choice gets its own length scale, and the acquisition is only ever evaluated at
-real one-hot points (the optimiser keeps a block fixed, see ``_sampler_botorch``), so the
+real one-hot points (the optimiser keeps a block fixed, see ``_optimise``), so the
 continuous relaxation never produces a proposal that is "40 % kd, 60 % mse".
 """
 

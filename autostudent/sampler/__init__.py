@@ -1,0 +1,22 @@
+"""The product's sampler and the catalogue of samplers a study can use.
+
+``BoTorchSampler`` *is* an ``optuna.samplers.BaseSampler``::
+
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=BoTorchSampler(seed=0))
+
+Its parts are private modules named by role: ``_encoding`` (parameters <-> unit cube),
+``_history`` (trials -> training data), ``_model`` and ``_posterior`` (the GPs),
+``_acquisition`` (qLogEHVI / qLogEI), ``_optimise`` (maximising it), ``_propose`` (one proposal),
+``_sampler`` (the Optuna sampler) and ``_catalogue`` (samplers by name).
+"""
+
+from autostudent.sampler._catalogue import SAMPLERS, make_sampler
+from autostudent.sampler._sampler import FALLBACK_ATTR, BoTorchSampler, ProposalFallbackWarning
+
+__all__ = [
+    "FALLBACK_ATTR",
+    "SAMPLERS",
+    "BoTorchSampler",
+    "ProposalFallbackWarning",
+    "make_sampler",
+]

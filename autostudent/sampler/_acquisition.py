@@ -1,0 +1,101 @@
+"""The acquisition function: how much a candidate is expected to improve on the trials so far.
+
+Several objectives: qLogEHVI; one objective: qLogEI. Both improve on *denoised* incumbents (the
+posterior mean at the feasible trials: a student's accuracy is a noisy measurement), and outcome
+constraints weight the improvement by the probability of feasibility. qLogNEHVI / qLogNEI sample
+the incumbents jointly with every candidate, so their cost grows with them: scoring 160
+candidates at 500 trials took 0.45 s with qLogNEHVI on GPyTorch models (pruned baseline), against
+0.06 s for qLogEHVI on ``IndependentGPs``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+    from botorch.acquisition import AcquisitionFunction
+    from botorch.models.model import Model
+
+    from autostudent.sampler._propose import ProposalSettings
+
+
+def output(index: int) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Outcome constraint: the model's output ``index`` (feasible when <= 0)."""
+
+    def constraint(Z: torch.Tensor) -> torch.Tensor:
+        return Z[..., index]
+
+    return constraint
+
+
+def acquisition(
+    model: Model,
+    X: torch.Tensor,
+    feasible: np.ndarray,
+    pending: torch.Tensor | None,
+    n_objectives: int,
+    constraints: list[Callable[[torch.Tensor], torch.Tensor]] | None,
+    seed: int,
+    settings: ProposalSettings,
+) -> AcquisitionFunction:
+    """qLogEHVI (qLogEI for one objective) against the *denoised* incumbents: the posterior mean
+    at the feasible trials and at the running ones believed feasible. Unlike qLogNEHVI, whose
+    every evaluation samples the baseline jointly with the candidate, the cost of one evaluation
+    does not grow with the number of incumbents (see the module docstring)."""
+    import torch
+    from botorch.sampling import SobolQMCNormalSampler
+
+    with torch.no_grad():
+        means = model.posterior(X.unsqueeze(-2)).mean.squeeze(-2)
+        incumbents = means[torch.as_tensor(feasible)]
+        if pending is not None:
+            believed = model.posterior(pending.unsqueeze(-2)).mean.squeeze(-2)
+            incumbents = torch.cat(
+                [incumbents, believed[(believed[:, n_objectives:] <= 0).all(dim=-1)]]
+            )
+    everything, incumbents = means[:, :n_objectives], incumbents[:, :n_objectives]
+    sampler = SobolQMCNormalSampler(torch.Size([settings.mc_samples]), seed=seed)
+    if n_objectives == 1:
+        from botorch.acquisition.logei import qLogExpectedImprovement
+        from botorch.acquisition.objective import GenericMCObjective
+
+        best_f = incumbents.max() if len(incumbents) else everything.min()
+        return qLogExpectedImprovement(
+            model=model,
+            best_f=best_f,
+            sampler=sampler,
+            objective=GenericMCObjective(lambda Z, X=None: Z[..., 0]) if constraints else None,
+            constraints=constraints,
+        )
+
+    from botorch.acquisition.multi_objective.logei import qLogExpectedHypervolumeImprovement
+    from botorch.acquisition.multi_objective.objective import IdentityMCMultiOutputObjective
+    from botorch.utils.multi_objective.box_decompositions.non_dominated import (
+        FastNondominatedPartitioning,
+    )
+    from botorch.utils.multi_objective.hypervolume import infer_reference_point
+    from botorch.utils.multi_objective.pareto import is_non_dominated
+
+    reference = incumbents if len(incumbents) else everything
+    ref_point = infer_reference_point(reference[is_non_dominated(reference)])
+    return qLogExpectedHypervolumeImprovement(
+        model=model,
+        ref_point=ref_point,
+        partitioning=FastNondominatedPartitioning(ref_point, Y=incumbents),
+        sampler=sampler,
+        objective=IdentityMCMultiOutputObjective(outcomes=list(range(n_objectives))),
+        constraints=constraints,
+    )
+
+
+def front(Y: np.ndarray, feasible: np.ndarray) -> np.ndarray:
+    """Rows of the observed Pareto front of the feasible trials (of all, if none is)."""
+    rows = np.flatnonzero(feasible) if feasible.any() else np.arange(len(Y))
+    values = Y[rows]
+    at_least = np.all(values[None, :, :] >= values[:, None, :], axis=2)
+    better = np.any(values[None, :, :] > values[:, None, :], axis=2)
+    return rows[~np.any(at_least & better, axis=1)]

@@ -153,7 +153,7 @@ def test_search_across_two_ray_nodes_survives_a_dead_worker_and_a_database_outag
         "teacher": {"path": str(teacher_file)},
         "space": {"name": "chain", "overrides": {"width": {"low": 4, "high": 8}}},
         "kd": {"losses": ["kd"]},
-        "budget": {"epochs": 3, "batch_size": 16},
+        "budget": {"epochs": 4, "batch_size": 16},  # long enough to kill a worker mid-trial
         "search": {
             "n_trials": 4,
             "workers": 2,

@@ -30,7 +30,7 @@ from autostudent.lease import LeaseLost
 from autostudent.measure import count_flops, count_params
 from autostudent.storage import StorageLost
 from autostudent.student import build_student
-from autostudent.study import finished
+from autostudent.study import finished, set_user_attrs
 from autostudent.trial import Caps, TrialResult, check_caps, run_trial
 
 log = logging.getLogger(__name__)
@@ -143,9 +143,14 @@ class StudySearcher(Searcher):
             except TrialFailed as exc:
                 self._fail(trial, str(exc))
                 continue
-            trial.set_user_attr("spec", candidate.spec)
-            trial.set_user_attr("arch_seed", candidate.arch_seed)
-            trial.set_user_attr("max_epochs", self.max_epochs)
+            set_user_attrs(
+                trial,
+                {
+                    "spec": candidate.spec,
+                    "arch_seed": candidate.arch_seed,
+                    "max_epochs": self.max_epochs,
+                },
+            )
             self.live[trial_id] = trial
             self.on_change()
             return {
@@ -175,13 +180,13 @@ class StudySearcher(Searcher):
         trial = self.live.get(trial_id)
         if trial is None or result.get("failure") or "curve" not in result:
             return
+        attrs = {"curve": result["curve"], "epochs": result["epochs"]}
         if result.get("worker") and "worker" not in trial.user_attrs:
-            trial.set_user_attr("worker", result["worker"])
+            attrs["worker"] = result["worker"]
         if result["epochs"] <= trial.user_attrs.get("epochs", 0):
             # Tune restarted the trial after its worker died (FailureConfig): count it
-            trial.set_user_attr("restarts", trial.user_attrs.get("restarts", 0) + 1)
-        trial.set_user_attr("curve", result["curve"])
-        trial.set_user_attr("epochs", result["epochs"])
+            attrs["restarts"] = trial.user_attrs.get("restarts", 0) + 1
+        set_user_attrs(trial, attrs)
         killpoints.reached("trial_result")
 
     @_stops_when_halted
@@ -194,14 +199,16 @@ class StudySearcher(Searcher):
         if error or not result:
             self._fail(trial, "worker error (the Ray worker died or raised; see the Ray log)")
             return
-        if result.get("worker"):
-            trial.set_user_attr("worker", result["worker"])
         if result.get("failure"):
+            if result.get("worker"):
+                trial.set_user_attr("worker", result["worker"])
             self._fail(trial, result["failure"])
             return
         self.failures = 0
-        for key in RESULT_KEYS:
-            trial.set_user_attr(key, result[key])
+        attrs = {key: result[key] for key in RESULT_KEYS}
+        if result.get("worker"):
+            attrs["worker"] = result["worker"]
+        set_user_attrs(trial, attrs)  # one transaction, not one per key
         if self.caps.max_latency_ms is not None:
             trial.set_constraint("latency_ms", result["latency_ms"] - self.caps.max_latency_ms)
         if result["epochs"] < self.max_epochs:
@@ -221,6 +228,8 @@ RESULT_KEYS = (
     "img_per_s",
     "epochs",
     "curve",
+    "setup_seconds",
+    "eval_seconds",
 )
 
 

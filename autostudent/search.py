@@ -108,7 +108,19 @@ def run_search(
     """
     executor.check_ray_address(ray_address)
     p = prepare(config)
-    with Lease.acquire(p.store, config.study) as lease:
+    c = config
+    # A study of that name with other objectives, another teacher or other data fails here,
+    # before the teacher runs and before anything is written.
+    studydb.check_resumable(
+        p.storage_url,
+        c.study,
+        c.search.objectives,
+        {
+            "teacher": ("teacher.path", {"sha256": p.teacher.sha256}),
+            "data": ("data", {"identity": p.data.identity}),
+        },
+    )
+    with Lease.acquire(p.store, c.study) as lease:
         return _run(p, lease, ray_address=ray_address, show_progress=show_progress)
 
 

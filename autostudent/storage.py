@@ -192,7 +192,10 @@ class RetryingStorage(optuna.storages.RDBStorage):
 _local = threading.local()
 
 
-def _retrying(method):
+def retrying(method):
+    """``method`` retried with backoff (0.5 s doubling to 8 s, for ``patience_seconds()``) when
+    the connection drops under it; one transaction per call, so a failed call did not commit."""
+
     @functools.wraps(method)
     def call(self, *args, **kwargs):
         if getattr(_local, "inside", False):  # a storage call made by a storage call
@@ -224,7 +227,7 @@ _set_trial_param get_trial_param get_trial_id_from_study_id_trial_number _get_be
 set_trial_state_values set_trial_intermediate_value set_trial_user_attr set_trial_system_attr
 get_trial get_all_trials _get_trials get_best_trial get_trial_user_attrs get_trial_system_attrs"""
 for _name in _CALLS.split():
-    setattr(RetryingStorage, _name, _retrying(getattr(optuna.storages.RDBStorage, _name)))
+    setattr(RetryingStorage, _name, retrying(getattr(optuna.storages.RDBStorage, _name)))
 
 
 def gave_up() -> bool:

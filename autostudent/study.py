@@ -9,7 +9,8 @@ and optuna-dashboard open it unchanged.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -20,7 +21,7 @@ from autostudent.lease import driver_info
 from autostudent.pareto import hypervolume, pareto_mask
 from autostudent.sampler import FALLBACK_ATTR
 from autostudent.storage import open_storage as storage  # studydb.storage: the callers' name
-from autostudent.storage import safe_url
+from autostudent.storage import retrying, safe_url
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
@@ -65,12 +66,70 @@ def check_identity(study: optuna.Study, key: str, value: dict, field: str) -> No
     if stored is None:
         study.set_user_attr(key, value)
         return
+    _same_identity(study, key, stored, value, field)
+
+
+def _same_identity(study: optuna.Study, key: str, stored: dict, value: dict, field: str) -> None:
     for k in ("sha256", "identity"):
         if k in stored and k in value and stored[k] != value[k]:
             raise UserError(
                 f"{field}: study {study.study_name!r} was created with a different {key} "
                 f"({k} {stored[k][:12]}…, now {value[k][:12]}…); use a new --study name"
             )
+
+
+def check_resumable(
+    url: str, name: str, objectives: Sequence[str], identities: dict[str, tuple[str, dict]]
+) -> None:
+    """Fail before anything is written when study `name` exists as another study: other
+    objectives (its trials would mix (accuracy, params) with (accuracy, flops)), another teacher
+    or other data. `identities` maps a study attribute to (config field, identity now).
+    Opening the storage also fails here for a bad or unreachable URL."""
+    store = storage(url)
+    try:
+        study = optuna.load_study(study_name=name, storage=store)
+    except KeyError:
+        return  # a new study
+    stored = study.user_attrs.get("objectives") or study.metric_names
+    if stored is None:  # created by a driver killed at once: only its directions say anything
+        stored_dirs = [d.name.lower() for d in study.directions]
+        same = stored_dirs == objs.directions(objectives)
+        stored = stored_dirs
+    else:
+        same = list(stored) == list(objectives)
+    if not same:
+        raise UserError(
+            f"search.objectives: study {name!r} in {safe_url(url)} was created with objectives "
+            f"[{', '.join(stored)}], the config asks for [{', '.join(objectives)}]; "
+            "use a new --study name"
+        )
+    for key, (field, value) in identities.items():
+        if key in study.user_attrs:
+            _same_identity(study, key, study.user_attrs[key], value, field)
+
+
+@retrying
+def set_user_attrs(trial: optuna.trial.Trial, attrs: Mapping[str, Any]) -> None:
+    """Several user attributes of a running trial in one database transaction.
+
+    Optuna commits every ``set_user_attr`` on its own; on SQLite each commit is an fsync
+    (10-40 ms on the shared machine) and a trial stores ~17 attributes, in the driver, between
+    one trial and the next. Other storages (in-memory, journal) get the per-key calls."""
+    store = trial.storage
+    backend = getattr(store, "_backend", store)
+    if not isinstance(backend, optuna.storages.RDBStorage):
+        for key, value in attrs.items():
+            trial.set_user_attr(key, value)
+        return
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    with _create_scoped_session(backend.scoped_session, True) as session:
+        for key, value in attrs.items():
+            backend._set_trial_attr_without_commit(
+                session, models.TrialUserAttributeModel, trial._trial_id, key, value
+            )
+    trial._cached_frozen_trial.user_attrs.update(attrs)  # what Trial.set_user_attr keeps too
 
 
 def finished(study: optuna.Study) -> int:

@@ -9,6 +9,7 @@ subprocess started with the module, while the other cases run.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import uuid
@@ -291,9 +292,13 @@ def prior_run(files):
         env=env,
     )
     yield {"proc": proc, "folder": folder, "config": config, "url": config["storage"]}
-    if proc.poll() is None:
-        proc.kill()
-        proc.communicate()
+    if proc.poll() is None:  # the reuse cases were deselected: stop it as Ctrl-C would
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
 
 
 @pytest.fixture

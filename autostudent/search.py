@@ -102,6 +102,17 @@ def run_search(
     """Create or continue the study until ``search.n_trials`` trials are finished."""
     p = prepare(config)
     c = config
+    # A study of that name with other objectives, another teacher or other data fails here,
+    # before the teacher runs and before anything is written.
+    studydb.check_resumable(
+        p.storage_url,
+        c.study,
+        c.search.objectives,
+        {
+            "teacher": ("teacher.path", {"sha256": p.teacher.sha256}),
+            "data": ("data", {"identity": p.data.identity}),
+        },
+    )
     cache_dir = c.cache_dir or default_cache_dir()
     outputs = teacher_outputs(p.teacher, p.data, cache_dir, device=c.resources.device)
     objectives = list(c.search.objectives)

@@ -65,12 +65,46 @@ def check_identity(study: optuna.Study, key: str, value: dict, field: str) -> No
     if stored is None:
         study.set_user_attr(key, value)
         return
+    _same_identity(study, key, stored, value, field)
+
+
+def _same_identity(study: optuna.Study, key: str, stored: dict, value: dict, field: str) -> None:
     for k in ("sha256", "identity"):
         if k in stored and k in value and stored[k] != value[k]:
             raise UserError(
                 f"{field}: study {study.study_name!r} was created with a different {key} "
                 f"({k} {stored[k][:12]}…, now {value[k][:12]}…); use a new --study name"
             )
+
+
+def check_resumable(
+    url: str, name: str, objectives: Sequence[str], identities: dict[str, tuple[str, dict]]
+) -> None:
+    """Fail before anything is written when study `name` exists as another study: other
+    objectives (its trials would mix (accuracy, params) with (accuracy, flops)), another teacher
+    or other data. `identities` maps a study attribute to (config field, identity now).
+    Opening the storage also fails here for a bad or unreachable URL."""
+    store = storage(url)
+    try:
+        study = optuna.load_study(study_name=name, storage=store)
+    except KeyError:
+        return  # a new study
+    stored = study.user_attrs.get("objectives") or study.metric_names
+    if stored is None:  # created by a driver killed at once: only its directions say anything
+        stored_dirs = [d.name.lower() for d in study.directions]
+        same = stored_dirs == objs.directions(objectives)
+        stored = stored_dirs
+    else:
+        same = list(stored) == list(objectives)
+    if not same:
+        raise UserError(
+            f"search.objectives: study {name!r} in {safe_url(url)} was created with objectives "
+            f"[{', '.join(stored)}], the config asks for [{', '.join(objectives)}]; "
+            "use a new --study name"
+        )
+    for key, (field, value) in identities.items():
+        if key in study.user_attrs:
+            _same_identity(study, key, study.user_attrs[key], value, field)
 
 
 def set_user_attrs(trial: optuna.trial.Trial, attrs: Mapping[str, Any]) -> None:

@@ -20,8 +20,7 @@ from pathlib import Path
 
 from autostudent.config import StudyConfig, load_config
 
-REPO = Path(__file__).resolve().parents[2]
-DEFAULT_CONFIG = REPO / "studies" / "smoke.yaml"
+DEFAULT_CONFIG = "smoke"  # the built-in study
 ORDER = (1, 2, 2, 1)
 
 
@@ -44,7 +43,7 @@ def _variant(config: StudyConfig, workers: int, n_trials: int, tmp: Path, run: i
 
 
 def bench_scaling(
-    config_path: Path = DEFAULT_CONFIG, n_trials: int = 12, order: tuple[int, ...] = ORDER
+    config_path: str | Path = DEFAULT_CONFIG, n_trials: int = 12, order: tuple[int, ...] = ORDER
 ) -> dict:
     from autostudent.executor import Resources, init_ray
 

@@ -63,7 +63,7 @@ def sampler(
 @app.command()
 def scaling(
     config: Path | None = typer.Option(
-        None, "--config", help="Study YAML (default: studies/smoke.yaml)."
+        None, "--config", help="Study YAML or built-in study (default: smoke)."
     ),
     trials: int = typer.Option(12, "--trials", min=2, help="Trials per run."),
     as_json: bool = typer.Option(False, "--json"),

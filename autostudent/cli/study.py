@@ -31,7 +31,9 @@ def _configured(
 
 
 def search(
-    config: Path = typer.Argument(..., help="Study YAML (see studies/)."),
+    config: Path = typer.Argument(
+        ..., help="Study YAML, or a built-in study by name (smoke, fashion_mnist)."
+    ),
     n_trials: int | None = typer.Option(
         None, "--n-trials", min=1, help="Run until this many trials are finished."
     ),

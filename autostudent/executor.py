@@ -9,8 +9,10 @@ OptunaSearch does the latter). Failures carry their reason into the trial's ``fa
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
+import socket
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -18,11 +20,15 @@ from dataclasses import asdict, dataclass
 import optuna
 from optuna.trial import TrialState
 from ray.tune.search import Searcher
+from ray.tune.stopper import Stopper
 
+from autostudent import killpoints
 from autostudent import objectives as objs
 from autostudent.candidate import Candidate, CandidateFactory
-from autostudent.errors import TrialFailed
+from autostudent.errors import TrialFailed, UserError
+from autostudent.lease import LeaseLost
 from autostudent.measure import count_flops, count_params
+from autostudent.storage import StorageLost
 from autostudent.student import build_student
 from autostudent.study import finished, set_user_attrs
 from autostudent.trial import Caps, TrialResult, check_caps, run_trial
@@ -36,6 +42,38 @@ class Resources:
     cpus_per_trial: int = 1
     gpus_per_trial: float = 0.0
     device: str = "cpu"
+
+
+def _stops_when_halted(method):
+    """A searcher call that does nothing once the driver may no longer write, and that halts
+    it when the database is lost or the lease taken over meanwhile (instead of raising into Tune,
+    which would log a traceback and retry the trial)."""
+
+    @functools.wraps(method)
+    def call(self, *args, **kwargs):
+        stopped = Searcher.FINISHED if method.__name__ == "suggest" else None
+        if self._halting():
+            return stopped
+        try:
+            return method(self, *args, **kwargs)
+        except (StorageLost, LeaseLost) as exc:
+            self.halted = exc
+            return stopped
+
+    return call
+
+
+class Halt(Stopper):
+    """Stops every trial of the experiment once the searcher is halted."""
+
+    def __init__(self, searcher: StudySearcher) -> None:
+        self.searcher = searcher
+
+    def __call__(self, trial_id: str, result: dict) -> bool:
+        return False
+
+    def stop_all(self) -> bool:
+        return self.searcher._halting()
 
 
 class StudySearcher(Searcher):
@@ -53,6 +91,7 @@ class StudySearcher(Searcher):
         objectives: list[str],
         on_change: Callable[[], None] = lambda: None,
         max_failures: int | None = None,
+        halt: Callable[[], Exception | None] = lambda: None,
     ) -> None:
         super().__init__(metric="val_accuracy", mode="max")
         self.study = study
@@ -62,6 +101,10 @@ class StudySearcher(Searcher):
         self.caps = caps
         self.objectives = objectives
         self.on_change = on_change
+        # Why this driver may no longer write (its lease was taken over, its database is gone):
+        # the searcher then stops proposing and writing, and ``Halt`` stops Tune's trials.
+        self.halt = halt
+        self.halted: Exception | None = None
         self.live: dict[str, optuna.trial.Trial] = {}
         self.failures = 0  # in a row: one success resets it
         self.failure_limit = max_failures if max_failures is not None else max(20, n_trials)
@@ -81,6 +124,12 @@ class StudySearcher(Searcher):
     def _needed(self) -> int:
         return self.n_trials - finished(self.study)
 
+    def _halting(self) -> bool:
+        if self.halted is None:
+            self.halted = self.halt()
+        return self.halted is not None
+
+    @_stops_when_halted
     def suggest(self, trial_id: str) -> dict | str | None:
         if self._needed() <= 0 or self.gave_up:
             return Searcher.FINISHED if not self.live else None
@@ -124,6 +173,7 @@ class StudySearcher(Searcher):
         log.info("trial %d failed: %s", trial.number, reason)
         self.on_change()
 
+    @_stops_when_halted
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         """After each epoch: the running trial's curve so far and its worker, so the live
         dashboard shows trials in flight (the final values are told on completion)."""
@@ -133,8 +183,13 @@ class StudySearcher(Searcher):
         attrs = {"curve": result["curve"], "epochs": result["epochs"]}
         if result.get("worker") and "worker" not in trial.user_attrs:
             attrs["worker"] = result["worker"]
+        if result["epochs"] <= trial.user_attrs.get("epochs", 0):
+            # Tune restarted the trial after its worker died (FailureConfig): count it
+            attrs["restarts"] = trial.user_attrs.get("restarts", 0) + 1
         set_user_attrs(trial, attrs)
+        killpoints.reached("trial_result")
 
+    @_stops_when_halted
     def on_trial_complete(
         self, trial_id: str, result: dict | None = None, error: bool = False
     ) -> None:
@@ -160,6 +215,7 @@ class StudySearcher(Searcher):
             self.study.tell(trial, state=TrialState.PRUNED)  # low fidelity: kept out of the front
         else:
             self.study.tell(trial, objs.values(self.objectives, result))
+        killpoints.reached("trial_told")
         self.on_change()
 
 
@@ -276,7 +332,8 @@ def run(
             name=name,
             storage_path=storage_path,
             verbose=0,
-            failure_config=tune.FailureConfig(max_failures=2),
+            failure_config=tune.FailureConfig(max_failures=2),  # a dead worker: run it again
+            stop=Halt(searcher) if isinstance(searcher, StudySearcher) else None,
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
         ),
     )
@@ -285,6 +342,23 @@ def run(
     # On Ctrl-C Tune suggests `Tuner.restore`; autostudent resumes from the study instead.
     logging.getLogger("ray.tune.tune").setLevel(logging.ERROR)
     tuner.fit()
+
+
+def check_ray_address(address: str | None, timeout: float = 5.0) -> None:
+    """A ``host:port`` Ray address must answer before anything is written ('auto' and
+    ``ray://`` addresses are left to ``ray.init``)."""
+    if not address or address in ("auto", "local") or "://" in address:
+        return
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise UserError(f"--ray-address: {address!r} is not host:port (e.g. 10.0.0.5:6379) or auto")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise UserError(
+            f"--ray-address: cannot reach the Ray head at {address} "
+            f"({exc.strerror or type(exc).__name__}); is `ray start --head` running there?"
+        ) from None
 
 
 def init_ray(address: str | None, resources: Resources) -> None:
@@ -302,7 +376,13 @@ def init_ray(address: str | None, resources: Resources) -> None:
         "configure_logging": True,
     }
     if address:
-        ray.init(address=address, **kwargs)
+        try:
+            ray.init(address=address, **kwargs)
+        except (ConnectionError, RuntimeError, ValueError) as exc:  # no cluster, bad token
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise UserError(
+                f"--ray-address: cannot join the Ray cluster at {address}: {reason}"
+            ) from None
     else:
         cpus = max(os.cpu_count() or 1, resources.workers * resources.cpus_per_trial)
         ray.init(num_cpus=cpus, num_gpus=None, **kwargs)

@@ -17,10 +17,11 @@ from optuna.trial import FrozenTrial, TrialState
 
 from autostudent import objectives as objs
 from autostudent.errors import UserError
+from autostudent.lease import driver_info
 from autostudent.pareto import hypervolume, pareto_mask
 from autostudent.sampler import FALLBACK_ATTR
 from autostudent.storage import open_storage as storage  # studydb.storage: the callers' name
-from autostudent.storage import safe_url
+from autostudent.storage import retrying, safe_url
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
@@ -107,6 +108,7 @@ def check_resumable(
             _same_identity(study, key, study.user_attrs[key], value, field)
 
 
+@retrying
 def set_user_attrs(trial: optuna.trial.Trial, attrs: Mapping[str, Any]) -> None:
     """Several user attributes of a running trial in one database transaction.
 
@@ -134,22 +136,27 @@ def finished(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=FINISHED))
 
 
-def recover_interrupted(study: optuna.Study) -> int:
-    """Trials a killed driver left RUNNING become FAIL and their parameters are queued again.
+def recover_interrupted(study: optuna.Study, driver: dict | None = None) -> int:
+    """Trials a dead driver left RUNNING become FAIL and their parameters are queued again.
 
-    Only one driver may work on a study at a time: this runs when it starts (and when it stops).
+    Runs while this driver holds the study's lease (lease.py), so every RUNNING trial is a dead
+    driver's (``driver``: its host and pid, when known) — when it starts, and when it stops.
     """
     stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     store = study._storage
+    who = f" (host {driver['host']}, pid {driver['pid']})" if driver else ""
     for trial in stale:
         store.set_trial_user_attr(
-            trial._trial_id, "failure", "interrupted: the search driver stopped"
+            trial._trial_id, "failure", f"{INTERRUPTED} the search driver{who} stopped"
         )
         store.set_trial_state_values(trial._trial_id, TrialState.FAIL)
         study.enqueue_trial(
             trial.params, user_attrs={"requeued_from": trial.number}, skip_if_exists=False
         )
     return len(stale)
+
+
+INTERRUPTED = "interrupted:"  # the failure reason of a recovered trial starts so
 
 
 def objectives_of(study: optuna.Study) -> list[str]:
@@ -208,6 +215,8 @@ def summary(study: optuna.Study) -> dict:
     for t in trials:
         states[t.state.name] = states.get(t.state.name, 0) + 1
     teacher = study.user_attrs.get("teacher", {})
+    driver = driver_info(study._storage, study.study_name)
+    recovered = study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
     return {
         "study": study.study_name,
         "directions": [d.name.lower() for d in study.directions],
@@ -223,6 +232,13 @@ def summary(study: optuna.Study) -> dict:
             "test_accuracy": teacher.get("test_accuracy"),
             "params": teacher.get("params"),
         },
+        # the driver running the study (or the last one), and what crashes cost
+        "driver": driver,
+        "recoveries": sum(
+            str(t.user_attrs.get("failure", "")).startswith(INTERRUPTED) for t in recovered
+        ),
+        "storage_retries": driver["storage_retries"] if driver else 0,
+        "cache_rebuilds": study.user_attrs.get("cache_rebuilds", 0),
     }
 
 

@@ -74,6 +74,13 @@ def status(
     typer.echo(f"study {s['study']}  objectives {', '.join(s['objectives'])}")
     typer.echo("  " + "  ".join(f"{k} {v}" for k, v in st.items()))
     typer.echo(f"  sampler fallbacks {s['fallbacks']}")
+    d = s["driver"]
+    if d:
+        state = "running" if d["alive"] else ("stopped" if d["released"] else "dead")
+        typer.echo(
+            f"  driver {state}: {d['host']} pid {d['pid']}, last heartbeat {d['heartbeat']}; "
+            f"{s['recoveries']} trials recovered, {s['storage_retries']} storage retries"
+        )
     t = s["teacher"]
     if t.get("params"):
         typer.echo(f"  teacher: {t['params']:,} params, val accuracy {t['accuracy']:.4f}")

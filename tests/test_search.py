@@ -355,6 +355,9 @@ def test_postgres_storage_keeps_its_password_secret(tmp_path, teacher_file, ray_
         assert password not in render_report([load_study_data(url, name)])
         captured = capfd.readouterr()
         assert password not in captured.out + captured.err
+        # nor in anything the search left on disk (Tune's experiment folder, the cache)
+        written = [f for f in tmp_path.rglob("*") if f.is_file() and f != cfg]
+        assert written and not [f for f in written if password.encode() in f.read_bytes()]
         # status, its JSON and an error line name the database without the password
         commands = {
             "status": ["status", "--storage", url, "--study", name],

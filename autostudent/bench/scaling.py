@@ -11,6 +11,7 @@ ratio (trials per hour). ``runs`` keeps every run's raw numbers, the warm-up's t
 
 from __future__ import annotations
 
+import itertools
 import os
 import statistics
 import tempfile
@@ -87,8 +88,40 @@ def _run(config: StudyConfig, warm_up: bool) -> dict:
         "warm_up": warm_up,
         "window_s": _trial_window(trials),
         "wall_s": wall,
-        "train_s": sum(t.user_attrs.get("train_seconds", 0.0) for t in trials),
         "load_avg_1min": load,
+        "per_trial_s": breakdown(trials),
+    }
+
+
+def breakdown(trials) -> dict:
+    """Where a trial's time went, mean seconds per trial: in the worker (set-up: build, size
+    and latency; training; validation) and outside it (``orchestration``: the proposal, the
+    database writes, Ray Tune's bookkeeping and the actor's start, from the trial's creation in
+    the study to its end), and ``gap``: one trial's end to the next trial's start on the same
+    Ray worker (the driver between two trials)."""
+    n = len(trials)
+    span = sum((t.datetime_complete - t.datetime_start).total_seconds() for t in trials) / n
+    parts = {
+        key: sum(t.user_attrs.get(attr, 0.0) for t in trials) / n
+        for key, attr in (
+            ("setup", "setup_seconds"),
+            ("train", "train_seconds"),
+            ("eval", "eval_seconds"),
+        )
+    }
+    lanes: dict[str, list] = {}
+    for t in sorted(trials, key=lambda t: t.datetime_start):
+        lanes.setdefault(t.user_attrs.get("worker", ""), []).append(t)
+    gaps = [
+        (b.datetime_start - a.datetime_complete).total_seconds()
+        for lane in lanes.values()
+        for a, b in itertools.pairwise(lane)
+    ]
+    return {
+        "span": span,
+        **parts,
+        "orchestration": span - sum(parts.values()),
+        "gap": sum(gaps) / len(gaps) if gaps else 0.0,
     }
 
 

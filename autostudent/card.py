@@ -50,6 +50,10 @@ def _size(v: float | None) -> str:
     return f"{v:.0f}"
 
 
+def _epochs(n: int) -> str:
+    return f"{n} epoch" if n == 1 else f"{n} epochs"
+
+
 def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.1f} min" if seconds >= 90 else f"{seconds:.0f} s"
 
@@ -85,7 +89,7 @@ def verdict(target: Target, m: dict) -> str:
         complete = s.get("complete_trials")
         no_kd = m["no_kd"].get("test_accuracy")
         why.append(
-            f"retrained {m['epochs']} epochs"
+            f"retrained {_epochs(m['epochs'])}"
             + ("" if no_kd is None else f" (KD added {100 * (m['test_accuracy'] - no_kd):+.2f} pt)")
         )
         why.append(
@@ -113,7 +117,7 @@ def render_card(m: dict) -> str:
         "`autostudent.student.build_student`) distilled from the teacher "
         f"`{t['path'].rsplit('/', 1)[-1]}` ({t['params']:,} params) with the `{kd['loss']}` "
         f"KD loss (T = {kd['temperature']:.3g}, α = {kd['alpha']:.3g}). Chosen by "
-        f"`{m['pick']}`, then retrained from scratch for {m['epochs']} epochs on the full "
+        f"`{m['pick']}`, then retrained from scratch for {_epochs(m['epochs'])} on the full "
         f"training split ({m['train_images']:,} images, augmentation `{m['augment']['mode']}`) "
         "and measured on the test split.",
         "",
@@ -155,7 +159,7 @@ def render_card(m: dict) -> str:
         f"teacher: {100 * (m['test_accuracy'] - (t['test_accuracy'] or 0)):+.2f} pt.",
         "",
         f"Retraining on this machine ({m['device']}, {m['threads']} torch threads): "
-        f"{_minutes(m['retrain_seconds'])} for {m['epochs']} epochs "
+        f"{_minutes(m['retrain_seconds'])} for {_epochs(m['epochs'])} "
         f"({m['retrain_seconds'] / m['epochs']:.0f} s per epoch)"
         + (f"; the no-KD baseline {_minutes(m['no_kd']['retrain_seconds'])}" if no_kd else "")
         + ". Latencies are medians of 30 batch-1 forward passes, measured side by side.",

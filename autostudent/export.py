@@ -299,7 +299,11 @@ def _metrics(
         "input_shape": list(shape),
         "input_scale": input_scale,
         "normalisation": {"mean": list(p.data.mean), "std": list(p.data.std), "inside": True},
-        "augment": {"mode": req.augment, **augmentation(p.data)},
+        # what the augmentation did, when there was one
+        "augment": {
+            "mode": req.augment,
+            **(augmentation(p.data) if augment_mode(req.augment).augments else {}),
+        },
         "kd": {"loss": kd.loss, "temperature": kd.temperature, "alpha": kd.alpha},
         "arch_seed": chosen.arch_seed,
         "seed": req.seed,

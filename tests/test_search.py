@@ -223,6 +223,10 @@ def _search_command(tmp_path: Path, teacher_file: Path, n: int) -> tuple[Path, l
     return tmp_path / "e2e.db", [sys.executable, "-m", "autostudent", "search", str(cfg), "--quiet"]
 
 
+def _params(trial) -> dict:
+    return {**trial.system_attrs.get("fixed_params", {}), **trial.params}
+
+
 def _killed_at(cmd: list[str], env: dict, point: str, db: Path) -> int:
     """Run the driver with a kill point armed; it must die there. RUNNING trials it left."""
     log = db.with_name(f"killed-at-{point.replace(':', '-')}.log")
@@ -306,8 +310,8 @@ def test_sigkill_at_any_point_then_resume_ends_with_exactly_n(tmp_path, teacher_
     )
     for t in requeued:
         # a driver killed inside study.ask leaves a trial with only some params: those are kept
-        # and the sampler completes the rest
-        assert t.params.items() >= study.trials[t.user_attrs["requeued_from"]].params.items()
+        # and the sampler completes the rest (a requeued trial not run yet holds them as fixed)
+        assert _params(t).items() >= _params(study.trials[t.user_attrs["requeued_from"]]).items()
     # no finished configuration ran twice
     finished = study.get_trials(states=studydb.FINISHED)
     keys = [json.dumps(t.params, sort_keys=True) for t in finished]

@@ -326,14 +326,14 @@ def test_pruned_trials_teach_through_their_learning_curves(no_fallback, spy):
     records = TrialRecords(exact=[None, "size"], curve="curve", curve_objective=0)
     trials = history(12)
     pruned = []
-    for trial in history(3, seed=2):
+    for epochs, trial in zip((2, 2, 1), history(3, seed=2), strict=True):
         accuracy, size = trial.values
         pruned.append(
             optuna.trial.create_trial(
                 state=TrialState.PRUNED,
                 params=trial.params,
                 distributions=trial.distributions,
-                user_attrs={"curve": [accuracy - 0.2], "max_epochs": 3, "size": size},
+                user_attrs={"curve": [accuracy - 0.2] * epochs, "max_epochs": 3, "size": size},
             )
         )
     failed = optuna.trial.create_trial(
@@ -351,9 +351,12 @@ def test_pruned_trials_teach_through_their_learning_curves(no_fallback, spy):
     (seen,) = spy
     accuracy, size = seen.objectives
     cube = CubeEncoding(SPACE)
-    assert accuracy.fidelity and accuracy.X.shape == (12 + 3, cube.dim + 1)
-    np.testing.assert_allclose(accuracy.X[-3:, -1], 1 / 3)  # pruned after 1 of 3 epochs
+    # epoch 1 of 3 is below min_fidelity: the two trials pruned at epoch 2 give one row each
+    assert accuracy.fidelity and accuracy.X.shape == (12 + 2, cube.dim + 1)
     np.testing.assert_allclose(accuracy.X[:12, -1], 1.0)  # complete: full fidelity
+    np.testing.assert_allclose(accuracy.X[12:, -1], 2 / 3)
+    # the one pruned at epoch 1 is a believer point, as a running trial is
+    np.testing.assert_allclose(seen.X_pending, [cube.encode(pruned[2].params)])
     # a size is exact whatever the state: complete, pruned and failed trials teach it
     assert not size.fidelity and len(size.X) == 12 + 3 + 1
     np.testing.assert_allclose(size.y[-1], -np.log(123.0))

@@ -5,6 +5,14 @@
   read from PRUNED and FAILed trials that stored it, and the objective with a learning curve is
   observed at every epoch of every finished trial, PRUNED ones included, as (point, fidelity
   ``epoch / max_epochs``) -> value: the model predicts it at full fidelity.
+- Epochs below ``min_fidelity`` are not observations: under the one-cycle warm-up the first
+  epoch's accuracy is noise (37.8 % at epoch 1 for a student that reached 86.0 % at epoch 3).
+  Measured leave-one-out on the demo study (10 COMPLETE trials cut as if pruned, 23 pruned
+  curves), MAE of the predicted final accuracy: GP on COMPLETE trials only 0.026; fidelity GP
+  on every epoch 0.050 when the held-out trial stopped at epoch 1 of 3, 0.023 at epoch 2.
+  A PRUNED trial with no epoch at ``min_fidelity`` still teaches: it is a believer point, as
+  a RUNNING trial is (the GPs are conditioned on their own mean there), so the acquisition
+  expects no improvement from proposing it again.
 - Every finished trial that carries a constraint value (``FrozenTrial.constraints``, set with
   ``Trial.set_constraint``, feasible when <= 0, as Optuna's GPSampler reads them) trains that
   constraint's GP, infeasible, pruned and failed ones included; constraints the sampler knows
@@ -44,6 +52,7 @@ class TrialRecords:
     curve: str | None = None  # attribute: per-epoch values of objective ``curve_objective``
     curve_objective: int = 0
     max_epochs: str = "max_epochs"  # attribute: the epochs of a full-fidelity trial
+    min_fidelity: float = 0.5  # earlier epochs are not observations (see the module doc)
 
 
 @dataclass(frozen=True)
@@ -74,7 +83,7 @@ class History:
     feasible: np.ndarray  # (n,) every constraint <= 0 (all True without constraints)
     objectives: list[Output]  # m: what each objective's GP learns from
     constraints: list[Output] = field(default_factory=list)  # learnt constraints
-    X_pending: np.ndarray | None = None  # (p, d) RUNNING trials
+    X_pending: np.ndarray | None = None  # (p, d) RUNNING trials and believed PRUNED ones
     reference: np.ndarray | None = None  # (m,) hypervolume reference, in the GP's form
 
 
@@ -102,10 +111,10 @@ def read_history(
     Y = np.stack(
         [_transform(values[:, i], d, logs[i]) for i, d in enumerate(study.directions)], axis=1
     )
-    outputs = []
+    outputs, believed = [], []
     for i, direction in enumerate(study.directions):
         if records.curve is not None and i == records.curve_objective:
-            Xi, yi = _curves(cube, finished, records, i)
+            Xi, yi, believed = _curves(cube, finished, records, i)
             outputs.append(Output(Xi, _transform(yi, direction, logs[i]), fidelity=True))
             continue
         attr = records.exact[i] if i < len(records.exact) else None
@@ -125,6 +134,7 @@ def read_history(
     feasible = np.array([all(v <= 0.0 for v in t.constraints.values()) for t in complete], bool)
 
     running = [t for t in trials if t.state == TrialState.RUNNING and t.number != trial.number]
+    running += believed
     ref = None
     if reference is not None:
         ref = np.array(
@@ -144,22 +154,32 @@ def _encode(cube: CubeEncoding, trials: Sequence[FrozenTrial]) -> np.ndarray:
 
 def _curves(
     cube: CubeEncoding, trials: Sequence[FrozenTrial], records: TrialRecords, objective: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """(point, epoch / max_epochs) -> value at that epoch, for every epoch of every trial with a
-    curve; a COMPLETE trial without one is observed at full fidelity."""
-    rows, values = [], []
+) -> tuple[np.ndarray, np.ndarray, list[FrozenTrial]]:
+    """(point, epoch / max_epochs) -> value at that epoch, for every epoch at or above
+    ``min_fidelity`` of every trial with a curve (a COMPLETE trial without one: at full
+    fidelity), and the PRUNED trials left without an observation (believer points)."""
+    rows, values, believed = [], [], []
     for t in trials:
         curve = t.user_attrs.get(records.curve) if records.curve else None
         full = t.user_attrs.get(records.max_epochs)
         x = cube.encode(t.params)
         if curve and full:
-            for epoch, value in enumerate(curve[: int(full)], start=1):
-                rows.append(np.append(x, epoch / full))
-                values.append(value)
+            kept = [
+                (epoch / full, value)
+                for epoch, value in enumerate(curve[: int(full)], start=1)
+                if epoch / full >= records.min_fidelity or epoch == full
+            ]
+            rows += [np.append(x, fidelity) for fidelity, _ in kept]
+            values += [value for _, value in kept]
+            if not kept and t.state == TrialState.PRUNED:
+                believed.append(t)
         elif t.state == TrialState.COMPLETE:
             rows.append(np.append(x, 1.0))
             values.append(t.values[objective])
-    return np.array(rows).reshape(len(rows), cube.dim + 1), np.array(values, float)
+        elif t.state == TrialState.PRUNED:
+            believed.append(t)
+    X = np.array(rows).reshape(len(rows), cube.dim + 1)
+    return X, np.array(values, float), believed
 
 
 def _share_identical(outputs: list[Output]) -> list[Output]:

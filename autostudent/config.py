@@ -11,10 +11,12 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
+from autostudent import builtin
 from autostudent.errors import UserError
 from autostudent.objectives import Name as Objective
 from autostudent.spaces import RangeParam as Range
@@ -32,6 +34,15 @@ class DataConfig(_Section):
     val_fraction: float = Field(0.1, gt=0.0, lt=0.5)
     split_seed: int = 0
 
+    @field_validator("name")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        from autostudent.datasets import DATASETS
+
+        if v not in DATASETS:
+            raise ValueError(f"unknown dataset {v!r} (known: {', '.join(DATASETS)})")
+        return v
+
 
 class TeacherConfig(_Section):
     path: Path
@@ -41,8 +52,41 @@ class TeacherConfig(_Section):
 
 
 class SpaceConfig(_Section):
+    """A built-in space by name, or a space YAML (relative to the study file), narrowed."""
+
     name: str = "nago"
     overrides: dict[str, Any] = {}
+
+    # Loaded here, not when the search starts: an unknown space or an override that does not fit
+    # it is bad input, reported before the data, the teacher or the database are touched.
+    @field_validator("name")
+    @classmethod
+    def _space(cls, v: str, info: ValidationInfo) -> str:
+        from autostudent.spaces import is_space_path, load_space
+
+        base = (info.context or {}).get("base")
+        if is_space_path(v) and base is not None and not Path(v).is_absolute():
+            v = str(Path(base) / v)
+        try:
+            load_space(v)
+        except UserError as exc:
+            raise ValueError(str(exc)) from None
+        return v
+
+    @field_validator("overrides")
+    @classmethod
+    def _fit_the_space(cls, v: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        from autostudent.spaces import OverrideError, load_space
+
+        if "name" not in info.data:  # the name is wrong: reported on its own
+            return v
+        try:
+            load_space(info.data["name"], v)
+        except OverrideError as exc:
+            raise ValueError(f"{exc.name}: {exc.reason} (search space {exc.space!r})") from None
+        except UserError as exc:
+            raise ValueError(str(exc)) from None
+        return v
 
 
 class KDConfig(_Section):
@@ -89,6 +133,8 @@ class BudgetConfig(_Section):
     batch_size: int = Field(128, ge=2)
     lr: float = Field(0.05, gt=0)
     weight_decay: float = Field(5e-4, ge=0)
+    # validation images at the epochs before the last (the last uses the whole split)
+    rung_val_images: int | None = Field(2000, ge=100)
 
 
 class CapsConfig(_Section):
@@ -159,33 +205,51 @@ def _relative_to(base: Path, value: Path | None) -> Path | None:
     return (base / value).resolve()
 
 
-def load_config(path: str | Path) -> StudyConfig:
-    """Read and validate a study YAML; relative paths are taken from the file's folder."""
-    path = Path(path)
+def find_config(name_or_path: str | Path) -> tuple[Path, bool]:
+    """The study file to read, and whether it is a built-in study (`smoke`, `fashion_mnist`)."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path, False
+    found = None if path.suffix or len(path.parts) > 1 else builtin.find("studies", str(path))
+    if found is None:
+        known = ", ".join(builtin.names("studies"))
+        raise UserError(f"{path}: no such file (or name a built-in study: {known})")
+    return found, True
+
+
+def load_config(name_or_path: str | Path) -> StudyConfig:
+    """Read and validate a study YAML, or a built-in study by name.
+
+    Relative paths are taken from the file's folder; a built-in study's inputs (its teacher)
+    are found inside the package, and what it writes (storage, cache_dir) goes to the current
+    folder, never into the installed package.
+    """
+    path, is_builtin = find_config(name_or_path)
     try:
         raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read: {exc.strerror}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
         raise UserError(f"{path}:{where} is not valid YAML") from None
     if not isinstance(raw, dict):
         raise UserError(f"{path}: expected a mapping of sections at the top level")
+    base = path.resolve().parent
     try:
-        config = StudyConfig.model_validate(raw)
+        config = StudyConfig.model_validate(raw, context={"base": base})
     except ValidationError as exc:
         raise UserError(f"{path}: {describe_error(exc)}") from None
-    base = path.resolve().parent
+    out = Path.cwd() if is_builtin else base
     config.data.root = _relative_to(base, config.data.root)
     config.teacher.path = _relative_to(base, config.teacher.path)
-    config.cache_dir = _relative_to(base, config.cache_dir)
+    config.cache_dir = _relative_to(out, config.cache_dir)
     if (
         config.storage
         and config.storage.startswith("sqlite:///")
         and not config.storage.startswith("sqlite:////")
     ):
-        config.storage = "sqlite:///" + str(base / config.storage.removeprefix("sqlite:///"))
+        config.storage = "sqlite:///" + str(out / config.storage.removeprefix("sqlite:///"))
     return config
 
 
@@ -196,4 +260,6 @@ def describe_error(exc: ValidationError) -> str:
     msg = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
         msg = "unknown field"
+    elif err["type"] != "value_error" and isinstance(err.get("input"), str | int | float):
+        msg = f"{msg}, got {err['input']!r}"  # e.g. which sampler name was not one of the list
     return f"{where}: {msg}"

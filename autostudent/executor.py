@@ -9,9 +9,11 @@ OptunaSearch does the latter). Failures carry their reason into the trial's ``fa
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
+import socket
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
@@ -21,13 +23,17 @@ import optuna
 from optuna.distributions import BaseDistribution
 from optuna.trial import TrialState
 from ray.tune.search import Searcher
+from ray.tune.stopper import Stopper
 
+from autostudent import killpoints
 from autostudent import objectives as objs
 from autostudent.candidate import Candidate, CandidateFactory
-from autostudent.errors import TrialFailed
+from autostudent.errors import TrialFailed, UserError
+from autostudent.lease import LeaseLost
 from autostudent.sampler import KnownConstraints
 from autostudent.sizes import count_sizes
-from autostudent.study import finished
+from autostudent.storage import StorageLost
+from autostudent.study import finished, set_user_attrs
 from autostudent.trial import Caps, TrialResult, cap_constraints, check_caps, run_trial
 
 log = logging.getLogger(__name__)
@@ -39,6 +45,38 @@ class Resources:
     cpus_per_trial: int = 1
     gpus_per_trial: float = 0.0
     device: str = "cpu"
+
+
+def _stops_when_halted(method):
+    """A searcher call that does nothing once the driver may no longer write, and that halts
+    it when the database is lost or the lease taken over meanwhile (instead of raising into Tune,
+    which would log a traceback and retry the trial)."""
+
+    @functools.wraps(method)
+    def call(self, *args, **kwargs):
+        stopped = Searcher.FINISHED if method.__name__ == "suggest" else None
+        if self._halting():
+            return stopped
+        try:
+            return method(self, *args, **kwargs)
+        except (StorageLost, LeaseLost) as exc:
+            self.halted = exc
+            return stopped
+
+    return call
+
+
+class Halt(Stopper):
+    """Stops every trial of the experiment once the searcher is halted."""
+
+    def __init__(self, searcher: StudySearcher) -> None:
+        self.searcher = searcher
+
+    def __call__(self, trial_id: str, result: dict) -> bool:
+        return False
+
+    def stop_all(self) -> bool:
+        return self.searcher._halting()
 
 
 class StudySearcher(Searcher):
@@ -56,6 +94,7 @@ class StudySearcher(Searcher):
         objectives: list[str],
         on_change: Callable[[], None] = lambda: None,
         max_failures: int | None = None,
+        halt: Callable[[], Exception | None] = lambda: None,
     ) -> None:
         super().__init__(metric="val_accuracy", mode="max")
         self.study = study
@@ -65,6 +104,10 @@ class StudySearcher(Searcher):
         self.caps = caps
         self.objectives = objectives
         self.on_change = on_change
+        # Why this driver may no longer write (its lease was taken over, its database is gone):
+        # the searcher then stops proposing and writing, and ``Halt`` stops Tune's trials.
+        self.halt = halt
+        self.halted: Exception | None = None
         self.live: dict[str, optuna.trial.Trial] = {}
         self.failures = 0  # in a row: one success resets it
         self.failure_limit = max_failures if max_failures is not None else max(20, n_trials)
@@ -84,6 +127,12 @@ class StudySearcher(Searcher):
     def _needed(self) -> int:
         return self.n_trials - finished(self.study)
 
+    def _halting(self) -> bool:
+        if self.halted is None:
+            self.halted = self.halt()
+        return self.halted is not None
+
+    @_stops_when_halted
     def suggest(self, trial_id: str) -> dict | str | None:
         if self._needed() <= 0 or self.gave_up:
             return Searcher.FINISHED if not self.live else None
@@ -98,9 +147,14 @@ class StudySearcher(Searcher):
                 self._fail(trial, str(exc), exc.constraints, exc.sizes)
                 continue
             _constrain(trial, cap_constraints(sizes, self.caps))  # known now, whatever follows
-            trial.set_user_attr("spec", candidate.spec)
-            trial.set_user_attr("arch_seed", candidate.arch_seed)
-            trial.set_user_attr("max_epochs", self.max_epochs)
+            set_user_attrs(
+                trial,
+                {
+                    "spec": candidate.spec,
+                    "arch_seed": candidate.arch_seed,
+                    "max_epochs": self.max_epochs,
+                },
+            )
             self.live[trial_id] = trial
             self.on_change()
             return {
@@ -126,25 +180,29 @@ class StudySearcher(Searcher):
         trial still teaches the sampler's size and constraint models."""
         self.failures += 1
         self.last_failure = reason
-        trial.set_user_attr("failure", reason)
-        for key, value in (sizes or {}).items():
-            trial.set_user_attr(key, value)
+        set_user_attrs(trial, {"failure": reason, **(sizes or {})})
         _constrain(trial, constraints or {})
         self.study.tell(trial, state=TrialState.FAIL)
         log.info("trial %d failed: %s", trial.number, reason)
         self.on_change()
 
+    @_stops_when_halted
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         """After each epoch: the running trial's curve so far and its worker, so the live
         dashboard shows trials in flight (the final values are told on completion)."""
         trial = self.live.get(trial_id)
         if trial is None or result.get("failure") or "curve" not in result:
             return
+        attrs = {"curve": result["curve"], "epochs": result["epochs"]}
         if result.get("worker") and "worker" not in trial.user_attrs:
-            trial.set_user_attr("worker", result["worker"])
-        trial.set_user_attr("curve", result["curve"])
-        trial.set_user_attr("epochs", result["epochs"])
+            attrs["worker"] = result["worker"]
+        if result["epochs"] <= trial.user_attrs.get("epochs", 0):
+            # Tune restarted the trial after its worker died (FailureConfig): count it
+            attrs["restarts"] = trial.user_attrs.get("restarts", 0) + 1
+        set_user_attrs(trial, attrs)
+        killpoints.reached("trial_result")
 
+    @_stops_when_halted
     def on_trial_complete(
         self, trial_id: str, result: dict | None = None, error: bool = False
     ) -> None:
@@ -154,19 +212,22 @@ class StudySearcher(Searcher):
         if error or not result:
             self._fail(trial, "worker error (the Ray worker died or raised; see the Ray log)")
             return
-        if result.get("worker"):
-            trial.set_user_attr("worker", result["worker"])
         if result.get("failure"):
+            if result.get("worker"):
+                trial.set_user_attr("worker", result["worker"])
             self._fail(trial, result["failure"], result.get("constraints"), result.get("sizes"))
             return
         self.failures = 0
-        for key in RESULT_KEYS:
-            trial.set_user_attr(key, result[key])
+        attrs = {key: result[key] for key in RESULT_KEYS}
+        if result.get("worker"):
+            attrs["worker"] = result["worker"]
+        set_user_attrs(trial, attrs)  # one transaction, not one per key
         _constrain(trial, cap_constraints(result, self.caps))
         if result["epochs"] < self.max_epochs:
             self.study.tell(trial, state=TrialState.PRUNED)  # low fidelity: kept out of the front
         else:
             self.study.tell(trial, objs.values(self.objectives, result))
+        killpoints.reached("trial_told")
         self.on_change()
 
 
@@ -187,6 +248,8 @@ RESULT_KEYS = (
     "img_per_s",
     "epochs",
     "curve",
+    "setup_seconds",
+    "eval_seconds",
 )
 
 
@@ -324,7 +387,8 @@ def run(
             name=name,
             storage_path=storage_path,
             verbose=0,
-            failure_config=tune.FailureConfig(max_failures=2),
+            failure_config=tune.FailureConfig(max_failures=2),  # a dead worker: run it again
+            stop=Halt(searcher) if isinstance(searcher, StudySearcher) else None,
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
         ),
     )
@@ -333,6 +397,23 @@ def run(
     # On Ctrl-C Tune suggests `Tuner.restore`; autostudent resumes from the study instead.
     logging.getLogger("ray.tune.tune").setLevel(logging.ERROR)
     tuner.fit()
+
+
+def check_ray_address(address: str | None, timeout: float = 5.0) -> None:
+    """A ``host:port`` Ray address must answer before anything is written ('auto' and
+    ``ray://`` addresses are left to ``ray.init``)."""
+    if not address or address in ("auto", "local") or "://" in address:
+        return
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise UserError(f"--ray-address: {address!r} is not host:port (e.g. 10.0.0.5:6379) or auto")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise UserError(
+            f"--ray-address: cannot reach the Ray head at {address} "
+            f"({exc.strerror or type(exc).__name__}); is `ray start --head` running there?"
+        ) from None
 
 
 def init_ray(address: str | None, resources: Resources) -> None:
@@ -350,7 +431,13 @@ def init_ray(address: str | None, resources: Resources) -> None:
         "configure_logging": True,
     }
     if address:
-        ray.init(address=address, **kwargs)
+        try:
+            ray.init(address=address, **kwargs)
+        except (ConnectionError, RuntimeError, ValueError) as exc:  # no cluster, bad token
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise UserError(
+                f"--ray-address: cannot join the Ray cluster at {address}: {reason}"
+            ) from None
     else:
         cpus = max(os.cpu_count() or 1, resources.workers * resources.cpus_per_trial)
         ray.init(num_cpus=cpus, num_gpus=None, **kwargs)

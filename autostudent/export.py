@@ -25,6 +25,7 @@ from optuna.trial import FrozenTrial
 from torch import nn
 
 from autostudent import study as studydb
+from autostudent.candidate import KD_PARAMS
 from autostudent.card import render_card
 from autostudent.config import StudyConfig, describe_error
 from autostudent.datasets import unit_test_split
@@ -55,7 +56,7 @@ class ExportRequest:
     pick: str | None = None
     epochs: int = 15
     family: int = 1
-    augment: str = "cached"
+    augment: str = "none"
     seed: int = 0
     baseline: bool = True
 
@@ -83,7 +84,8 @@ def deployable(student: nn.Module, mean, std, input_shape) -> torch.jit.ScriptMo
         traced = torch.jit.trace(wrapped, example)
     probe = torch.rand(5, *input_shape)  # another batch size than the trace's
     with torch.no_grad():
-        assert torch.allclose(traced(probe), wrapped(probe), atol=1e-5)
+        if not torch.allclose(traced(probe), wrapped(probe), atol=1e-5):
+            raise RuntimeError("the traced student disagrees with the student it traced")
     return traced
 
 
@@ -130,7 +132,7 @@ def family_specs(p: Prepared, trial: FrozenTrial, k: int) -> tuple[list[tuple[in
     also how many seeds gave no architecture (e.g. a disconnected graph) and were skipped."""
     first = int(trial.user_attrs.get("arch_seed", 0))
     members = [(first, trial.user_attrs["spec"])]
-    arch = {n: v for n, v in trial.params.items() if not n.startswith("kd_")}
+    arch = {n: v for n, v in trial.params.items() if n not in KD_PARAMS}
     skipped, i = 0, 0
     shape = p.data.input_shape
     while len(members) < k:

@@ -12,18 +12,19 @@ from pathlib import Path
 import numpy as np
 import optuna
 
-from autostudent import executor
+from autostudent import executor, storage
 from autostudent import objectives as objs
 from autostudent import study as studydb
 from autostudent.candidate import CandidateFactory
 from autostudent.config import StudyConfig
 from autostudent.datasets import Data, load_data
 from autostudent.errors import Interrupted, SearchStopped, UserError
+from autostudent.lease import Lease, LeaseLost
 from autostudent.losses import kd_loss
 from autostudent.measure import count_flops, latency_ms
 from autostudent.progress import SearchProgress
 from autostudent.sampler import make_sampler
-from autostudent.storage import public_url
+from autostudent.storage import StorageLost, public_url
 from autostudent.teacher import Teacher, TeacherSource, check_teacher, load_teacher
 from autostudent.teacher_outputs import TeacherOutputs, default_cache_dir, teacher_outputs
 from autostudent.trial import Budget, Caps
@@ -38,6 +39,7 @@ class Prepared:
     teacher: Teacher
     factory: CandidateFactory
     storage_url: str
+    store: optuna.storages.RDBStorage | None = None
 
 
 def prepare(config: StudyConfig) -> Prepared:
@@ -75,8 +77,8 @@ def prepare(config: StudyConfig) -> Prepared:
         )
     factory = CandidateFactory(c, data.input_shape, data.num_classes)
     url = c.storage_url()
-    studydb.storage(url)  # a bad URL or unreachable server fails here, before any work
-    return Prepared(c, data, teacher, factory, url)
+    store = studydb.storage(url)  # a bad URL or unreachable server fails here, before any work
+    return Prepared(c, data, teacher, factory, url, store)
 
 
 def teacher_identity(p: Prepared, outputs: TeacherOutputs) -> dict:
@@ -99,9 +101,31 @@ def run_search(
     ray_address: str | None = None,
     show_progress: bool = True,
 ) -> optuna.Study:
-    """Create or continue the study until ``search.n_trials`` trials are finished."""
+    """Create or continue the study until ``search.n_trials`` trials are finished.
+
+    One driver per study: this one holds the study's lease (``lease.py``) while it runs; a
+    second driver on a live study stops with a one-line ``UserError`` naming the live one.
+    """
+    executor.check_ray_address(ray_address)
     p = prepare(config)
     c = config
+    # A study of that name with other objectives, another teacher or other data fails here,
+    # before the teacher runs and before anything is written.
+    studydb.check_resumable(
+        p.storage_url,
+        c.study,
+        c.search.objectives,
+        {
+            "teacher": ("teacher.path", {"sha256": p.teacher.sha256}),
+            "data": ("data", {"identity": p.data.identity}),
+        },
+    )
+    with Lease.acquire(p.store, c.study) as lease:
+        return _run(p, lease, ray_address=ray_address, show_progress=show_progress)
+
+
+def _run(p: Prepared, lease: Lease, *, ray_address: str | None, show_progress: bool):
+    c = p.config
     cache_dir = c.cache_dir or default_cache_dir()
     outputs = teacher_outputs(p.teacher, p.data, cache_dir, device=c.resources.device)
     objectives = list(c.search.objectives)
@@ -148,7 +172,9 @@ def run_search(
         known_constraints=executor.size_constraints(p.factory, caps),
         hv_reference=study.user_attrs["hv_reference"],  # what status scores: one reference
     )
-    studydb.recover_interrupted(study)
+    if outputs.rebuilt:  # a damaged teacher-output file was rebuilt: counted where users look
+        study.set_user_attr("cache_rebuilds", study.user_attrs.get("cache_rebuilds", 0) + 1)
+    studydb.recover_interrupted(study, lease.previous)
     if studydb.finished(study) >= c.search.n_trials:
         return study
 
@@ -165,6 +191,7 @@ def run_search(
         caps=caps,
         objectives=objectives,
         on_change=progress.update if progress else (lambda: None),
+        halt=lambda: storage.lost() or lease.lost_error(),
     )
     payload = {
         "data": p.data,
@@ -189,11 +216,21 @@ def run_search(
             storage_path=str(Path(cache_dir) / "ray_results"),
             name=c.study,
         )
+    except Exception as exc:
+        # Tune wraps what the searcher raised: a lost database or lease is one clear line.
+        cause = _cause(exc, (StorageLost, LeaseLost))
+        if cause is None:
+            raise
+        raise cause from None
     finally:
-        studydb.recover_interrupted(study)  # Ctrl-C or a crash: nothing stays RUNNING
+        if searcher.halted is None and not lease.lost and not storage.gave_up():
+            studydb.recover_interrupted(study)  # Ctrl-C or a crash: nothing stays RUNNING
         if progress:
-            progress.update()
+            if not storage.gave_up():
+                progress.update()
             progress.__exit__(None, None, None)
+    if searcher.halted is not None:  # the database was lost or another driver took over
+        raise searcher.halted
     done = studydb.finished(study)
     if done < c.search.n_trials and not searcher.gave_up:  # Tune stopped early: Ctrl-C
         raise Interrupted(
@@ -206,3 +243,14 @@ def run_search(
             f"{searcher.last_failure!r}; widen caps or narrow the search space"
         )
     return study
+
+
+def _cause(exc: BaseException, kinds: tuple[type[Exception], ...]) -> Exception | None:
+    """The first exception of ``kinds`` in ``exc``'s chain of causes and contexts."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, kinds):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None

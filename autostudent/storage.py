@@ -9,17 +9,19 @@ reconnecting with backoff, counting every retry so that ``status`` can show it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import re
+import threading
 import time
-import weakref
 from typing import Any
 from urllib.parse import quote, quote_plus
 
 import optuna
 from sqlalchemy.engine import URL, make_url
 
+from autostudent import killpoints
 from autostudent.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -31,7 +33,8 @@ _SECRET_KEYS = ("password", "passwd", "sslpassword")
 _URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)([^@\s]+)(@)")
 
 _secrets: set[str] = set()
-_reconnects: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # engine → Reconnect
+# this process's connection retries on every engine, and whether it gave a database up
+_state: dict[str, int | str] = {"retries": 0, "gave_up": ""}
 
 
 def parse(url: str) -> URL:
@@ -100,13 +103,18 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
         kwargs = {"connect_args": {"timeout": 60}}
     elif parsed.get_backend_name() == "postgresql":
         kwargs["connect_args"] = {"connect_timeout": 10}
+    cls = optuna.storages.RDBStorage if parsed.get_backend_name() == "sqlite" else RetryingStorage
     try:
-        store = optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+        store = cls(url, engine_kwargs=kwargs)
     except Exception as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserError(f"--storage: cannot open {safe_url(url)}: {redact(reason)}") from None
     if parsed.get_backend_name() != "sqlite":
         Reconnect(safe_url(url)).attach(store)
+    if killpoints.armed():
+        from sqlalchemy import event
+
+        event.listen(store.engine, "commit", lambda _conn: killpoints.reached("db_commit"))
     return store
 
 
@@ -135,33 +143,111 @@ class Reconnect:
         from sqlalchemy import event
 
         event.listen(store.engine, "do_connect", self._connect)
-        _reconnects[store.engine] = self
 
     def _connect(self, dialect, conn_rec, cargs, cparams):
         errors = dialect.loaded_dbapi.OperationalError
-        deadline = time.monotonic() + patience_seconds()
+        deadline = time.monotonic() + (0 if gave_up() else patience_seconds())
         delay = 0.5
         while True:
             try:
                 return dialect.connect(*cargs, **cparams)
             except errors as exc:
                 if time.monotonic() + delay > deadline:
-                    raise StorageLost(
+                    last = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                    # later connects fail at once: the driver is stopping
+                    _state["gave_up"] = (
                         f"the study database {self.shown_url} stopped answering "
-                        f"({self.retries} retries over {patience_seconds():.0f} s; last: "
-                        f"{redact(str(exc).strip().splitlines()[0] if str(exc).strip() else '')})"
-                    ) from None
+                        f"({retries()} retries over {patience_seconds():.0f} s; last: "
+                        f"{redact(last)}); the study is consistent, run the same command again "
+                        "when the database is back"
+                    )
+                    raise StorageLost(_state["gave_up"]) from None
                 self.retries += 1
-                log.warning("study database unreachable, retry %d in %.1f s", self.retries, delay)
+                _state["retries"] += 1
+                log.info("study database unreachable, retry %d in %.1f s", self.retries, delay)
                 time.sleep(delay)
                 delay = min(delay * 2, 8.0)
 
 
-def retries(store: optuna.storages.BaseStorage) -> int:
-    """Connection retries this process made on ``store`` (0 for SQLite)."""
-    engine = getattr(getattr(store, "_backend", store), "engine", None)
-    reconnect = _reconnects.get(engine) if engine is not None else None
-    return reconnect.retries if reconnect else 0
+def _connection_lost(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) is a lost connection rather than a bad statement."""
+    from sqlalchemy import exc as sa_exc
+
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, sa_exc.DBAPIError) and (
+            exc.connection_invalidated or isinstance(exc, sa_exc.OperationalError)
+        ):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
+
+
+class RetryingStorage(optuna.storages.RDBStorage):
+    """An RDB storage whose every call is retried with backoff when the connection drops
+    mid-statement (each call is one transaction: a call that failed did not commit).
+    Connections refused meanwhile wait in ``Reconnect``."""
+
+
+_local = threading.local()
+
+
+def retrying(method):
+    """``method`` retried with backoff (0.5 s doubling to 8 s, for ``patience_seconds()``) when
+    the connection drops under it; one transaction per call, so a failed call did not commit."""
+
+    @functools.wraps(method)
+    def call(self, *args, **kwargs):
+        if getattr(_local, "inside", False):  # a storage call made by a storage call
+            return method(self, *args, **kwargs)
+        deadline = time.monotonic() + patience_seconds()
+        delay = 0.5
+        while True:
+            _local.inside = True
+            try:
+                return method(self, *args, **kwargs)
+            except Exception as exc:
+                if gave_up() or not _connection_lost(exc) or time.monotonic() > deadline:
+                    raise
+                _state["retries"] += 1
+                log.info("study database lost in %s, retry in %.1f s", method.__name__, delay)
+            finally:
+                _local.inside = False
+            time.sleep(delay)
+            delay = min(delay * 2, 8.0)
+
+    return call
+
+
+# Every call Optuna (and its cache in front of the storage) makes on an RDB storage.
+_CALLS = """create_new_study delete_study set_study_user_attr set_study_system_attr
+get_study_id_from_name get_study_name_from_id get_study_directions get_study_user_attrs
+get_study_system_attrs get_all_studies create_new_trial _create_new_trial set_trial_param
+_set_trial_param get_trial_param get_trial_id_from_study_id_trial_number _get_best_trial_id
+set_trial_state_values set_trial_intermediate_value set_trial_user_attr set_trial_system_attr
+get_trial get_all_trials _get_trials get_best_trial get_trial_user_attrs get_trial_system_attrs"""
+for _name in _CALLS.split():
+    setattr(RetryingStorage, _name, retrying(getattr(optuna.storages.RDBStorage, _name)))
+
+
+def gave_up() -> bool:
+    """True once a lost database outlasted ``patience_seconds()`` in this process."""
+    return bool(_state["gave_up"])
+
+
+def lost() -> StorageLost | None:
+    """The error that ends the search once the database was given up, else None."""
+    return StorageLost(str(_state["gave_up"])) if _state["gave_up"] else None
+
+
+def engine_of(store: optuna.storages.BaseStorage):
+    """The SQLAlchemy engine under an RDB storage (``study._storage`` wraps it in a cache)."""
+    return getattr(getattr(store, "_backend", store), "engine", None)
+
+
+def retries() -> int:
+    """Connection retries this process made on every database it opened (0 for SQLite)."""
+    return int(_state["retries"])
 
 
 class _RedactingRecords:

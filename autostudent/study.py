@@ -9,17 +9,19 @@ and optuna-dashboard open it unchanged.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from autostudent import objectives as objs
 from autostudent.errors import UserError
+from autostudent.lease import driver_info
 from autostudent.pareto import hypervolume, pareto_mask
 from autostudent.sampler import FALLBACK_ATTR
 from autostudent.storage import open_storage as storage  # studydb.storage: the callers' name
-from autostudent.storage import safe_url
+from autostudent.storage import retrying, safe_url
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
@@ -64,6 +66,10 @@ def check_identity(study: optuna.Study, key: str, value: dict, field: str) -> No
     if stored is None:
         study.set_user_attr(key, value)
         return
+    _same_identity(study, key, stored, value, field)
+
+
+def _same_identity(study: optuna.Study, key: str, stored: dict, value: dict, field: str) -> None:
     for k in ("sha256", "identity"):
         if k in stored and k in value and stored[k] != value[k]:
             raise UserError(
@@ -72,26 +78,85 @@ def check_identity(study: optuna.Study, key: str, value: dict, field: str) -> No
             )
 
 
+def check_resumable(
+    url: str, name: str, objectives: Sequence[str], identities: dict[str, tuple[str, dict]]
+) -> None:
+    """Fail before anything is written when study `name` exists as another study: other
+    objectives (its trials would mix (accuracy, params) with (accuracy, flops)), another teacher
+    or other data. `identities` maps a study attribute to (config field, identity now).
+    Opening the storage also fails here for a bad or unreachable URL."""
+    store = storage(url)
+    try:
+        study = optuna.load_study(study_name=name, storage=store)
+    except KeyError:
+        return  # a new study
+    stored = study.user_attrs.get("objectives") or study.metric_names
+    if stored is None:  # created by a driver killed at once: only its directions say anything
+        stored_dirs = [d.name.lower() for d in study.directions]
+        same = stored_dirs == objs.directions(objectives)
+        stored = stored_dirs
+    else:
+        same = list(stored) == list(objectives)
+    if not same:
+        raise UserError(
+            f"search.objectives: study {name!r} in {safe_url(url)} was created with objectives "
+            f"[{', '.join(stored)}], the config asks for [{', '.join(objectives)}]; "
+            "use a new --study name"
+        )
+    for key, (field, value) in identities.items():
+        if key in study.user_attrs:
+            _same_identity(study, key, study.user_attrs[key], value, field)
+
+
+@retrying
+def set_user_attrs(trial: optuna.trial.Trial, attrs: Mapping[str, Any]) -> None:
+    """Several user attributes of a running trial in one database transaction.
+
+    Optuna commits every ``set_user_attr`` on its own; on SQLite each commit is an fsync
+    (10-40 ms on the shared machine) and a trial stores ~17 attributes, in the driver, between
+    one trial and the next. Other storages (in-memory, journal) get the per-key calls."""
+    store = trial.storage
+    backend = getattr(store, "_backend", store)
+    if not isinstance(backend, optuna.storages.RDBStorage):
+        for key, value in attrs.items():
+            trial.set_user_attr(key, value)
+        return
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    with _create_scoped_session(backend.scoped_session, True) as session:
+        for key, value in attrs.items():
+            backend._set_trial_attr_without_commit(
+                session, models.TrialUserAttributeModel, trial._trial_id, key, value
+            )
+    trial._cached_frozen_trial.user_attrs.update(attrs)  # what Trial.set_user_attr keeps too
+
+
 def finished(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=FINISHED))
 
 
-def recover_interrupted(study: optuna.Study) -> int:
-    """Trials a killed driver left RUNNING become FAIL and their parameters are queued again.
+def recover_interrupted(study: optuna.Study, driver: dict | None = None) -> int:
+    """Trials a dead driver left RUNNING become FAIL and their parameters are queued again.
 
-    Only one driver may work on a study at a time: this runs when it starts (and when it stops).
+    Runs while this driver holds the study's lease (lease.py), so every RUNNING trial is a dead
+    driver's (``driver``: its host and pid, when known) — when it starts, and when it stops.
     """
     stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     store = study._storage
+    who = f" (host {driver['host']}, pid {driver['pid']})" if driver else ""
     for trial in stale:
         store.set_trial_user_attr(
-            trial._trial_id, "failure", "interrupted: the search driver stopped"
+            trial._trial_id, "failure", f"{INTERRUPTED} the search driver{who} stopped"
         )
         store.set_trial_state_values(trial._trial_id, TrialState.FAIL)
         study.enqueue_trial(
             trial.params, user_attrs={"requeued_from": trial.number}, skip_if_exists=False
         )
     return len(stale)
+
+
+INTERRUPTED = "interrupted:"  # the failure reason of a recovered trial starts so
 
 
 def objectives_of(study: optuna.Study) -> list[str]:
@@ -150,6 +215,8 @@ def summary(study: optuna.Study) -> dict:
     for t in trials:
         states[t.state.name] = states.get(t.state.name, 0) + 1
     teacher = study.user_attrs.get("teacher", {})
+    driver = driver_info(study._storage, study.study_name)
+    recovered = study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
     return {
         "study": study.study_name,
         "directions": [d.name.lower() for d in study.directions],
@@ -165,6 +232,13 @@ def summary(study: optuna.Study) -> dict:
             "test_accuracy": teacher.get("test_accuracy"),
             "params": teacher.get("params"),
         },
+        # the driver running the study (or the last one), and what crashes cost
+        "driver": driver,
+        "recoveries": sum(
+            str(t.user_attrs.get("failure", "")).startswith(INTERRUPTED) for t in recovered
+        ),
+        "storage_retries": driver["storage_retries"] if driver else 0,
+        "cache_rebuilds": study.user_attrs.get("cache_rebuilds", 0),
     }
 
 

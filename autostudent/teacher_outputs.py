@@ -3,11 +3,14 @@
 The teacher is fixed, so running it inside every trial is pure waste: here it runs once over
 the training split, and every later trial, study or process with the same teacher file and the
 same data identity reads the stored logits (and penultimate features, for relational losses).
-A changed teacher file has a new hash, hence a new cache entry.
+A changed teacher file has a new hash, hence a new cache entry. Entries are written atomically
+and carry a SHA-256 of their tensors: a corrupt, truncated or half-written file is detected on
+read and rebuilt (the reason is kept in ``TeacherOutputs.rebuilt``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from dataclasses import dataclass
@@ -15,10 +18,12 @@ from pathlib import Path
 
 import torch
 
+from autostudent import killpoints
 from autostudent.datasets import Data
+from autostudent.processes import pid_alive
 from autostudent.teacher import Teacher
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: entries carry a checksum
 
 
 @dataclass(frozen=True)
@@ -29,6 +34,7 @@ class TeacherOutputs:
     test_accuracy: float | None
     params: int
     path: Path
+    rebuilt: str | None = None  # why an existing entry was not usable and was rebuilt
 
 
 def default_cache_dir() -> Path:
@@ -49,24 +55,60 @@ def teacher_outputs(
     device: str = "cpu",
     batch_size: int = 512,
 ) -> TeacherOutputs:
-    """Load the cached outputs, or compute and store them (atomically) when absent."""
+    """Load the cached outputs, or compute and store them (atomically) when absent or damaged."""
     path = cache_path(teacher, data, cache_dir)
+    rebuilt = None
     if path.is_file():
-        stored = torch.load(path, map_location="cpu", weights_only=True)
-        if stored["logits"].shape[0] == len(data.x_train):
+        stored, rebuilt = _read(path, len(data.x_train))
+        if rebuilt is None:
             return _from_stored(stored, path)
     stored = _compute(teacher, data, device, batch_size)
+    stored["sha256"] = _checksum(stored)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.stem}.{os.getpid()}.partial")
     try:
         torch.save(stored, tmp)
+        killpoints.reached("teacher_cache")  # the fault tests kill the driver mid-write here
         tmp.replace(path)  # atomic: concurrent writers leave one whole file, readers never see half
     finally:
-        tmp.unlink(missing_ok=True)  # a failed write (disk full, kill) leaves no partial file
-    return _from_stored(stored, path)
+        tmp.unlink(missing_ok=True)  # a failed write (disk full) leaves no partial file
+    _remove_orphans(path)
+    return _from_stored(stored, path, rebuilt)
 
 
-def _from_stored(stored: dict, path: Path) -> TeacherOutputs:
+def _read(path: Path, rows: int) -> tuple[dict, str | None]:
+    """The stored entry, or why it cannot be used (unreadable, other length, checksum)."""
+    try:
+        stored = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated or garbage: torch says so in many ways
+        return {}, f"unreadable ({type(exc).__name__})"
+    if not isinstance(stored, dict) or "logits" not in stored:
+        return {}, "not a teacher-output entry"
+    if stored["logits"].shape[0] != rows:
+        return {}, f"{stored['logits'].shape[0]} rows, the split has {rows}"
+    if stored.get("sha256") != _checksum(stored):
+        return {}, "checksum mismatch"
+    return stored, None
+
+
+def _checksum(stored: dict) -> str:
+    digest = hashlib.sha256()
+    for key in ("logits", "features"):
+        if stored.get(key) is not None:
+            digest.update(stored[key].contiguous().numpy().tobytes())
+    digest.update(repr([stored[k] for k in ("val_accuracy", "test_accuracy", "params")]).encode())
+    return digest.hexdigest()
+
+
+def _remove_orphans(path: Path) -> None:
+    """Partial files of writers that were killed mid-write (SIGKILL skips ``finally``)."""
+    for orphan in path.parent.glob(f"{path.stem}.*.partial"):
+        pid = orphan.name.removeprefix(f"{path.stem}.").removesuffix(".partial")
+        if pid.isdigit() and not pid_alive(int(pid)):
+            orphan.unlink(missing_ok=True)
+
+
+def _from_stored(stored: dict, path: Path, rebuilt: str | None = None) -> TeacherOutputs:
     test = stored["test_accuracy"]
     return TeacherOutputs(
         logits=stored["logits"],
@@ -75,6 +117,7 @@ def _from_stored(stored: dict, path: Path) -> TeacherOutputs:
         test_accuracy=None if test < 0 else float(test),
         params=int(stored["params"]),
         path=path,
+        rebuilt=rebuilt,
     )
 
 

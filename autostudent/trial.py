@@ -46,10 +46,18 @@ class Budget:
     batch_size: int = 128
     lr: float = 0.05
     weight_decay: float = 5e-4
+    # validation images before the last epoch (None: all); the last epoch uses all
+    rung_val_images: int | None = None
 
     @classmethod
     def of(cls, config: BudgetConfig) -> Budget:
-        return cls(config.epochs, config.batch_size, config.lr, config.weight_decay)
+        return cls(
+            config.epochs,
+            config.batch_size,
+            config.lr,
+            config.weight_decay,
+            config.rung_val_images,
+        )
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,9 @@ class TrialResult:
     img_per_s: float
     epochs: int
     curve: list[float] = field(default_factory=list)
+    # where the worker's time went besides training: build + size/latency, validation
+    setup_seconds: float = 0.0
+    eval_seconds: float = 0.0
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -155,6 +166,7 @@ def run_trial(
     student over a cap or a loss that is not finite.
     """
     dev = torch.device(device)
+    setup_started = time.perf_counter()
     torch.manual_seed(seed)
     model = build_student(spec).to(dev)
     shape = data.input_shape
@@ -177,6 +189,7 @@ def run_trial(
         budget.epochs * steps_per_epoch(len(x), budget.batch_size),
     )
     result = TrialResult(0.0, params, flops, lat, 0.0, 0.0, 0)
+    result.setup_seconds = time.perf_counter() - setup_started
     for epoch in range(1, budget.epochs + 1):
         started = time.perf_counter()
         distill_epoch(
@@ -193,7 +206,13 @@ def run_trial(
             epoch=epoch,
         )
         result.train_seconds += time.perf_counter() - started
-        result.val_accuracy = accuracy(model.eval(), data.x_val, data.y_val, dev)
+        started = time.perf_counter()
+        n_val = len(data.x_val)
+        if epoch < budget.epochs and budget.rung_val_images is not None:
+            # a rung only ranks students: the first images of the (random) split will do
+            n_val = min(n_val, budget.rung_val_images)
+        result.val_accuracy = accuracy(model.eval(), data.x_val[:n_val], data.y_val[:n_val], dev)
+        result.eval_seconds += time.perf_counter() - started
         result.curve.append(result.val_accuracy)
         result.epochs = epoch
         result.img_per_s = len(x) * epoch / max(result.train_seconds, 1e-9)

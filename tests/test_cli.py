@@ -49,6 +49,16 @@ def runs(request, tmp_path_factory):
             ),
             "bogus": pool.submit(autostudent, "teacher", "eval", "--bogus"),
             "bare": pool.submit(autostudent, "teacher"),
+            "bench_sampler": pool.submit(
+                autostudent,
+                "bench",
+                "hypervolume",
+                "--samplers",
+                "tpe,bogus",
+                "--out",
+                "hv",
+                cwd=work,
+            ),
             "train": pool.submit(
                 autostudent,
                 "teacher",
@@ -109,6 +119,12 @@ def test_unknown_flag(runs):
 
 def test_command_group_without_a_command(runs):
     assert_user_error(runs["bare"].result(), "")
+
+
+def test_bench_hypervolume_unknown_sampler_writes_nothing(runs):
+    line = assert_user_error(runs["bench_sampler"].result(), "--samplers: unknown sampler 'bogus'")
+    assert "botorch" in line  # the known names
+    assert not (runs["work"] / "hv").exists()
 
 
 def test_teacher_eval_json(runs, teacher_file, zoo_teacher, digits):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -184,6 +186,32 @@ def _finished_and_running(db: Path) -> tuple[int, int]:
     return rows.get("COMPLETE", 0) + rows.get("PRUNED", 0), rows.get("RUNNING", 0)
 
 
+def _runs_trials(db: Path, pid: int, after: int) -> bool:
+    """Whether the driver ``pid`` holds the study's lease and runs a trial of its own (one
+    created after trial id ``after``: RUNNING trials of a killed driver are recovered later)."""
+    import sqlite3
+
+    try:
+        with sqlite3.connect(db, timeout=1) as conn:
+            (holder,) = conn.execute("select pid from autostudent_drivers").fetchone() or (0,)
+            (mine,) = conn.execute(
+                "select count(*) from trials where state = 'RUNNING' and trial_id > ?", (after,)
+            ).fetchone()
+            (done,) = conn.execute(
+                "select count(*) from trials where state in ('COMPLETE', 'PRUNED')"
+            ).fetchone()
+    except sqlite3.OperationalError:
+        return False
+    return holder == pid and mine >= 1 and done >= 1
+
+
+def _last_trial_id(db: Path) -> int:
+    import sqlite3
+
+    with sqlite3.connect(db, timeout=10) as conn:
+        return conn.execute("select coalesce(max(trial_id), 0) from trials").fetchone()[0]
+
+
 def _search_command(tmp_path: Path, teacher_file: Path, n: int) -> tuple[Path, list[str]]:
     """A study slow enough to interrupt (3 epochs, no early stopping) and its CLI command."""
     cfg = write_config(
@@ -201,26 +229,69 @@ def _search_command(tmp_path: Path, teacher_file: Path, n: int) -> tuple[Path, l
     return tmp_path / "e2e.db", [sys.executable, "-m", "autostudent", "search", str(cfg), "--quiet"]
 
 
-def test_sigkill_then_resume_ends_with_exactly_n(tmp_path, teacher_file):
+def _killed_at(cmd: list[str], env: dict, point: str, db: Path) -> int:
+    """Run the driver with a kill point armed; it must die there. RUNNING trials it left."""
+    log = db.with_name(f"killed-at-{point.replace(':', '-')}.log")
+    with log.open("w") as err:  # a file, not a pipe: Ray processes may outlive the driver
+        proc = subprocess.Popen(
+            cmd,
+            env={**env, "AUTOSTUDENT_KILL_AT": point},
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+        proc.wait(timeout=300)
+    with contextlib.suppress(ProcessLookupError):  # what the dead driver started (Ray)
+        os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == -signal.SIGKILL, f"{point}: {log.read_text()[-2000:]}"
+    return _finished_and_running(db)[1]
+
+
+def test_sigkill_at_any_point_then_resume_ends_with_exactly_n(tmp_path, teacher_file):
     n = 5
     db, cmd = _search_command(tmp_path, teacher_file, n)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # a paused driver's heartbeat stops: the grace is longer than the pause can be here
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "AUTOSTUDENT_DRIVER_GRACE": "600"}
+    cache = tmp_path / "cache" / "teacher_outputs"
+    left_running = 0
+
+    # killed while writing the teacher outputs: no entry in place (a dead writer's partial)
+    left_running += _killed_at(cmd, env, "teacher_cache", db)
+    assert not list(cache.glob("*.pt")) and list(cache.glob("*.partial"))
+    # killed inside a database transaction, before its COMMIT (setup done, proposals started)
+    left_running += _killed_at(cmd, env, "db_commit:40", db)
+    (entry,) = cache.glob("*.pt")
+    stamp = (entry.stat().st_ino, entry.stat().st_mtime_ns)
+    assert not list(cache.glob("*.partial"))  # the dead writer's partial file was cleaned up
+    # killed between trials: one outcome stored, the next not asked for yet
+    left_running += _killed_at(cmd, env, "trial_told:1", db)
+
+    # killed mid-trial from outside, with everything it started (Ray included)
+    last = _last_trial_id(db)
     proc = subprocess.Popen(
         cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     deadline = time.time() + 240
     while time.time() < deadline:
-        done, running = _finished_and_running(db)
-        if done >= 1 and running >= 1:
+        if _runs_trials(db, proc.pid, last):
             break
         time.sleep(0.2)
     else:
         os.killpg(proc.pid, signal.SIGKILL)
         pytest.fail("the search never had a finished and a running trial at once")
+    # one driver per study: a second one on the live study is refused, nothing written (the
+    # first is paused meanwhile so that it cannot finish first on a busy machine)
+    os.killpg(proc.pid, signal.SIGSTOP)
+    second = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    refusal = second.stderr.strip()
+    assert second.returncode == 2 and len(refusal.splitlines()) == 1, refusal
+    assert f"study 'e2e' is being run by a live driver on {socket.gethostname()}" in refusal
+    assert f"(pid {proc.pid}," in refusal
     os.killpg(proc.pid, signal.SIGKILL)  # the driver and everything it started
     proc.wait()
     done_before, running_before = _finished_and_running(db)
     assert running_before >= 1 and done_before < n
+    left_running += running_before
 
     rerun = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
@@ -233,7 +304,7 @@ def test_sigkill_then_resume_ends_with_exactly_n(tmp_path, teacher_file):
         for t in study.trials
         if t.state == TrialState.FAIL and t.user_attrs["failure"].startswith("interrupted")
     ]
-    assert len(interrupted) == running_before
+    assert len(interrupted) == left_running  # every trial a kill left behind, recovered once
     # the interrupted trials' parameters were queued again and run first
     requeued = [t for t in study.trials if "requeued_from" in t.user_attrs]
     assert sorted(t.user_attrs["requeued_from"] for t in requeued) == sorted(
@@ -247,6 +318,16 @@ def test_sigkill_then_resume_ends_with_exactly_n(tmp_path, teacher_file):
     finished = study.get_trials(states=studydb.FINISHED)
     keys = [json.dumps(t.params, sort_keys=True) for t in finished]
     assert len(set(keys)) == len(keys)
+    # the teacher outputs were computed once, by the first run that lived to store them
+    assert (entry.stat().st_ino, entry.stat().st_mtime_ns) == stamp
+    # status: the last driver stopped cleanly, and what the kills cost
+    summary = studydb.summary(study)
+    assert summary["recoveries"] == left_running
+    driver = summary["driver"]
+    assert driver["released"] and not driver["alive"] and driver["pid"] != proc.pid
+    assert sum(f"pid {proc.pid})" in t.user_attrs["failure"] for t in interrupted) == (
+        running_before
+    )
 
 
 def test_postgres_storage_keeps_its_password_secret(tmp_path, teacher_file, ray_cluster, capfd):
@@ -280,6 +361,9 @@ def test_postgres_storage_keeps_its_password_secret(tmp_path, teacher_file, ray_
         assert password not in render_report([load_study_data(url, name)])
         captured = capfd.readouterr()
         assert password not in captured.out + captured.err
+        # nor in anything the search left on disk (Tune's experiment folder, the cache)
+        written = [f for f in tmp_path.rglob("*") if f.is_file() and f != cfg]
+        assert written and not [f for f in written if password.encode() in f.read_bytes()]
         # status, its JSON and an error line name the database without the password
         commands = {
             "status": ["status", "--storage", url, "--study", name],

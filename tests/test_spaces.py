@@ -11,8 +11,9 @@ import networkx as nx
 import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
+from autostudent import builtin
 from autostudent.errors import TrialFailed, UserError
-from autostudent.spaces import SPACES_DIR, SearchSpace, available_spaces, load_space
+from autostudent.spaces import SearchSpace, available_spaces, load_space
 from autostudent.spaces.graphs import (
     GRAPH_MODELS,
     connected_dag,
@@ -152,7 +153,11 @@ def test_equal_stage_ratios_fill_all_three_stages() -> None:
 
 
 def test_hopeless_nago_graph_is_a_failed_trial() -> None:
-    space = load_space("nago", {"mid_p": 0.001, "mid_nodes": 10})
+    # mid_p 0.001 lies outside nago's range (an override may not fix it there): a space of its own
+    data = load_space("nago", {"mid_nodes": 10}).model_dump()
+    del data["params"]["mid_p"]
+    data["fixed"]["mid_p"] = 0.001
+    space = SearchSpace.model_validate(data)
     point = random_point(space, 3)
     with pytest.raises(TrialFailed, match="disconnected"):
         space.build_spec(point, 0, **SHAPES)
@@ -189,11 +194,11 @@ def test_chain_spec() -> None:
 def test_builtin_spaces_load_by_name_and_path() -> None:
     assert {"nago", "chain"} <= set(available_spaces())
     by_name = load_space("nago")
-    by_path = load_space(str(SPACES_DIR / "nago.yaml"))
+    by_path = load_space(str(builtin.folder("search_spaces") / "nago.yaml"))
     assert by_name == by_path
     assert by_name.params["top_nodes"].low == 3 and by_name.params["top_nodes"].high == 10
     dists = by_name.distributions()
-    assert dists["width"] == IntDistribution(8, 64, log=True)
+    assert dists["width"] == IntDistribution(4, 64, log=True)
     assert isinstance(dists["top_p"], FloatDistribution)
     assert "op" not in dists and by_name.fixed["op"] in ("conv3x3", "sepconv3x3")
 
@@ -226,7 +231,10 @@ def test_override_can_change_a_fixed_op() -> None:
     [
         ({"top_nodez": 4}, ["top_nodez", "not a param or fixed value"]),
         ({"top_nodes": {"low": 7, "high": 4}}, ["top_nodes", "low 7 > high 4"]),
-        ({"top_nodes": {"low": 0}}, ["top_nodes", "greater than or equal to 1"]),
+        ({"top_nodes": {"low": 0}}, ["top_nodes", "[0, 10] widens", "[3, 10]"]),
+        ({"top_nodes": {"low": 1, "high": 99}}, ["top_nodes", "widens the space's range"]),
+        ({"width": 999}, ["width", "999", "outside the space's range [4, 64]"]),
+        ({"top_p": {"type": "int", "low": 0, "high": 1}}, ["top_p", "type (float to int)"]),
         ({"width": {"low": 0, "high": 8, "log": True}}, ["width", "log scale"]),
         ({"op": "conv7x7"}, ["op", "conv7x7"]),
         ({"top_graph": "smallworld"}, ["top_graph", "smallworld"]),
@@ -238,6 +246,21 @@ def test_bad_overrides_name_the_field(overrides: dict[str, Any], parts: list[str
     with pytest.raises(UserError) as info:
         load_space("nago", overrides)
     one_line_user_error(info, *parts)
+
+
+def test_overrides_keep_categorical_choices_inside_the_space(tmp_path: Path) -> None:
+    op = "  op: {type: categorical, choices: [conv3x3, sepconv3x3]}\nfixed:"
+    path = write(tmp_path, GOOD.replace("fixed:", op))
+    narrowed = load_space(str(path), {"op": {"choices": ["sepconv3x3"]}})
+    assert narrowed.params["op"].choices == ["sepconv3x3"]
+    assert load_space(str(path), {"op": "conv3x3"}).fixed["op"] == "conv3x3"
+    for overrides, part in (
+        ({"op": {"choices": ["sepconv3x3", "conv5x5"]}}, "['conv5x5'] are not among"),
+        ({"op": "conv5x5"}, "'conv5x5' is not among the choices"),
+    ):
+        with pytest.raises(UserError) as info:
+            load_space(str(path), overrides)
+        one_line_user_error(info, "op", part)
 
 
 def test_point_must_cover_the_params() -> None:

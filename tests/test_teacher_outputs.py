@@ -143,3 +143,35 @@ def test_teacher_without_features_stores_none(tmp_path, digits, count_computes):
         torch.testing.assert_close(out.logits, module(torch.from_numpy(digits.x_train)))
     assert teacher_outputs(teacher, digits, tmp_path).features is None
     assert len(count_computes) == 1
+
+
+def test_a_damaged_entry_is_detected_and_rebuilt(tmp_path, teacher_file, digits, count_computes):
+    teacher = load_teacher(TeacherSource(teacher_file))
+    first = teacher_outputs(teacher, digits, tmp_path)
+    assert first.rebuilt is None
+    whole = first.path.read_bytes()
+    damages = {
+        "half-written": whole[: len(whole) // 2],
+        "garbage": b"\0" * 1000,
+        # a whole file whose numbers changed (another entry's, an edit): the checksum says so
+        "tampered": _tampered(first.path),
+    }
+    for kind, damaged in damages.items():
+        first.path.write_bytes(damaged)
+        again = teacher_outputs(teacher, digits, tmp_path)
+        assert again.rebuilt, kind
+        assert torch.equal(again.logits, first.logits), kind
+        assert torch.load(first.path, weights_only=True)["sha256"], kind  # whole, in place
+    assert "checksum" in again.rebuilt
+    assert len(count_computes) == 1 + len(damages)
+    assert teacher_outputs(teacher, digits, tmp_path).rebuilt is None
+
+
+def _tampered(path) -> bytes:
+    import io
+
+    stored = torch.load(path, weights_only=True)
+    stored["logits"] = stored["logits"] + 1.0
+    buffer = io.BytesIO()
+    torch.save(stored, buffer)
+    return buffer.getvalue()

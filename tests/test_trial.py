@@ -211,3 +211,19 @@ def test_accuracy_counts_argmax_hits_over_several_batches():
     x = torch.eye(4).repeat(3, 1)  # 12 examples, one-hot inputs
     y = torch.tensor([0, 1, 2, 3] * 2 + [1, 1, 1, 1])
     assert accuracy(lambda xb: xb, x, y, batch_size=5) == pytest.approx(9 / 12)
+
+
+def test_rungs_validate_on_part_of_the_split_and_the_last_epoch_on_all(digits, monkeypatch):
+    seen: list[int] = []
+
+    def counting(model, x, y, device="cpu"):
+        seen.append(len(x))
+        return accuracy(model, x, y, device)
+
+    monkeypatch.setattr(trial_module, "accuracy", counting)
+    budget = Budget(epochs=3, batch_size=64, lr=0.1, rung_val_images=100)
+    result = run_trial(
+        chain_spec(digits), KDSettings(), digits, oracle_outputs(digits), budget=budget, seed=0
+    )
+    assert seen == [100, 100, len(digits.x_val)]
+    assert result.eval_seconds > 0 and result.setup_seconds > 0

@@ -14,6 +14,7 @@ import typer
 
 from autostudent.cli import bench, dashboard, export, study, teacher, trial
 from autostudent.errors import Interrupted, SearchStopped, UserError
+from autostudent.lease import LeaseLost
 from autostudent.storage import StorageLost, redact
 
 app = typer.Typer(
@@ -46,6 +47,7 @@ EXIT_CODES: tuple[tuple[type[Exception], int, str], ...] = (
     (UserError, 2, "error: "),  # bad input: names the field or file
     (SearchStopped, 1, "error: "),  # the search gave up, with the last failure reason
     (StorageLost, 1, "error: "),  # the database stopped answering: rerun to continue
+    (LeaseLost, 1, "error: "),  # another driver took the study over
     (Interrupted, 130, ""),  # Ctrl-C: the study is consistent, rerun to continue
 )
 

@@ -1,4 +1,4 @@
-"""``autostudent bench throughput|sampler|scaling``: targets measured side by side."""
+"""``autostudent bench throughput|sampler|scaling|hypervolume``: targets measured side by side."""
 
 from __future__ import annotations
 
@@ -63,12 +63,54 @@ def sampler(
 @app.command()
 def scaling(
     config: Path | None = typer.Option(
-        None, "--config", help="Study YAML (default: studies/smoke.yaml)."
+        None, "--config", help="Study YAML or built-in study (default: smoke)."
     ),
     trials: int = typer.Option(12, "--trials", min=2, help="Trials per run."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """The same small study with 1 and with 2 workers: speed-up in trials per hour."""
+    """The same small study with 1 and with 2 workers (warm-up, then 1, 2, 2, 1): speed-up in
+    trials per hour, every run's raw numbers."""
     from autostudent.bench.scaling import DEFAULT_CONFIG, bench_scaling
 
     _print(bench_scaling(config or DEFAULT_CONFIG, trials), as_json)
+
+
+@app.command()
+def hypervolume(
+    out: Path = typer.Option(
+        Path("bench-hypervolume"), "--out", help="Folder for every run's raw numbers (resumable)."
+    ),
+    seeds: str = typer.Option("0,1,2,3,4", "--seeds", help="Comma-separated sampler seeds."),
+    trials: int = typer.Option(40, "--trials", min=1, help="Finished trials per run."),
+    samplers: str = typer.Option(
+        "botorch,tpe,nsga2,gp,random", "--samplers", help="Comma-separated sampler names."
+    ),
+    teacher: Path | None = typer.Option(
+        None, "--teacher", help="Teacher file (default: the built-in digits ResNet-8)."
+    ),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """One real KD search task with ours and Optuna's samplers: hypervolume per trial and per
+    wall-clock second, median and quartiles over seeds."""
+    from autostudent.bench.hypervolume import bench_hypervolume
+    from autostudent.errors import UserError
+    from autostudent.sampler import SAMPLERS
+
+    try:
+        seed_list = [int(s) for s in seeds.split(",") if s.strip()]
+    except ValueError:
+        raise UserError(f"--seeds: {seeds!r} is not a comma-separated list of integers") from None
+    names = [s.strip() for s in samplers.split(",") if s.strip()]
+    unknown = [name for name in names if name not in SAMPLERS]
+    if unknown:
+        known = ", ".join(SAMPLERS.names())
+        raise UserError(f"--samplers: unknown sampler {unknown[0]!r} (known: {known})")
+    if not seed_list or not names:
+        raise UserError("--seeds/--samplers: give at least one of each")
+    if teacher is not None and not teacher.exists():
+        raise UserError(f"--teacher: {teacher}: no such file")
+    log = (lambda line: typer.echo(line, err=True)) if as_json else typer.echo
+    result = bench_hypervolume(
+        out, seeds=seed_list, n_trials=trials, samplers=names, teacher=teacher, log=log
+    )
+    _print(result, as_json)

@@ -31,7 +31,9 @@ def _configured(
 
 
 def search(
-    config: Path = typer.Argument(..., help="Study YAML (see studies/)."),
+    config: Path = typer.Argument(
+        ..., help="Study YAML, or a built-in study by name (smoke, fashion_mnist)."
+    ),
     n_trials: int | None = typer.Option(
         None, "--n-trials", min=1, help="Run until this many trials are finished."
     ),
@@ -72,6 +74,13 @@ def status(
     typer.echo(f"study {s['study']}  objectives {', '.join(s['objectives'])}")
     typer.echo("  " + "  ".join(f"{k} {v}" for k, v in st.items()))
     typer.echo(f"  sampler fallbacks {s['fallbacks']}")
+    d = s["driver"]
+    if d:
+        state = "running" if d["alive"] else ("stopped" if d["released"] else "dead")
+        typer.echo(
+            f"  driver {state}: {d['host']} pid {d['pid']}, last heartbeat {d['heartbeat']}; "
+            f"{s['recoveries']} trials recovered, {s['storage_retries']} storage retries"
+        )
     t = s["teacher"]
     if t.get("params"):
         typer.echo(f"  teacher: {t['params']:,} params, val accuracy {t['accuracy']:.4f}")

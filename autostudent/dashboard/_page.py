@@ -30,7 +30,8 @@ nav a { margin-right: 14px; font-size: 13px; color: #1f77b4; text-decoration: no
 
 def fact_pieces(study: StudyData) -> list[tuple[str, bool]]:
     """Facts of one study as (text, is a warning): states, front, hypervolume, fallbacks,
-    teacher, storage. The report's header and the live view's both show them."""
+    driver, recovered trials, storage retries, teacher, storage. The report's header and the
+    live view's both show them."""
     s = study.summary
     st = s["states"]
     pieces = [
@@ -43,6 +44,13 @@ def fact_pieces(study: StudyData) -> list[tuple[str, bool]]:
         (f"hypervolume {s['hypervolume']:.4f}", False),
         (f"{s.get('fallbacks', 0)} sampler fallbacks", bool(s.get("fallbacks", 0))),
     ]
+    driver = s.get("driver")
+    if driver:
+        state = "running" if driver["alive"] else "stopped" if driver["released"] else "dead"
+        pieces.append((f"driver {state} on {driver['host']} (pid {driver['pid']})", False))
+    pieces.append((f"{s.get('recoveries', 0)} recovered", bool(s.get("recoveries", 0))))
+    if s.get("storage_retries"):
+        pieces.append((f"{s['storage_retries']} storage retries", True))
     teacher = study.teacher
     if teacher.get("params"):
         test = teacher.get("test_accuracy")

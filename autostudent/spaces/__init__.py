@@ -1,4 +1,5 @@
-"""Search spaces: families of student architectures declared as data (search_spaces/*.yaml).
+"""Search spaces: families of student architectures declared as data (search_spaces/*.yaml,
+shipped in the package).
 
 A space names a *generator* (registered here by name) and splits the generator's values into
 searchable `params` (ranges the sampler explores) and `fixed` values. A point of the space plus a
@@ -31,10 +32,9 @@ from pydantic import (
     model_validator,
 )
 
+from autostudent import builtin
 from autostudent.errors import UserError
 from autostudent.registry import Registry
-
-SPACES_DIR = Path(__file__).resolve().parents[2] / "search_spaces"
 
 # Operation of a graph node / chain layer: ReLU → conv → BN. autostudent.student registers one
 # module factory per name; a test keeps the two lists equal.
@@ -89,8 +89,9 @@ class CategoricalParam(BaseModel):
         return list(self.choices)
 
 
-ParamSpec = Annotated[FloatParam | IntParam | CategoricalParam, Field(discriminator="type")]
-_PARAM_SPEC: TypeAdapter[FloatParam | IntParam | CategoricalParam] = TypeAdapter(ParamSpec)
+AnyParam = FloatParam | IntParam | CategoricalParam
+ParamSpec = Annotated[AnyParam, Field(discriminator="type")]
+_PARAM_SPEC: TypeAdapter[AnyParam] = TypeAdapter(ParamSpec)
 
 
 class StudentValues(BaseModel):
@@ -185,31 +186,43 @@ class SearchSpace(BaseModel):
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> SearchSpace:
         """A copy with ranges narrowed ({"top_nodes": {"low": 3, "high": 6}}) or values fixed
-        ({"width": 16}: a non-mapping value moves a param into `fixed`)."""
-        where = f"overrides of search space {self.name!r}"
+        ({"width": 16}: a non-mapping value moves a param into `fixed`).
+
+        An override stays inside the space: a range may shrink, never grow past the space's own
+        bounds (the space file is where a family's limits are declared), and a searchable
+        param is fixed only to a value of its range. A fixed value may be replaced, or opened
+        up as a param by giving a full param (with `type`).
+        """
         params: dict[str, Any] = {n: s.model_dump() for n, s in self.params.items()}
         fixed = dict(self.fixed)
         for name, value in overrides.items():
             if name not in params and name not in fixed:
                 known = ", ".join(sorted([*params, *fixed]))
-                raise UserError(f"{where}: {name}: not a param or fixed value ({known})")
+                raise OverrideError(self.name, name, f"not a param or fixed value ({known})")
             if isinstance(value, Mapping):
                 if name in fixed and "type" not in value:
-                    raise UserError(
-                        f"{where}: {name}: is a fixed value; to search it give a full param "
-                        "(type: int|float|categorical with low/high or choices)"
+                    raise OverrideError(
+                        self.name,
+                        name,
+                        "is a fixed value; to search it give a full param "
+                        "(type: int|float|categorical with low/high or choices)",
                     )
                 merged = {**params.get(name, {}), **value}
                 try:
-                    params[name] = _PARAM_SPEC.validate_python(merged).model_dump()
+                    spec = _PARAM_SPEC.validate_python(merged)
                 except ValidationError as exc:
-                    raise UserError(f"{where}: {name}: {_first_error(exc)}") from None
+                    raise OverrideError(self.name, name, _first_error(exc)) from None
+                if name in self.params:
+                    _check_narrows(self.name, name, self.params[name], spec)
+                params[name] = spec.model_dump()
                 fixed.pop(name, None)
             else:
+                if name in self.params:
+                    _check_inside(self.name, name, self.params[name], value)
                 params.pop(name, None)
                 fixed[name] = value
         data = {**self.model_dump(), "params": params, "fixed": fixed}
-        return _validate_space(data, where)
+        return _validate_space(data, f"overrides of search space {self.name!r}")
 
     def build_spec(
         self,
@@ -250,6 +263,53 @@ class SearchSpace(BaseModel):
         }
 
 
+class OverrideError(UserError):
+    """An override of one value of a space that does not fit it (`reason` names what is wrong)."""
+
+    def __init__(self, space: str, name: str, reason: str) -> None:
+        self.space, self.name, self.reason = space, name, reason
+        super().__init__(f"overrides of search space {space!r}: {name}: {reason}")
+
+
+_ONLY_NARROW = "an override may only narrow a range or fix a value inside it"
+
+
+def _check_narrows(space: str, name: str, old: AnyParam, new: AnyParam) -> None:
+    if type(new) is not type(old):
+        raise OverrideError(space, name, f"changes the param's type ({old.type} to {new.type})")
+    if isinstance(old, CategoricalParam) and isinstance(new, CategoricalParam):
+        extra = [c for c in new.choices if c not in old.choices]
+        if extra:
+            raise OverrideError(
+                space, name, f"choices {extra} are not among the space's {old.choices}"
+            )
+    elif (
+        isinstance(old, RangeParam)
+        and isinstance(new, RangeParam)
+        and (new.low < old.low or new.high > old.high)
+    ):
+        raise OverrideError(
+            space,
+            name,
+            f"[{new.low}, {new.high}] widens the space's range [{old.low}, {old.high}]; "
+            + _ONLY_NARROW,
+        )
+
+
+def _check_inside(space: str, name: str, old: AnyParam, value: Any) -> None:
+    if isinstance(old, CategoricalParam):
+        if value not in old.choices:
+            raise OverrideError(space, name, f"{value!r} is not among the choices {old.choices}")
+        return
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if number and not old.low <= value <= old.high:
+        raise OverrideError(
+            space,
+            name,
+            f"{value!r} lies outside the space's range [{old.low}, {old.high}]; " + _ONLY_NARROW,
+        )
+
+
 def _plain(value: Any) -> Any:
     """numpy scalars (as some samplers hand out) → Python scalars, so the spec is JSON-able."""
     return value.item() if hasattr(value, "item") else value
@@ -288,32 +348,33 @@ def _validate_space(data: Any, where: str) -> SearchSpace:
 
 
 def available_spaces() -> list[str]:
-    """Names of the spaces shipped in the repository's search_spaces/ folder."""
-    return sorted(p.stem for p in SPACES_DIR.glob("*.yaml")) if SPACES_DIR.is_dir() else []
+    """Names of the built-in spaces (package data: autostudent/search_spaces/NAME.yaml)."""
+    return builtin.names("search_spaces")
+
+
+def is_space_path(name_or_path: str) -> bool:
+    """A space YAML's path (`my/space.yaml`), not a built-in space's name (`nago`)."""
+    path = Path(name_or_path)
+    return path.suffix in (".yaml", ".yml") or len(path.parts) > 1
 
 
 def _resolve(name_or_path: str) -> Path:
     path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") or len(path.parts) > 1:
+    if is_space_path(name_or_path):
         if not path.is_file():
             raise UserError(f"{path}: no such search-space file")
         return path
-    if not SPACES_DIR.is_dir():
-        raise UserError(
-            f"search space {name_or_path!r}: the built-in spaces folder {SPACES_DIR} is missing "
-            "(package installed without the repository?); give the path of a YAML file instead"
-        )
-    path = SPACES_DIR / f"{name_or_path}.yaml"
-    if not path.is_file():
+    found = builtin.find("search_spaces", name_or_path)
+    if found is None:
         known = ", ".join(available_spaces())
         raise UserError(
             f"unknown search space {name_or_path!r} (built-in: {known}; or give a YAML path)"
         )
-    return path
+    return found
 
 
 def load_space(name_or_path: str, overrides: Mapping[str, Any] | None = None) -> SearchSpace:
-    """A built-in space by name (search_spaces/NAME.yaml) or a space YAML file by path."""
+    """A built-in space by name (`nago`, `chain`) or a space YAML file by path."""
     path = _resolve(str(name_or_path))
     try:
         data = yaml.safe_load(path.read_text())
@@ -335,18 +396,19 @@ from autostudent.spaces import chain, nago  # noqa: E402
 
 __all__ = [
     "GENERATORS",
-    "SPACES_DIR",
     "CategoricalParam",
     "FloatParam",
     "Generator",
     "IntParam",
     "OpType",
+    "OverrideError",
     "ParamSpec",
     "SearchSpace",
     "StudentValues",
     "available_spaces",
     "chain",
     "generator",
+    "is_space_path",
     "load_space",
     "nago",
 ]

@@ -1,0 +1,197 @@
+"""``bench hypervolume``: one real KD search task run with each sampler, side by side.
+
+The task (``TASK``): sklearn's digits, a built-in ResNet-8 teacher (width 8, trained once here
+with a fixed seed and kept in the output folder), the NAGO space in the demo's ranges, the five
+KD losses, 3-epoch trials, a 50K-param cap (the hypervolume's reference), 2 workers and the same
+early-stopping rule (MO-ASHA) for every sampler. Every sampler runs every seed to the same number
+of finished trials (COMPLETE + PRUNED).
+
+Every run keeps its raw numbers in ``OUT/runs/{sampler}-seed{seed}.json`` (hypervolume after each
+finished trial, in finishing order, and the study clock at that moment) beside its study database;
+a run whose JSON exists is not run again, so the bench resumes after a kill. Hypervolume is the
+study's own (``pareto.hypervolume`` with the study's stored reference), the dashboard's history.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from autostudent.config import StudyConfig
+
+SAMPLERS = ("botorch", "tpe", "nsga2", "gp", "random")
+CHECKPOINTS = (10, 20, 40)
+TEACHER_EPOCHS = 15
+
+TASK: dict = {
+    "data": {"name": "digits", "val_fraction": 0.2, "split_seed": 0},
+    "space": {
+        "name": "nago",
+        "overrides": {
+            "top_nodes": {"low": 3, "high": 6},
+            "mid_nodes": {"low": 1, "high": 3},
+            "bottom_nodes": {"low": 1, "high": 3},
+            "width": {"low": 8, "high": 32, "log": True},
+        },
+    },
+    "kd": {"losses": ["kd", "mse", "dkd", "rkd", "wsl"]},
+    "budget": {"epochs": 3, "batch_size": 64, "lr": 0.05},
+    "caps": {"max_params": 50_000},
+    "search": {
+        "workers": 2,
+        "n_startup_trials": 10,
+        "objectives": ["accuracy", "params"],
+        "early_stopping": "moasha",
+    },
+}
+TASK_NAME = "digits · NAGO (demo ranges) · 3-epoch KD trials · MO-ASHA · params cap 50K"
+
+
+def task_config(out: Path, teacher: Path, sampler: str, seed: int, n_trials: int) -> StudyConfig:
+    name = f"{sampler}-seed{seed}"
+    raw = {
+        **TASK,
+        "study": f"hv-{name}",
+        "storage": f"sqlite:///{(out / 'runs' / f'{name}.db').resolve()}",
+        "seed": seed,
+        "cache_dir": str((out / "cache").resolve()),
+        "teacher": {"path": str(teacher.resolve())},
+        "search": {**TASK["search"], "sampler": sampler, "n_trials": n_trials},
+    }
+    return StudyConfig.model_validate(raw)
+
+
+def built_in_teacher(out: Path) -> Path:
+    """The task's teacher, trained once (seeded) and kept beside the results."""
+    path = out / "teacher.pt2"
+    if not path.exists():
+        from autostudent.datasets import load_data
+        from autostudent.teacher import save_teacher
+        from autostudent.zoo import train_teacher
+
+        d = TASK["data"]
+        data = load_data(d["name"], val_fraction=d["val_fraction"], seed=d["split_seed"])
+        model = train_teacher(
+            "resnet8", data, epochs=TEACHER_EPOCHS, seed=0, width=8, log=lambda _: None
+        )
+        save_teacher(model, path, data.input_shape)
+    return path
+
+
+def run_once(config: StudyConfig) -> dict:
+    """One search to ``n_trials`` finished trials; its hypervolume and clock per finished trial."""
+    from autostudent import study as studydb
+    from autostudent.dashboard._data import hypervolume_history, trials_table
+    from autostudent.search import run_search
+
+    started = time.perf_counter()
+    study = run_search(config, show_progress=False)
+    wall = time.perf_counter() - started
+    table = trials_table(study.trials)
+    history = hypervolume_history(
+        table, studydb.objectives_of(study), study.user_attrs["hv_reference"]
+    )
+    done = table[table["state"].isin(["COMPLETE", "PRUNED"])].sort_values("complete")
+    origin = table["start"].dropna().min()  # the study clock: the first proposal started
+    summary = studydb.summary(study)
+    return {
+        "sampler": config.search.sampler,
+        "seed": config.seed,
+        "trials": config.search.n_trials,
+        "hv_reference": study.user_attrs["hv_reference"],
+        "hv_per_trial": [float(v) for v in history["hypervolume"]],
+        "wall_s_per_trial": [(c - origin).total_seconds() for c in done["complete"]],
+        "trial_numbers": [int(n) for n in done["number"]],
+        "states": summary["states"],
+        "fallbacks": summary.get("fallbacks"),
+        "command_wall_s": wall,
+    }
+
+
+def _quantile(values: Sequence[float], q: float) -> float:
+    return float(np.quantile(np.asarray(values, dtype=float), q))
+
+
+def hv_at_time(run: dict, seconds: float) -> float:
+    """The run's hypervolume when its study clock read ``seconds`` (0 before any finished)."""
+    k = int(np.searchsorted(run["wall_s_per_trial"], seconds, side="right"))
+    return run["hv_per_trial"][k - 1] if k else 0.0
+
+
+def summarise(runs: dict[str, list[dict]], n_trials: int) -> dict:
+    """Per sampler: hypervolume at ``n_trials`` (median, quartiles), at 10/20/40 finished, the
+    wall clock to ``n_trials``, and at equal wall clock (the fastest sampler's median)."""
+    out: dict = {}
+    walls = {
+        name: statistics.median(r["wall_s_per_trial"][-1] for r in rs)
+        for name, rs in runs.items()
+        if rs
+    }
+    equal_wall = min(walls.values()) if walls else None
+    for name, rs in runs.items():
+        if not rs:
+            continue
+        final = [r["hv_per_trial"][-1] for r in rs]
+        at = {
+            str(k): statistics.median(r["hv_per_trial"][k - 1] for r in rs)
+            if k <= n_trials
+            else None
+            for k in CHECKPOINTS
+        }
+        out[name] = {
+            "hv_median": statistics.median(final),
+            "hv_q25": _quantile(final, 0.25),
+            "hv_q75": _quantile(final, 0.75),
+            "hv_at": at,
+            "wall_s_median": walls[name],
+            "hv_per_s": statistics.median(final) / walls[name],
+            "hv_at_equal_wall": statistics.median(hv_at_time(r, equal_wall) for r in rs),
+            "seeds_done": [r["seed"] for r in rs],
+            "fallbacks": sum(r["fallbacks"] or 0 for r in rs),
+        }
+    return {"equal_wall_s": equal_wall, "samplers": out}
+
+
+def bench_hypervolume(
+    out: Path,
+    *,
+    seeds: Sequence[int] = (0, 1, 2, 3, 4),
+    n_trials: int = 40,
+    samplers: Sequence[str] = SAMPLERS,
+    teacher: Path | None = None,
+    log: Callable[[str], None] = lambda _: None,
+) -> dict:
+    from autostudent.executor import Resources, init_ray
+
+    out = Path(out)
+    (out / "runs").mkdir(parents=True, exist_ok=True)
+    teacher = teacher or built_in_teacher(out)
+    init_ray(None, Resources(workers=TASK["search"]["workers"]))
+    runs: dict[str, list[dict]] = {name: [] for name in samplers}
+    for seed in seeds:  # seeds outside: a partial bench has every sampler at the same seeds
+        for name in samplers:
+            raw = out / "runs" / f"{name}-seed{seed}.json"
+            if raw.exists() and json.loads(raw.read_text())["trials"] == n_trials:
+                runs[name].append(json.loads(raw.read_text()))
+                continue
+            db = out / "runs" / f"{name}-seed{seed}.db"
+            db.unlink(missing_ok=True)  # a killed run restarts clean: its clock must be whole
+            log(f"run {name} seed {seed}")
+            result = run_once(task_config(out, teacher, name, seed, n_trials))
+            tmp = raw.with_suffix(".partial")
+            tmp.write_text(json.dumps(result, indent=1))
+            tmp.replace(raw)
+            runs[name].append(result)
+            log(f"  hv {result['hv_per_trial'][-1]:.4f} in {result['wall_s_per_trial'][-1]:.0f}s")
+    return {
+        "task": TASK_NAME,
+        "trials": n_trials,
+        "seeds": list(seeds),
+        **summarise(runs, n_trials),
+        "out": str(out),
+    }

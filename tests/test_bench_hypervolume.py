@@ -1,0 +1,68 @@
+"""``bench hypervolume``: the summary arithmetic on hand-made runs, and a tiny real bench (2
+samplers × 1 seed × 3 trials) that writes its raw files and resumes without rerunning."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from autostudent import study as studydb
+from autostudent.bench.hypervolume import bench_hypervolume, hv_at_time, summarise
+
+
+def run(seed: int, hv: list[float], wall: list[float]) -> dict:
+    return {"seed": seed, "hv_per_trial": hv, "wall_s_per_trial": wall, "fallbacks": 0}
+
+
+def test_summary_per_trial_and_per_wall_clock():
+    hv = [0.1 * k for k in range(1, 41)]
+    runs = {
+        "slow": [run(s, hv, [10.0 * k for k in range(1, 41)]) for s in range(3)],
+        "fast": [run(0, [v / 2 for v in hv], [5.0 * k for k in range(1, 41)])],
+    }
+    out = summarise(runs, 40)
+    assert out["equal_wall_s"] == 200.0  # the fastest sampler's median wall clock to 40
+    slow, fast = out["samplers"]["slow"], out["samplers"]["fast"]
+    assert slow["hv_median"] == pytest.approx(4.0) and fast["hv_median"] == pytest.approx(2.0)
+    assert slow["hv_at"] == pytest.approx({"10": 1.0, "20": 2.0, "40": 4.0})
+    assert slow["wall_s_median"] == 400.0 and slow["hv_per_s"] == pytest.approx(0.01)
+    assert slow["hv_at_equal_wall"] == pytest.approx(2.0)  # 20 trials finished by 200 s
+    assert fast["hv_at_equal_wall"] == pytest.approx(2.0)
+    assert hv_at_time(runs["slow"][0], 5.0) == 0.0  # nothing finished yet
+
+
+def test_bench_writes_raw_runs_and_resumes(tmp_path, teacher_file):
+    import ray
+
+    names = ["random", "tpe"]
+    try:
+        result = bench_hypervolume(
+            tmp_path, seeds=[0], n_trials=3, samplers=names, teacher=teacher_file
+        )
+        raw_files = {n: tmp_path / "runs" / f"{n}-seed0.json" for n in names}
+        stamps = {n: p.stat().st_mtime_ns for n, p in raw_files.items()}
+        again = bench_hypervolume(
+            tmp_path, seeds=[0], n_trials=3, samplers=names, teacher=teacher_file
+        )
+    finally:
+        ray.shutdown()
+    assert again == result  # nothing was run again ...
+    assert {n: p.stat().st_mtime_ns for n, p in raw_files.items()} == stamps  # ... or rewritten
+    assert {"task", "trials", "seeds", "samplers"} <= set(result)
+    assert result["trials"] == 3 and result["seeds"] == [0]
+    for name in names:
+        s = result["samplers"][name]
+        assert {"hv_median", "hv_q25", "hv_q75", "hv_at", "wall_s_median", "hv_per_s"} <= set(s)
+        assert s["hv_at"] == {"10": None, "20": None, "40": None}  # 3 trials reach none
+        raw = json.loads(raw_files[name].read_text())
+        hv, wall = raw["hv_per_trial"], raw["wall_s_per_trial"]
+        assert len(hv) == len(wall) == 3
+        assert hv == sorted(hv) and wall == sorted(wall) and wall[0] > 0
+        assert s["hv_median"] == hv[-1]
+        # the study's own hypervolume, with its one stored reference
+        study = studydb.load(
+            f"sqlite:///{tmp_path / 'runs' / f'{name}-seed0.db'}", f"hv-{name}-seed0"
+        )
+        assert studydb.summary(study)["hypervolume"] == pytest.approx(hv[-1])
+        assert raw["hv_reference"] == {"params": 50_000}

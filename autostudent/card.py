@@ -82,13 +82,23 @@ def verdict(target: Target, m: dict) -> str:
         )
     if not acc_ok:
         s = m["search"]
+        complete = s.get("complete_trials")
+        no_kd = m["no_kd"].get("test_accuracy")
         why.append(
-            f"retrained {m['epochs']} epochs (the teacher's own training: see its card); "
-            f"searched with {s['finished_trials']} finished trials of {s['epochs']} epochs on "
-            f"{s['train_subset'] or 'all'} images, where this student reached "
-            f"{_pct(s['val_accuracy'])} validation accuracy"
+            f"retrained {m['epochs']} epochs"
+            + ("" if no_kd is None else f" (KD added {100 * (m['test_accuracy'] - no_kd):+.2f} pt)")
         )
-    return head + "**not met** — " + ", ".join(misses) + ". Why: " + "; ".join(why) + "."
+        why.append(
+            f"the search had {s['finished_trials']} finished trials"
+            + ("" if complete is None else f" ({complete} trained to the end, the rest pruned)")
+            + f", each {s['epochs']} epochs on "
+            + (f"{s['train_subset']:,}" if s["train_subset"] else "all")
+            + " training images; "
+            f"this student reached {_pct(s['val_accuracy'])} validation accuracy there"
+        )
+    return (
+        head + "**not met** — " + ", ".join(misses) + ". What bears on it: " + "; ".join(why) + "."
+    )
 
 
 def render_card(m: dict) -> str:

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import optuna
 import torch
-from optuna.trial import FrozenTrial
+from optuna.trial import FrozenTrial, TrialState
 from torch import nn
 
 from autostudent import study as studydb
@@ -323,6 +323,7 @@ def _metrics(
             .get("budget", {})
             .get("train_subset"),
             "finished_trials": studydb.finished(study),
+            "complete_trials": len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))),
             "front": [
                 {"trial": r["trial"], "val_accuracy": r["accuracy"], "params": r["params"]}
                 for r in studydb.pareto_rows(study)

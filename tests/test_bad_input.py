@@ -141,12 +141,12 @@ CONFIG_CASES: list[tuple[str, Patch, list[str]]] = [
     (
         "override widens a range",
         {"space": {"name": "nago", "overrides": {"top_nodes": {"low": 1, "high": 99}}}},
-        ["space.overrides", "top_nodes", "3", "10"],
+        ["space.overrides", "top_nodes", "[1, 99] widens the space's range [3, 10]"],
     ),
     (
         "override fixes a value outside the range",
         {"space": {"overrides": {"width": 999}}},
-        ["space.overrides", "width", "999"],
+        ["space.overrides", "width", "999 lies outside the space's range [4, 64]"],
     ),
     (
         "inverted override range",

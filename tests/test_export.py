@@ -229,3 +229,46 @@ def test_bad_requests_exit_2_and_write_nothing(study_db, tmp_path):
         assert err.startswith("error: ") and field in err and err.count("\n") == 1, err
     assert not list(work.iterdir())  # not even a partial directory
     assert [p.name for p in full.iterdir()] == ["keep.txt"]
+
+
+def card_metrics(**change) -> dict:
+    """metrics.json of a Fashion-MNIST export, by hand."""
+    m = {
+        "study": "demo", "trial": 7, "pick": "knee", "dataset": "fashion-mnist",
+        "test_accuracy": 0.9100, "params": 40_000, "flops": 6e6, "latency_ms": 1.5, "epochs": 3,
+        "retrain_seconds": 600.0, "train_images": 60_000, "test_images": 10_000,
+        "input_shape": [1, 28, 28], "input_scale": "8-bit pixels ÷ 255",
+        "normalisation": {"mean": [0.286], "std": [0.353], "inside": True},
+        "augment": {"mode": "none", "crop_pad": 2, "flip": True},
+        "kd": {"loss": "kd", "temperature": 4.0, "alpha": 0.9},
+        "threads": 1, "device": "cpu",
+        "teacher": {"test_accuracy": 0.9282, "params": 308_074, "flops": 9e7, "latency_ms": 3.0,
+                    "path": "/x/teacher.pt2"},
+        "no_kd": {"test_accuracy": 0.9000, "retrain_seconds": 500.0},
+        "search": {"val_accuracy": 0.88, "epochs": 3, "train_subset": 10_000,
+                   "finished_trials": 40, "complete_trials": 10,
+                   "front": [{"trial": 2, "val_accuracy": 0.85, "params": 27_000}]},
+    }  # fmt: skip
+    return {**m, **change}
+
+
+def test_card_says_how_far_a_missed_target_is_and_what_bears_on_it():
+    from autostudent.card import render_card
+
+    card = render_card(card_metrics())
+    tenth, published = [line for line in card.splitlines() if line.startswith("- **")]
+    # 1/10 of 308,074 = 30,807 params at ≥ 92.32 %: 9,193 params over and 1.32 pt short
+    assert "≤ 30,807 params" in tenth and "**not met**" in tenth
+    assert "9,193 params over" in tenth and "1.32 pt short" in tenth
+    assert "trial 2 (27,000" in tenth  # the front student that would fit
+    assert "retrained 3 epochs (KD added +1.00 pt)" in tenth and "40 finished trials" in tenth
+    assert "≤ 50,000 params" in published and "1.50 pt short" in published
+    assert "params over" not in published
+    assert "**KD gain: +1.00 pt**" in card
+
+    met = render_card(card_metrics(test_accuracy=0.93, params=30_000))
+    assert met.count("**met**") == 2
+    other = render_card(
+        card_metrics(dataset="digits", no_kd={"test_accuracy": None, "skipped": "--no-baseline"})
+    )
+    assert "50,000" not in other and "--no-baseline" in other  # Fashion-MNIST's own target

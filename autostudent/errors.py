@@ -10,8 +10,21 @@ class UserError(Exception):
 class TrialFailed(Exception):
     """A trial that cannot produce a result (disconnected graph, over a cap, NaN loss).
 
-    The message is the failure reason stored on the trial; the search goes on.
+    The message is the failure reason stored on the trial; the search goes on. A failure
+    whose sizes are known carries them (``sizes``) and the caps' constraint values
+    (``constraints``: value - cap), stored on the trial for the sampler's models.
     """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        constraints: dict[str, float] | None = None,
+        sizes: dict[str, float] | None = None,
+    ) -> None:
+        super().__init__(reason)
+        self.constraints = constraints or {}
+        self.sizes = sizes or {}
 
 
 class SearchStopped(Exception):

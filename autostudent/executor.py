@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import os
 import socket
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import optuna
+from optuna.distributions import BaseDistribution
 from optuna.trial import TrialState
 from ray.tune.search import Searcher
 from ray.tune.stopper import Stopper
@@ -27,11 +30,11 @@ from autostudent import objectives as objs
 from autostudent.candidate import Candidate, CandidateFactory
 from autostudent.errors import TrialFailed, UserError
 from autostudent.lease import LeaseLost
-from autostudent.measure import count_flops, count_params
+from autostudent.sampler import KnownConstraints
+from autostudent.sizes import count_sizes
 from autostudent.storage import StorageLost
-from autostudent.student import build_student
 from autostudent.study import finished, set_user_attrs
-from autostudent.trial import Caps, TrialResult, check_caps, run_trial
+from autostudent.trial import Caps, TrialResult, cap_constraints, check_caps, run_trial
 
 log = logging.getLogger(__name__)
 
@@ -139,10 +142,11 @@ class StudySearcher(Searcher):
             trial = self.study.ask(self.factory.distributions())
             try:
                 candidate = self.factory.make(trial.number, trial.params)
-                prescreen(candidate, self.factory.input_shape, self.caps)
+                sizes = prescreen(candidate, self.caps)
             except TrialFailed as exc:
-                self._fail(trial, str(exc))
+                self._fail(trial, str(exc), exc.constraints, exc.sizes)
                 continue
+            _constrain(trial, cap_constraints(sizes, self.caps))  # known now, whatever follows
             set_user_attrs(
                 trial,
                 {
@@ -165,10 +169,19 @@ class StudySearcher(Searcher):
     def gave_up(self) -> bool:
         return self.failures >= self.failure_limit
 
-    def _fail(self, trial: optuna.trial.Trial, reason: str) -> None:
+    def _fail(
+        self,
+        trial: optuna.trial.Trial,
+        reason: str,
+        constraints: Mapping[str, float] | None = None,
+        sizes: Mapping[str, float] | None = None,
+    ) -> None:
+        """Tell FAIL with the reason, and whatever is known of its sizes and caps: a failed
+        trial still teaches the sampler's size and constraint models."""
         self.failures += 1
         self.last_failure = reason
-        trial.set_user_attr("failure", reason)
+        set_user_attrs(trial, {"failure": reason, **(sizes or {})})
+        _constrain(trial, constraints or {})
         self.study.tell(trial, state=TrialState.FAIL)
         log.info("trial %d failed: %s", trial.number, reason)
         self.on_change()
@@ -202,21 +215,28 @@ class StudySearcher(Searcher):
         if result.get("failure"):
             if result.get("worker"):
                 trial.set_user_attr("worker", result["worker"])
-            self._fail(trial, result["failure"])
+            self._fail(trial, result["failure"], result.get("constraints"), result.get("sizes"))
             return
         self.failures = 0
         attrs = {key: result[key] for key in RESULT_KEYS}
         if result.get("worker"):
             attrs["worker"] = result["worker"]
         set_user_attrs(trial, attrs)  # one transaction, not one per key
-        if self.caps.max_latency_ms is not None:
-            trial.set_constraint("latency_ms", result["latency_ms"] - self.caps.max_latency_ms)
+        _constrain(trial, cap_constraints(result, self.caps))
         if result["epochs"] < self.max_epochs:
             self.study.tell(trial, state=TrialState.PRUNED)  # low fidelity: kept out of the front
         else:
             self.study.tell(trial, objs.values(self.objectives, result))
         killpoints.reached("trial_told")
         self.on_change()
+
+
+def _constrain(trial: optuna.trial.Trial, constraints: Mapping[str, float]) -> None:
+    """Store constraint values (value - cap, feasible when <= 0) not stored yet."""
+    stored = trial.storage.get_trial(trial._trial_id).constraints
+    for key, value in constraints.items():
+        if key not in stored:
+            trial.set_constraint(key, value)
 
 
 RESULT_KEYS = (
@@ -233,14 +253,40 @@ RESULT_KEYS = (
 )
 
 
-def prescreen(candidate: Candidate, input_shape: tuple[int, ...], caps: Caps) -> None:
-    """Build the student once in the driver to catch over-cap sizes before a worker is used."""
-    if caps.max_params is None and caps.max_flops is None:
-        return
-    model = build_student(candidate.spec)
-    params = count_params(model)
-    flops = count_flops(model, input_shape) if caps.max_flops is not None else 0
-    check_caps(params, flops, 0.0, Caps(caps.max_params, caps.max_flops, None))
+def prescreen(candidate: Candidate, caps: Caps) -> dict[str, float]:
+    """The student's params and FLOPs, counted from its spec in the driver (no module is
+    built); raises TrialFailed, carrying the caps' constraint values, when one is over."""
+    sizes = count_sizes(candidate.spec)
+    check_caps(sizes.params, sizes.flops, None, caps)
+    return {"params": sizes.params, "flops": sizes.flops}
+
+
+def size_constraints(factory: CandidateFactory, caps: Caps) -> KnownConstraints | None:
+    """The size caps as a known function of a point, for the sampler: ``value - cap`` of the
+    point's params / FLOPs, counted from its spec (~10 ms, nothing built or trained), so that
+    it never proposes an over-cap student. None when no size is capped."""
+    size_caps = Caps(caps.max_params, caps.max_flops, None)
+    keys = tuple(cap_constraints({"params": 0, "flops": 0}, size_caps))
+    if not keys:
+        return None
+    fixed = {
+        name: _only(distribution)
+        for name, distribution in factory.distributions().items()
+        if distribution.single()
+    }
+
+    def evaluate(point: Mapping[str, Any]) -> dict[str, float]:
+        try:
+            sizes = count_sizes(factory.make(-1, {**fixed, **point}).spec)
+        except TrialFailed:  # no architecture at this point: as bad as over every cap
+            return dict.fromkeys(keys, math.inf)
+        return cap_constraints({"params": sizes.params, "flops": sizes.flops}, size_caps)
+
+    return KnownConstraints(keys, evaluate)
+
+
+def _only(distribution: BaseDistribution) -> Any:
+    return distribution.choices[0] if hasattr(distribution, "choices") else distribution.low
 
 
 def train_candidate(config: dict, payload: dict) -> None:
@@ -270,8 +316,17 @@ def train_candidate(config: dict, payload: dict) -> None:
             device=payload["device"],
             report=report,
         )
-    except TrialFailed as exc:
-        tune.report({"epoch": 0, "val_accuracy": 0.0, "worker": worker, "failure": str(exc)})
+    except TrialFailed as exc:  # with its sizes and cap constraints, when it knows them
+        tune.report(
+            {
+                "epoch": 0,
+                "val_accuracy": 0.0,
+                "worker": worker,
+                "failure": str(exc),
+                "constraints": exc.constraints,
+                "sizes": exc.sizes,
+            }
+        )
     except Exception as exc:  # a bug or a bad architecture must not stop the search
         reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
         tune.report({"epoch": 0, "val_accuracy": 0.0, "worker": worker, "failure": reason})

@@ -140,12 +140,6 @@ def _run(p: Prepared, lease: Lease, *, ray_address: str | None, show_progress: b
         if not study.trials
         else int(np.random.SeedSequence([c.seed, len(study.trials)]).generate_state(1)[0])
     )
-    study.sampler = make_sampler(
-        c.search.sampler,
-        seed=run_seed,
-        n_startup_trials=c.search.n_startup_trials,
-        objectives=objectives,
-    )
     teacher = teacher_identity(p, outputs)
     studydb.check_identity(study, "teacher", teacher, "teacher.path")
     studydb.check_identity(
@@ -169,6 +163,15 @@ def _run(p: Prepared, lease: Lease, *, ray_address: str | None, show_progress: b
     study.set_user_attr("config", stored)
     study.set_user_attr("objectives", objectives)
     study.set_user_attr("hv_reference", {o: refs[o] for o in objectives if o in refs})
+    study.sampler = make_sampler(
+        c.search.sampler,
+        seed=run_seed,
+        n_startup_trials=c.search.n_startup_trials,
+        objectives=objectives,
+        search_space=p.factory.distributions(),
+        known_constraints=executor.size_constraints(p.factory, caps),
+        hv_reference=study.user_attrs["hv_reference"],  # what status scores: one reference
+    )
     if outputs.rebuilt:  # a damaged teacher-output file was rebuilt: counted where users look
         study.set_user_attr("cache_rebuilds", study.user_attrs.get("cache_rebuilds", 0) + 1)
     studydb.recover_interrupted(study, lease.previous)

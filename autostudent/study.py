@@ -150,8 +150,10 @@ def recover_interrupted(study: optuna.Study, driver: dict | None = None) -> int:
             trial._trial_id, "failure", f"{INTERRUPTED} the search driver{who} stopped"
         )
         store.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        # a requeued trial killed before its parameters were set holds them as fixed params
+        params = {**trial.system_attrs.get("fixed_params", {}), **trial.params}
         study.enqueue_trial(
-            trial.params, user_attrs={"requeued_from": trial.number}, skip_if_exists=False
+            params, user_attrs={"requeued_from": trial.number}, skip_if_exists=False
         )
     return len(stale)
 

@@ -89,15 +89,22 @@ def test_status_shows_the_driver_and_recovered_trials(store):
             trial = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
             lease.previous = {"host": "h", "pid": 7}
             assert studydb.recover_interrupted(study, lease.previous) == 1
+            # the requeued trial is taken and its driver killed before the params are set:
+            # recovered again, it keeps them
+            requeued = study.ask()
+            assert requeued.params == {}
+            assert studydb.recover_interrupted(study, lease.previous) == 1
+            again = study.get_trials(states=(optuna.trial.TrialState.WAITING,))[-1]
+            assert again.system_attrs["fixed_params"] == trial.params
             s = studydb.summary(study)
             assert s["driver"]["alive"] and s["driver"]["pid"] == os.getpid()
-            assert s["recoveries"] == 1 and s["storage_retries"] == 0
+            assert s["recoveries"] == 2 and s["storage_retries"] == 0
             failure = study.trials[trial.number].user_attrs["failure"]
             assert failure == "interrupted: the search driver (host h, pid 7) stopped"
             # the dashboard's header says the same
             facts = [text for text, _warn in fact_pieces(study_data(study, "db"))]
             assert f"driver running on {socket.gethostname()} (pid {os.getpid()})" in facts
-            assert "1 recovered" in facts
+            assert "2 recovered" in facts
     finally:
         optuna.delete_study(study_name=study_name, storage=store)
         with store.engine.begin() as conn:

@@ -13,8 +13,15 @@ from optuna.trial import TrialState
 
 import autostudent.sampler._history as history_module
 import autostudent.sampler._sampler as sampler_module
-from autostudent.sampler import FALLBACK_ATTR, BoTorchSampler, ProposalFallbackWarning
+from autostudent.sampler import (
+    FALLBACK_ATTR,
+    BoTorchSampler,
+    KnownConstraints,
+    ProposalFallbackWarning,
+    TrialRecords,
+)
 from autostudent.sampler._encoding import CubeEncoding
+from autostudent.sampler._propose import ProposalSettings
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -231,7 +238,10 @@ def test_pruned_and_failed_trials_do_not_train_the_objectives(no_fallback, spy):
     accuracy = [t.values[0] for t in complete]
     np.testing.assert_allclose(seen.Y[:, 0], accuracy)
     # the constraint GP learns from every trial that carries a constraint value
-    assert len(seen.X_constraints) == len(complete) + len(others)
+    assert len(seen.constraints) == 1
+    assert len(seen.constraints[0].X) == len(complete) + len(others)
+    # without TrialRecords, every objective learns from the COMPLETE trials alone
+    assert all(len(o.X) == len(complete) and not o.fidelity for o in seen.objectives)
 
 
 def test_log_scale_for_spread_minimised_objectives():
@@ -277,3 +287,78 @@ def test_bench_sampler_counts_fallbacks_and_fails_on_them(monkeypatch):
     result = CliRunner().invoke(app, ["sampler", "--trials", "12", "--json"])
     assert result.exit_code == 1
     assert "fell back to Sobol" in result.output
+
+
+def cheap(sampler: BoTorchSampler) -> BoTorchSampler:
+    sampler._settings = ProposalSettings(raw_samples=64, local_samples=16, restarts=2)
+    return sampler
+
+
+def test_known_constraints_hold_for_every_proposal_startup_included(no_fallback):
+    # half of the square is over a "cap" the sampler can compute exactly: no proposal lands
+    # there, neither the quasi-random startup nor the Bayesian ones nor after a fallback
+    space = {"x": FloatDistribution(0.0, 1.0), "y": FloatDistribution(0.0, 1.0)}
+    checked = []
+
+    def evaluate(params):
+        checked.append(params)
+        return {"size": params["x"] + params["y"] - 1.0}
+
+    sampler = cheap(
+        BoTorchSampler(
+            seed=0,
+            n_startup_trials=4,
+            search_space=space,
+            known_constraints=KnownConstraints(("size",), evaluate),
+        )
+    )
+    study = optuna.create_study(directions=["maximize"], sampler=sampler)
+    for _ in range(10):
+        trial = study.ask(space)
+        study.tell(trial, trial.params["x"] + 2 * trial.params["y"])  # best on the cap line
+    points = [t.params for t in study.trials]
+    assert all(p["x"] + p["y"] <= 1.0 for p in points)
+    assert max(p["x"] + 2 * p["y"] for p in points[4:]) > 1.8  # and still optimises
+    assert len(checked) < 400  # checked lazily, not every raw candidate
+
+
+def test_pruned_trials_teach_through_their_learning_curves(no_fallback, spy):
+    records = TrialRecords(exact=[None, "size"], curve="curve", curve_objective=0)
+    trials = history(12)
+    pruned = []
+    for epochs, trial in zip((2, 2, 1), history(3, seed=2), strict=True):
+        accuracy, size = trial.values
+        pruned.append(
+            optuna.trial.create_trial(
+                state=TrialState.PRUNED,
+                params=trial.params,
+                distributions=trial.distributions,
+                user_attrs={"curve": [accuracy - 0.2] * epochs, "max_epochs": 3, "size": size},
+            )
+        )
+    failed = optuna.trial.create_trial(
+        state=TrialState.FAIL,
+        params=pruned[0].params,
+        distributions=SPACE,
+        user_attrs={"size": 123.0},
+    )
+    reference = [0.0, 1e6]
+    sampler = BoTorchSampler(
+        seed=0, n_startup_trials=10, records=records, reference_point=reference
+    )
+    study = study_with(sampler, trials + pruned + [failed])
+    study.ask(SPACE)
+    (seen,) = spy
+    accuracy, size = seen.objectives
+    cube = CubeEncoding(SPACE)
+    # epoch 1 of 3 is below min_fidelity: the two trials pruned at epoch 2 give one row each
+    assert accuracy.fidelity and accuracy.X.shape == (12 + 2, cube.dim + 1)
+    np.testing.assert_allclose(accuracy.X[:12, -1], 1.0)  # complete: full fidelity
+    np.testing.assert_allclose(accuracy.X[12:, -1], 2 / 3)
+    # the one pruned at epoch 1 is a believer point, as a running trial is
+    np.testing.assert_allclose(seen.X_pending, [cube.encode(pruned[2].params)])
+    # a size is exact whatever the state: complete, pruned and failed trials teach it
+    assert not size.fidelity and len(size.X) == 12 + 3 + 1
+    np.testing.assert_allclose(size.y[-1], -np.log(123.0))
+    # the acquisition's reference is the study's, in the GP's form (log, larger is better)
+    np.testing.assert_allclose(seen.reference, [0.0, -np.log(1e6)])

@@ -111,17 +111,23 @@ def test_search_finishes_n_trials_and_stores_everything(tmp_path, teacher_file, 
     assert {"val_accuracy", "params", "failure", "curve"} <= set(frame.columns)
 
 
-def test_botorch_search_has_no_fallbacks(tmp_path, teacher_file, ray_cluster):
+def test_botorch_search_no_fallbacks_no_over_cap_trials(tmp_path, teacher_file, ray_cluster):
+    # the space and cap of the test below, where the random sampler proposes over-cap students
     cfg = write_config(
         tmp_path,
         teacher_file,
         study=f"botorch-{uuid.uuid4().hex[:8]}",
+        space={"name": "chain", "overrides": {"width": {"low": 4, "high": 16}}},
+        caps={"max_params": 12000},
         search={"n_trials": 5, "workers": 2, "n_startup_trials": 2, "sampler": "botorch"},
     )
     study = run_search(load_config(cfg), show_progress=False)
     summary = studydb.summary(study)
     assert summary["states"]["COMPLETE"] + summary["states"]["PRUNED"] == 5
+    assert summary["states"]["FAIL"] == 0  # sizes are known: no proposal over the cap
     assert summary["fallbacks"] == 0
+    for trial in study.trials:  # every trial stores its cap constraint (value - cap)
+        assert trial.constraints["params"] == trial.user_attrs["params"] - 12000
 
 
 def test_caps_fail_with_reason_and_do_not_count(tmp_path, teacher_file, ray_cluster):
@@ -223,6 +229,10 @@ def _search_command(tmp_path: Path, teacher_file: Path, n: int) -> tuple[Path, l
     return tmp_path / "e2e.db", [sys.executable, "-m", "autostudent", "search", str(cfg), "--quiet"]
 
 
+def _params(trial) -> dict:
+    return {**trial.system_attrs.get("fixed_params", {}), **trial.params}
+
+
 def _killed_at(cmd: list[str], env: dict, point: str, db: Path) -> int:
     """Run the driver with a kill point armed; it must die there. RUNNING trials it left."""
     log = db.with_name(f"killed-at-{point.replace(':', '-')}.log")
@@ -306,8 +316,8 @@ def test_sigkill_at_any_point_then_resume_ends_with_exactly_n(tmp_path, teacher_
     )
     for t in requeued:
         # a driver killed inside study.ask leaves a trial with only some params: those are kept
-        # and the sampler completes the rest
-        assert t.params.items() >= study.trials[t.user_attrs["requeued_from"]].params.items()
+        # and the sampler completes the rest (a requeued trial not run yet holds them as fixed)
+        assert _params(t).items() >= _params(study.trials[t.user_attrs["requeued_from"]]).items()
     # no finished configuration ran twice
     finished = study.get_trials(states=studydb.FINISHED)
     keys = [json.dumps(t.params, sort_keys=True) for t in finished]

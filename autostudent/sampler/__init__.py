@@ -11,12 +11,15 @@ Its parts are private modules named by role: ``_encoding`` (parameters <-> unit 
 """
 
 from autostudent.sampler._catalogue import SAMPLERS, make_sampler
+from autostudent.sampler._history import KnownConstraints, TrialRecords
 from autostudent.sampler._sampler import FALLBACK_ATTR, BoTorchSampler, ProposalFallbackWarning
 
 __all__ = [
     "FALLBACK_ATTR",
     "SAMPLERS",
     "BoTorchSampler",
+    "KnownConstraints",
     "ProposalFallbackWarning",
+    "TrialRecords",
     "make_sampler",
 ]

@@ -41,11 +41,14 @@ def acquisition(
     constraints: list[Callable[[torch.Tensor], torch.Tensor]] | None,
     seed: int,
     settings: ProposalSettings,
+    reference: torch.Tensor | None = None,
 ) -> AcquisitionFunction:
     """qLogEHVI (qLogEI for one objective) against the *denoised* incumbents: the posterior mean
     at the feasible trials and at the running ones believed feasible. Unlike qLogNEHVI, whose
     every evaluation samples the baseline jointly with the candidate, the cost of one evaluation
-    does not grow with the number of incumbents (see the module docstring)."""
+    does not grow with the number of incumbents (see the module docstring). ``reference`` is
+    the hypervolume reference point (the study's, as ``status`` scores it); without one it is
+    inferred from the incumbents' front."""
     import torch
     from botorch.sampling import SobolQMCNormalSampler
 
@@ -80,8 +83,11 @@ def acquisition(
     from botorch.utils.multi_objective.hypervolume import infer_reference_point
     from botorch.utils.multi_objective.pareto import is_non_dominated
 
-    reference = incumbents if len(incumbents) else everything
-    ref_point = infer_reference_point(reference[is_non_dominated(reference)])
+    if reference is not None:
+        ref_point = reference
+    else:
+        observed = incumbents if len(incumbents) else everything
+        ref_point = infer_reference_point(observed[is_non_dominated(observed)])
     return qLogExpectedHypervolumeImprovement(
         model=model,
         ref_point=ref_point,

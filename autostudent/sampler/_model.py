@@ -1,6 +1,7 @@
 """The surrogate: GP hyperparameters fitted once per group of outputs, then one GP per output.
 
-One *batched* SingleTaskGP per group of outputs (objectives; constraints) is fitted in a single
+Outputs learnt on the same rows (``_history``) form a group. One *batched* SingleTaskGP per
+group is fitted in a single
 L-BFGS run on at most ``fit_subset`` rows, warm-started from the previous proposal's
 hyperparameters and capped in iterations. For prediction its hyperparameters condition one GP
 per output on every row, predicted by ``_posterior.IndependentGPs`` (the batched posterior
@@ -18,15 +19,56 @@ if TYPE_CHECKING:
     import torch
     from botorch.models.model import Model
 
+    from autostudent.sampler._history import Output
+    from autostudent.sampler._posterior import IndependentGPs
     from autostudent.sampler._propose import ProposalSettings
 
 
-def warp_constraints(C: np.ndarray) -> np.ndarray:
-    """asinh(c / s): odd and monotone, so feasibility (c <= 0) is unchanged, while caps whose
-    violations span orders of magnitude (params, FLOPs) become GP-friendly."""
-    scale = np.median(np.abs(C), axis=0)
-    scale = np.where(scale > 0, scale, 1.0)
-    return np.arcsinh(C / scale)
+def fit_model(
+    outputs: list[Output],
+    pending: torch.Tensor | None,
+    warm_start: dict[str, Any],
+    settings: ProposalSettings,
+    generator: torch.Generator,
+) -> IndependentGPs:
+    """One GP per output, hyperparameters fitted per group; RUNNING trials (``pending``) as a
+    Kriging believer: each is taken to return the posterior mean there (at full fidelity), and
+    conditioning on it removes the GPs' uncertainty at (and near) that point."""
+    import torch
+
+    from autostudent.sampler._posterior import IndependentGPs
+
+    groups: dict[int, list[int]] = {}
+    for index, output in enumerate(outputs):
+        groups.setdefault(id(output.X), []).append(index)
+    parts: dict[int, tuple[torch.Tensor, torch.Tensor, dict[str, Any], int, bool]] = {}
+    for members in groups.values():
+        X = torch.as_tensor(outputs[members[0]].X, dtype=torch.float64)
+        Y = torch.as_tensor(np.stack([outputs[i].y for i in members], 1), dtype=torch.float64)
+        role = "outputs" + ",".join(map(str, members))
+        hyper = fit_hyperparameters(X, Y, warm_start, role, settings, generator)
+        for j, i in enumerate(members):
+            parts[i] = (X, Y[:, j : j + 1], hyper, j, outputs[i].fidelity)
+    fitted = [parts[i] for i in range(len(outputs))]
+    flags = [f for *_, f in fitted]
+    model = IndependentGPs([conditioned(x, y, h, j) for x, y, h, j, _ in fitted], flags)
+    if pending is None or not len(pending):
+        return model
+    with torch.no_grad():
+        believed = model.posterior(pending.unsqueeze(-2)).mean.squeeze(-2)
+    full = torch.cat([pending, torch.ones_like(pending[:, :1])], dim=-1)
+    return IndependentGPs(
+        [
+            conditioned(
+                torch.cat([x, full if fidelity else pending]),
+                torch.cat([y, believed[:, [i]]]),
+                h,
+                j,
+            )
+            for i, (x, y, h, j, fidelity) in enumerate(fitted)
+        ],
+        flags,
+    )
 
 
 def fit_hyperparameters(

@@ -3,10 +3,16 @@
 Score projected Sobol points plus perturbations of the best trials, run batched L-BFGS-B from
 the top few with every categorical one-hot block held fixed, snap ints to the grid, and finally
 try every other choice of each categorical on the winner.
+
+Known constraints (a student's size against its cap: exact, ~10 ms a point) reject candidates
+at every choice: the starts are the best-scoring *feasible* raw points, and the winner is the
+best feasible finalist (a start is one). Candidates are checked lazily in score order, so a
+proposal checks a handful of points, not all of them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -25,8 +31,10 @@ def optimise(
     anchors: torch.Tensor,
     seed: int,
     settings: ProposalSettings,
+    feasible: Callable[[np.ndarray], bool] | None = None,
 ) -> np.ndarray:
-    """The best point found, a row of the cube that decodes and re-encodes unchanged."""
+    """The best point found, a row of the cube that decodes and re-encodes unchanged (and
+    satisfies ``feasible`` when any candidate does)."""
     import torch
     from botorch.generation.gen import gen_candidates_scipy
 
@@ -44,7 +52,8 @@ def optimise(
     candidates = _project(cube, torch.cat([raw, local.clamp(0.0, 1.0)]))
     with torch.no_grad():
         scores = acqf(candidates.unsqueeze(1))
-    starts = candidates[scores.topk(min(settings.restarts, len(candidates))).indices].unsqueeze(1)
+    ranked = candidates[scores.argsort(descending=True)]
+    starts = _best_feasible(ranked, settings.restarts, feasible).unsqueeze(1)
     finalists = starts.squeeze(1)
     if numeric:  # an all-categorical space has nothing to follow a gradient along
         fixed = {column: starts[:, 0, column].clone() for column in categorical}
@@ -61,12 +70,32 @@ def optimise(
         )
         finalists = torch.cat([_project(cube, optimised.squeeze(1)), finalists])
     with torch.no_grad():
-        best = finalists[acqf(finalists.unsqueeze(1)).argmax()]
+        ranked = finalists[acqf(finalists.unsqueeze(1)).argsort(descending=True)]
+        best = _best_feasible(ranked, 1, feasible)[0]
         swaps = _categorical_swaps(cube, best)
         if len(swaps):
             options = torch.cat([best.unsqueeze(0), swaps])
-            best = options[acqf(options.unsqueeze(1)).argmax()]
+            ranked = options[acqf(options.unsqueeze(1)).argsort(descending=True)]
+            best = _best_feasible(ranked, 1, feasible)[0]
     return best.numpy().copy()
+
+
+def _best_feasible(
+    ranked: torch.Tensor, k: int, feasible: Callable[[np.ndarray], bool] | None
+) -> torch.Tensor:
+    """The first ``k`` rows of ``ranked`` (best first) that ``feasible`` accepts; the first
+    ``k`` rows when none does (the trial then fails its cap check and stores why)."""
+    import torch
+
+    if feasible is None:
+        return ranked[:k]
+    chosen = []
+    for row in ranked:
+        if feasible(row.numpy()):
+            chosen.append(row)
+            if len(chosen) == k:
+                break
+    return torch.stack(chosen) if chosen else ranked[:k]
 
 
 def _project(cube: CubeEncoding, X: torch.Tensor) -> torch.Tensor:

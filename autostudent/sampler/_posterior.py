@@ -23,9 +23,11 @@ if TYPE_CHECKING:
 
 
 class _FittedGP:
-    """One output: the training data and hyperparameters, with K^-1 precomputed."""
+    """One output: the training data and hyperparameters, with K^-1 precomputed. A
+    ``fidelity`` GP has one more input column, the fidelity, and predicts at fidelity 1."""
 
-    def __init__(self, gp: SingleTaskGP) -> None:
+    def __init__(self, gp: SingleTaskGP, fidelity: bool = False) -> None:
+        self.fidelity = fidelity
         from gpytorch.kernels import RBFKernel
         from gpytorch.means import ConstantMean
 
@@ -54,6 +56,8 @@ class _FittedGP:
 
     def predict(self, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean (..., q) and Cholesky factor of the covariance (..., q, q) at X (..., q, d)."""
+        if self.fidelity:
+            X = torch.cat([X, torch.ones_like(X[..., :1])], dim=-1)
         scaled = X * self.inverse_lengthscale
         k = _rbf(scaled, self.scaled_X)  # (..., q, n)
         mean = self.constant + k @ self.alpha
@@ -81,9 +85,10 @@ def _rbf(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 class IndependentGPs(Model):
     """Several fitted single-output GPs as one multi-output BoTorch model (for prediction)."""
 
-    def __init__(self, gps: Sequence[SingleTaskGP]) -> None:
+    def __init__(self, gps: Sequence[SingleTaskGP], fidelity: Sequence[bool] = ()) -> None:
         super().__init__()
-        self._outputs = [_FittedGP(gp) for gp in gps]
+        flags = list(fidelity) or [False] * len(gps)
+        self._outputs = [_FittedGP(gp, f) for gp, f in zip(gps, flags, strict=True)]
 
     @property
     def num_outputs(self) -> int:

@@ -1,7 +1,6 @@
 """One BoTorch proposal: fit the surrogate, build the acquisition, optimise it over the cube.
 
-Running trials are handled as a Kriging believer: the GPs are conditioned on their posterior
-mean, which removes the uncertainty there and adds them to the incumbents, at a cost that does
+Running trials are handled as a Kriging believer (``_model.fit_model``), at a cost that does
 not grow with the number of workers (a joint q-batch HVI grows as 2^q). Each step's choices are
 in its own module (``_model``, ``_acquisition``, ``_optimise``), measured on the 2-core machine
 (see ``autostudent.bench.sampler``).
@@ -18,12 +17,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from autostudent.sampler._acquisition import acquisition, front, output
-from autostudent.sampler._model import conditioned, fit_hyperparameters, warp_constraints
+from autostudent.sampler._model import fit_model
 from autostudent.sampler._optimise import optimise
 
 if TYPE_CHECKING:
-    import torch
-
     from autostudent.sampler._encoding import CubeEncoding
     from autostudent.sampler._history import History
 
@@ -49,12 +46,12 @@ def propose(
     seed: int,
     warm_start: dict[str, Any],
     settings: ProposalSettings,
+    feasible: Callable[[np.ndarray], bool] | None = None,
 ) -> np.ndarray:
-    """The next point of the cube to evaluate. ``warm_start`` is read and updated in place."""
+    """The next point of the cube to evaluate. ``warm_start`` is read and updated in place;
+    ``feasible(row)`` (known constraints) rejects candidates inside the optimisation."""
     import torch
     from botorch.exceptions.warnings import OptimizationWarning
-
-    from autostudent.sampler._posterior import IndependentGPs
 
     # CPU whatever the caller's default device (these are small tensors); own RNG state.
     with (
@@ -68,38 +65,24 @@ def propose(
         warnings.simplefilter("ignore", OptimizationWarning)
         torch.manual_seed(seed)
         generator = torch.Generator().manual_seed(seed)
-        X = torch.as_tensor(history.X, dtype=torch.float64)
-        Y = torch.as_tensor(history.Y, dtype=torch.float64)
-        hyper = fit_hyperparameters(X, Y, warm_start, "objectives", settings, generator)
-        outputs = [(X, Y[:, j : j + 1], hyper, j) for j in range(Y.shape[-1])]
-        constraints: list[Callable[[torch.Tensor], torch.Tensor]] | None = None
-        if history.C is not None and history.X_constraints is not None:
-            C = torch.as_tensor(warp_constraints(history.C), dtype=torch.float64)
-            Xc = torch.as_tensor(history.X_constraints, dtype=torch.float64)
-            hyper = fit_hyperparameters(Xc, C, warm_start, "constraints", settings, generator)
-            outputs += [(Xc, C[:, j : j + 1], hyper, j) for j in range(C.shape[-1])]
-            constraints = [output(Y.shape[-1] + j) for j in range(C.shape[-1])]
-        model = IndependentGPs([conditioned(*o) for o in outputs])
         pending = None
         if history.X_pending is not None and len(history.X_pending):
-            # Kriging believer: each running trial is taken to return the posterior mean there;
-            # conditioning on it removes the GPs' uncertainty at (and near) that point.
             pending = torch.as_tensor(history.X_pending, dtype=torch.float64)
-            with torch.no_grad():
-                believed = model.posterior(pending.unsqueeze(-2)).mean.squeeze(-2)
-            model = IndependentGPs(
-                [
-                    conditioned(torch.cat([x, pending]), torch.cat([y, believed[:, [i]]]), h, j)
-                    for i, (x, y, h, j) in enumerate(outputs)
-                ]
-            )
+        outputs = history.objectives + history.constraints
+        model = fit_model(outputs, pending, warm_start, settings, generator)
+        m = len(history.objectives)
+        constraints = [output(m + k) for k in range(len(history.constraints))] or None
+        X = torch.as_tensor(history.X, dtype=torch.float64)
+        reference = None
+        if history.reference is not None:
+            reference = torch.as_tensor(history.reference, dtype=torch.float64)
         acqf = acquisition(
-            model, X, history.feasible, pending, Y.shape[-1], constraints, seed, settings
+            model, X, history.feasible, pending, m, constraints, seed, settings, reference
         )
         rows = front(history.Y, history.feasible)
         spread = np.linspace(0, len(rows) - 1, min(len(rows), 8)).astype(int)
         anchors = X[torch.as_tensor(rows[spread])]
-        return optimise(acqf, cube, anchors, seed, settings)
+        return optimise(acqf, cube, anchors, seed, settings, feasible)
 
 
 @contextmanager

@@ -4,8 +4,12 @@
   number ``n`` takes the ``n``-th point, its ``k``-th suggested parameter the ``k``-th
   coordinate, so parallel workers get distinct, well spread points and a define-by-run space
   needs no declaration.
-- Then each proposal fits GPs to the study's history (``_history``) and maximises qLogEHVI
-  (several objectives) or qLogEI (one) (``_propose``).
+- Then each proposal fits GPs to the study's history (``_history``: every trial teaches them,
+  pruned ones through their learning curves) and maximises qLogEHVI (several objectives,
+  against the study's hypervolume reference when given) or qLogEI (one) (``_propose``).
+- Known constraints (a student's size against its cap) are checked on every candidate, the
+  quasi-random ones included, so no proposal is over a cap the sampler could compute. With a
+  declared ``search_space`` the startup points are relative too, so that holds from trial 0.
 - A proposal is a pure function of the seed, the trial number, the history and the previous fit
   of this sampler instance (the warm start of the GP hyperparameters), so the same seed driving
   the same sequence of histories gives the same proposals. Proposals from several threads
@@ -22,7 +26,7 @@ import logging
 import threading
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -32,7 +36,7 @@ from optuna.search_space import IntersectionSearchSpace
 from optuna.trial import FrozenTrial, TrialState
 
 from autostudent.sampler._encoding import CubeEncoding, unit_to_value
-from autostudent.sampler._history import read_history
+from autostudent.sampler._history import KnownConstraints, TrialRecords, read_history
 from autostudent.sampler._propose import ProposalSettings, propose
 
 if TYPE_CHECKING:
@@ -43,6 +47,8 @@ _logger = logging.getLogger(__name__)
 # Width of the startup Sobol sequence: a trial's k-th parameter uses coordinate k mod this.
 _SOBOL_DIM = 64
 FALLBACK_ATTR = "sampler_fallback"
+# Quasi-random points tried to replace a startup or fallback point that breaks a known constraint.
+_REPAIR_DRAWS = 64
 
 
 class ProposalFallbackWarning(RuntimeWarning):
@@ -83,6 +89,13 @@ class BoTorchSampler(BaseSampler):
         n_startup_trials: COMPLETE trials needed before the GP takes over (at least 2 are).
         log_objectives: Per objective, model ``log(value)`` (values must be positive). ``None``:
             decide per minimised objective from its values (see ``_history``).
+        records: What PRUNED and FAILed trials still tell (exact values, learning curves).
+        known_constraints: Constraints computed exactly from a point; never violated by a
+            proposal when a feasible candidate exists.
+        reference_point: Per objective, the hypervolume reference in the objectives' units
+            (the study's); ``None``: inferred from the observed front at each proposal.
+        search_space: Declared up front: every proposal, the startup ones included, is
+            relative over it (needed for known constraints to hold from the first trial).
     """
 
     def __init__(
@@ -91,10 +104,18 @@ class BoTorchSampler(BaseSampler):
         seed: int | None = None,
         n_startup_trials: int = 10,
         log_objectives: Sequence[bool] | None = None,
+        records: TrialRecords | None = None,
+        known_constraints: KnownConstraints | None = None,
+        reference_point: Sequence[float] | None = None,
+        search_space: Mapping[str, BaseDistribution] | None = None,
     ) -> None:
         self._seed = int(np.random.SeedSequence(seed).generate_state(1)[0])
         self._n_startup_trials = n_startup_trials
         self._log_objectives = None if log_objectives is None else list(log_objectives)
+        self._records = records
+        self._known = known_constraints
+        self._reference = None if reference_point is None else list(reference_point)
+        self._declared = dict(sorted(search_space.items())) if search_space else None
         self._settings = ProposalSettings()
         self._search_space = IntersectionSearchSpace()
         self._warm_start: dict[str, Any] = {}
@@ -114,13 +135,13 @@ class BoTorchSampler(BaseSampler):
     def infer_relative_search_space(
         self, study: Study, trial: FrozenTrial
     ) -> dict[str, BaseDistribution]:
-        if not self._started(study):
+        if self._declared is not None:
+            space = self._declared
+        elif not self._started(study):
             return {}  # startup: every parameter comes from the Sobol sequence
-        return {
-            name: distribution
-            for name, distribution in self._search_space.calculate(study).items()
-            if not distribution.single()
-        }
+        else:
+            space = self._search_space.calculate(study)
+        return {name: d for name, d in space.items() if not d.single()}
 
     def sample_relative(
         self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
@@ -132,12 +153,21 @@ class BoTorchSampler(BaseSampler):
                 f"log_objectives has {len(self._log_objectives)} entries for a study with "
                 f"{len(study.directions)} objectives"
             )
+        feasible = self._feasibility(search_space)
         if not self._started(study):
-            return self._sobol_point(trial.number, search_space)
+            return self._quasi_random(trial.number, search_space, feasible)
         with self._lock:
             start = time.perf_counter()
             cube = CubeEncoding(search_space)
-            history = read_history(study, trial, cube, self._log_objectives)
+            history = read_history(
+                study,
+                trial,
+                cube,
+                log_objectives=self._log_objectives,
+                records=self._records,
+                known=self._known,
+                reference=self._reference,
+            )
             try:
                 x = propose(
                     history,
@@ -145,6 +175,7 @@ class BoTorchSampler(BaseSampler):
                     seed=self._proposal_seed(trial.number),
                     warm_start=self._warm_start,
                     settings=self._settings,
+                    feasible=None if feasible is None else (lambda row: feasible(cube.decode(row))),
                 )
             except numerical_errors() as error:
                 self._warm_start.clear()
@@ -156,7 +187,7 @@ class BoTorchSampler(BaseSampler):
                     ProposalFallbackWarning,
                     stacklevel=2,
                 )
-                return self._sobol_point(trial.number, search_space)
+                return self._quasi_random(trial.number, search_space, feasible)
             _logger.debug(
                 "trial %d: proposal from %d trials in %.3f s",
                 trial.number,
@@ -174,6 +205,48 @@ class BoTorchSampler(BaseSampler):
     ) -> Any:
         coordinate = self._sobol(trial.number)[len(trial.params) % _SOBOL_DIM]
         return unit_to_value(param_distribution, float(coordinate))
+
+    def _feasibility(
+        self, search_space: Mapping[str, BaseDistribution]
+    ) -> Callable[[dict[str, Any]], bool] | None:
+        """A point's known constraints all <= 0 (memoised for one proposal); None without."""
+        if self._known is None:
+            return None
+        known = self._known
+        seen: dict[tuple, bool] = {}
+
+        def feasible(params: dict[str, Any]) -> bool:
+            key = tuple(params.items())
+            if key not in seen:
+                seen[key] = all(v <= 0.0 for v in known.evaluate(params).values())
+            return seen[key]
+
+        return feasible
+
+    def _quasi_random(
+        self,
+        number: int,
+        search_space: dict[str, BaseDistribution],
+        feasible: Callable[[dict[str, Any]], bool] | None,
+    ) -> dict[str, Any]:
+        """Trial ``number``'s Sobol point; if a known constraint rejects it, the first feasible
+        point of a sequence scrambled for this trial (the Sobol point when none is)."""
+        point = self._sobol_point(number, search_space)
+        if feasible is None or feasible(point):
+            return point
+        import torch
+
+        engine = torch.quasirandom.SobolEngine(
+            len(search_space), scramble=True, seed=self._proposal_seed(number)
+        )
+        for row in engine.draw(_REPAIR_DRAWS, dtype=torch.float64).numpy():
+            candidate = {
+                name: unit_to_value(distribution, float(u))
+                for (name, distribution), u in zip(search_space.items(), row, strict=True)
+            }
+            if feasible(candidate):
+                return candidate
+        return point
 
     def _sobol_point(
         self, number: int, search_space: dict[str, BaseDistribution]

@@ -23,7 +23,9 @@ def _files(root: Path) -> dict[str, bytes]:
     return {
         str(p.relative_to(root)): p.read_bytes()
         for p in sorted(root.rglob("*"))
-        if p.is_file() and p.suffix in (".yaml", ".pt2", ".md")
+        if p.is_file()
+        and p.suffix in (".yaml", ".pt2", ".md")
+        and "results" not in p.relative_to(root).parts  # exported-student records, not package data
     }
 
 

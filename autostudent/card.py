@@ -125,6 +125,7 @@ def render_card(m: dict) -> str:
         "",
         "```python",
         "import torch",
+        "",
         'student = torch.jit.load("student.pt").eval()',
         f"logits = student(images)  # float32 (N, {shape[0]}, {shape[1]}, {shape[2]}) in [0, 1]",
         "```",

@@ -56,6 +56,54 @@ def teacher_file(zoo_teacher: nn.Module, digits: Data, tmp_path_factory) -> Path
     return path
 
 
+@pytest.fixture(scope="session")
+def digits_study(tmp_path_factory, teacher_file: Path) -> tuple[Path, str]:
+    """A real search, run once per session: 6 NAGO students KD-trained for 2 epochs on digits by
+    two Ray workers. Shared: tests that write to it take a copy."""
+    import ray
+    import yaml
+
+    from autostudent.config import load_config
+    from autostudent.executor import Resources, init_ray
+    from autostudent.search import run_search
+
+    tmp = tmp_path_factory.mktemp("digits-study")
+    config = {
+        "study": "digits-study",
+        "storage": f"sqlite:///{tmp / 'study.db'}",
+        "seed": 0,
+        "cache_dir": str(tmp / "cache"),
+        "data": {"name": "digits", "val_fraction": 0.2},
+        "teacher": {"path": str(teacher_file)},
+        "space": {
+            "name": "nago",
+            "overrides": {
+                "top_nodes": {"low": 3, "high": 4},
+                "mid_nodes": {"low": 1, "high": 2},
+                "bottom_nodes": {"low": 1, "high": 2},
+                "width": {"low": 4, "high": 8},
+            },
+        },
+        "kd": {"losses": ["kd", "dkd"]},
+        "budget": {"epochs": 2, "batch_size": 64},
+        "search": {
+            "n_trials": 6,
+            "workers": 2,
+            "n_startup_trials": 6,
+            "sampler": "random",
+            "early_stopping": "none",
+        },
+    }
+    path = tmp / "study.yaml"
+    path.write_text(yaml.safe_dump(config))
+    init_ray(None, Resources(workers=2))
+    try:
+        run_search(load_config(path), show_progress=False)
+    finally:
+        ray.shutdown()
+    return tmp / "study.db", config["study"]
+
+
 @pytest.fixture
 def user_error() -> Callable[..., str]:
     """``user_error(call, *parts)``: assert ``call()`` raises a one-line UserError mentioning

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -15,16 +16,13 @@ from pathlib import Path
 import numpy as np
 import optuna
 import pytest
-import yaml
 from optuna.trial import TrialState, create_trial
 
 from autostudent import study as studydb
 from autostudent.cli import main
-from autostudent.config import load_config
 from autostudent.dashboard import VIEWS, StudySource, figures, load_study_data, render_report
 from autostudent.dashboard._architecture import architecture_panels, layered_layout
 from autostudent.dashboard._data import describe_arch, front_mask, trials_table
-from autostudent.search import run_search
 from autostudent.spaces import load_space
 
 CHROMIUM = any(os.path.exists(p) for p in ("/usr/bin/chromium", "/usr/bin/chromium-browser"))
@@ -142,47 +140,11 @@ def test_pareto_figure_tells_states_apart_and_switches_axes(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def demo_study(tmp_path_factory, teacher_file) -> tuple[str, str]:
-    """A real search: 6 NAGO students KD-trained on digits by Ray workers."""
-    import ray
-
-    from autostudent.executor import Resources, init_ray
-
-    tmp = tmp_path_factory.mktemp("dash")
-    config = {
-        "study": "dash",
-        "storage": f"sqlite:///{tmp / 'dash.db'}",
-        "seed": 0,
-        "cache_dir": str(tmp / "cache"),
-        "data": {"name": "digits", "val_fraction": 0.2},
-        "teacher": {"path": str(teacher_file)},
-        "space": {
-            "name": "nago",
-            "overrides": {
-                "top_nodes": {"low": 3, "high": 4},
-                "mid_nodes": {"low": 1, "high": 2},
-                "bottom_nodes": {"low": 1, "high": 2},
-                "width": {"low": 4, "high": 8},
-            },
-        },
-        "kd": {"losses": ["kd", "dkd"]},
-        "budget": {"epochs": 2, "batch_size": 64},
-        "search": {
-            "n_trials": 6,
-            "workers": 2,
-            "n_startup_trials": 6,
-            "sampler": "random",
-            "early_stopping": "none",
-        },
-    }
-    path = tmp / "study.yaml"
-    path.write_text(yaml.safe_dump(config))
-    init_ray(None, Resources(workers=2))
-    try:
-        run_search(load_config(path), show_progress=False)
-    finally:
-        ray.shutdown()
-    return config["storage"], "dash"
+def demo_study(tmp_path_factory, digits_study) -> tuple[str, str]:
+    """The session's real digits study (6 NAGO students, 2 epochs, two Ray workers), copied."""
+    copy = tmp_path_factory.mktemp("dash") / "study.db"
+    shutil.copyfile(digits_study[0], copy)
+    return f"sqlite:///{copy}", digits_study[1]
 
 
 def run_cli(*args: str) -> tuple[int, str, str]:

@@ -14,7 +14,6 @@ import sys
 import optuna
 import pytest
 import torch
-import yaml
 from optuna.trial import TrialState, create_trial
 
 from autostudent.cli import main
@@ -72,49 +71,11 @@ def test_pick_on_an_empty_front_is_a_user_error():
 
 
 @pytest.fixture(scope="module")
-def study_db(tmp_path_factory, teacher_file) -> tuple[str, str]:
-    """A real search: 4 NAGO students KD-trained for 1 epoch on digits by Ray workers."""
-    import ray
-
-    from autostudent.config import load_config
-    from autostudent.executor import Resources, init_ray
-    from autostudent.search import run_search
-
-    tmp = tmp_path_factory.mktemp("export-study")
-    config = {
-        "study": "export-test",
-        "storage": f"sqlite:///{tmp / 'study.db'}",
-        "seed": 0,
-        "cache_dir": str(tmp / "cache"),
-        "data": {"name": "digits", "val_fraction": 0.2},
-        "teacher": {"path": str(teacher_file)},
-        "space": {
-            "name": "nago",
-            "overrides": {
-                "top_nodes": {"low": 3, "high": 4},
-                "mid_nodes": {"low": 1, "high": 2},
-                "bottom_nodes": {"low": 1, "high": 2},
-                "width": {"low": 4, "high": 8},
-            },
-        },
-        "kd": {"losses": ["kd", "dkd"]},
-        "budget": {"epochs": 1, "batch_size": 64},
-        "search": {
-            "n_trials": 4,
-            "workers": 2,
-            "n_startup_trials": 4,
-            "sampler": "random",
-            "early_stopping": "none",
-        },
-    }
-    path = tmp / "study.yaml"
-    path.write_text(yaml.safe_dump(config))
-    init_ray(None, Resources(workers=2))
-    try:
-        run_search(load_config(path), show_progress=False)
-    finally:
-        ray.shutdown()
-    return config["storage"], "export-test"
+def study_db(tmp_path_factory, digits_study) -> tuple[str, str]:
+    """The session's real digits study (6 NAGO students, 2 epochs, two Ray workers), copied."""
+    copy = tmp_path_factory.mktemp("export-study") / "study.db"
+    shutil.copyfile(digits_study[0], copy)
+    return f"sqlite:///{copy}", digits_study[1]
 
 
 def run_cli(*args: str) -> tuple[int, str, str]:

@@ -105,6 +105,27 @@ def digits_study(tmp_path_factory, teacher_file: Path) -> tuple[Path, str]:
 
 
 @pytest.fixture
+def cli() -> Callable[..., tuple[int, str, str]]:
+    """``cli(*args)``: run ``autostudent *args`` in-process; (exit code, stdout, stderr)."""
+    import contextlib
+    import io
+
+    from autostudent.cli import main
+
+    def run(*args: str) -> tuple[int, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        code = 0
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                main(list(args))
+            except SystemExit as exc:
+                code = int(exc.code or 0)
+        return code, out.getvalue(), err.getvalue()
+
+    return run
+
+
+@pytest.fixture
 def user_error() -> Callable[..., str]:
     """``user_error(call, *parts)``: assert ``call()`` raises a one-line UserError mentioning
     every part, and return its message."""

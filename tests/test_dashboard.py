@@ -4,7 +4,6 @@ in headless Chromium as a person would — the static report and the live view."
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import shutil
 import socket
@@ -19,7 +18,6 @@ import pytest
 from optuna.trial import TrialState, create_trial
 
 from autostudent import study as studydb
-from autostudent.cli import main
 from autostudent.dashboard import VIEWS, StudySource, figures, load_study_data, render_report
 from autostudent.dashboard._architecture import architecture_panels, layered_layout
 from autostudent.dashboard._data import describe_arch, front_mask, trials_table
@@ -147,17 +145,6 @@ def demo_study(tmp_path_factory, digits_study) -> tuple[str, str]:
     return f"sqlite:///{copy}", digits_study[1]
 
 
-def run_cli(*args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = 0
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            main(list(args))
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-    return code, out.getvalue(), err.getvalue()
-
-
 def not_blank(png: Path) -> None:
     from PIL import Image
 
@@ -167,12 +154,12 @@ def not_blank(png: Path) -> None:
 
 
 @needs_browser
-def test_report_renders_every_view_in_chromium(demo_study, tmp_path):
+def test_report_renders_every_view_in_chromium(cli, demo_study, tmp_path):
     from autostudent.dashboard._browser import browser_page, wait_for_figures
 
     url, name = demo_study
     out, png = tmp_path / "report.html", tmp_path / "report.png"
-    code, _, stderr = run_cli(
+    code, _, stderr = cli(
         "dashboard", "--storage", url, "--study", name, "--out", str(out), "--png", str(png)
     )
     assert code == 0, stderr
@@ -294,7 +281,7 @@ def test_live_view_shows_a_trial_added_while_it_is_open(demo_study):
     assert "Traceback" not in err, err
 
 
-def test_dashboard_bad_input_exits_2_and_writes_nothing(demo_study, tmp_path):
+def test_dashboard_bad_input_exits_2_and_writes_nothing(cli, demo_study, tmp_path):
     url, name = demo_study
     out = tmp_path / "r.html"
     cases = [
@@ -305,7 +292,7 @@ def test_dashboard_bad_input_exits_2_and_writes_nothing(demo_study, tmp_path):
         (["--storage", url, "--storage", url, "--study", name, "--out", str(out)], "--storage"),
     ]
     for args, field in cases:
-        code, _, err = run_cli("dashboard", *args)
+        code, _, err = cli("dashboard", *args)
         assert code == 2, (args, err)
         assert err.startswith("error: ") and field in err and err.count("\n") == 1, err
     assert not list(tmp_path.iterdir())

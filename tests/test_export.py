@@ -4,8 +4,6 @@ metrics.json test accuracy; a family reports mean ± sd; bad requests write noth
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import shutil
 import subprocess
@@ -16,7 +14,6 @@ import pytest
 import torch
 from optuna.trial import TrialState, create_trial
 
-from autostudent.cli import main
 from autostudent.datasets import unit_test_split
 from autostudent.errors import UserError
 from autostudent.pareto import PICK_RULES, FrontPoint, pick
@@ -78,17 +75,6 @@ def study_db(tmp_path_factory, digits_study) -> tuple[str, str]:
     return f"sqlite:///{copy}", digits_study[1]
 
 
-def run_cli(*args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = 0
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            main(list(args))
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-    return code, out.getvalue(), err.getvalue()
-
-
 # Runs with torch alone: what a user who never installed autostudent has.
 RELOAD = """
 import json, sys, torch
@@ -101,10 +87,10 @@ print(json.dumps((predicted == test["y"]).double().mean().item()))
 """
 
 
-def test_export_writes_a_student_that_reloads_with_plain_torch(study_db, tmp_path):
+def test_export_writes_a_student_that_reloads_with_plain_torch(cli, study_db, tmp_path):
     url, name = study_db
     out = tmp_path / "student"
-    code, _stdout, stderr = run_cli(
+    code, _stdout, stderr = cli(
         "export", "--storage", url, "--study", name, "--pick", "knee", "--epochs", "2",
         "--augment", "cached", "--out", str(out),
     )  # fmt: skip
@@ -140,10 +126,10 @@ def test_export_writes_a_student_that_reloads_with_plain_torch(study_db, tmp_pat
     assert str(tuple(metrics["input_shape"])).replace(")", "") in card.replace("(N, ", "(")
 
 
-def test_family_reports_mean_and_sd(study_db, tmp_path):
+def test_family_reports_mean_and_sd(cli, study_db, tmp_path):
     url, name = study_db
     out = tmp_path / "family"
-    code, stdout, stderr = run_cli(
+    code, stdout, stderr = cli(
         "export", "--storage", url, "--study", name, "--pick", "max-accuracy", "--epochs", "1",
         "--family", "2", "--augment", "online", "--no-baseline", "--json", "--out", str(out),
     )  # fmt: skip
@@ -160,7 +146,7 @@ def test_family_reports_mean_and_sd(study_db, tmp_path):
     assert "--no-baseline" in card and "mean ± sd" in card
 
 
-def test_bad_requests_exit_2_and_write_nothing(study_db, tmp_path):
+def test_bad_requests_exit_2_and_write_nothing(cli, study_db, tmp_path):
     url, name = study_db
     db = tmp_path / "copy.db"  # a copy with one failed trial that never got an architecture
     shutil.copy(url.removeprefix("sqlite:///"), db)
@@ -186,7 +172,7 @@ def test_bad_requests_exit_2_and_write_nothing(study_db, tmp_path):
         (["--pick", "knee", "--out", str(full)], "--out"),
     ]
     for args, field in cases:
-        code, _, err = run_cli("export", "--storage", copy, "--study", name, "--epochs", "1", *args)
+        code, _, err = cli("export", "--storage", copy, "--study", name, "--epochs", "1", *args)
         assert code == 2, (args, err)
         assert err.startswith("error: ") and field in err and err.count("\n") == 1, err
     assert not list(work.iterdir())  # not even a partial directory

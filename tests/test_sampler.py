@@ -362,3 +362,27 @@ def test_pruned_trials_teach_through_their_learning_curves(no_fallback, spy):
     np.testing.assert_allclose(size.y[-1], -np.log(123.0))
     # the acquisition's reference is the study's, in the GP's form (log, larger is better)
     np.testing.assert_allclose(seen.reference, [0.0, -np.log(1e6)])
+
+
+def test_pruned_trials_count_towards_the_startup(no_fallback, spy):
+    # a study whose early stopping prunes most trials must still leave the quasi-random start:
+    # 2 COMPLETE + 6 PRUNED = 8 finished >= n_startup_trials; with 1 COMPLETE it may not
+    records = TrialRecords(exact=[None, "size"], curve="curve", curve_objective=0)
+
+    def pruned(trial):
+        accuracy, size = trial.values
+        return optuna.trial.create_trial(
+            state=TrialState.PRUNED,
+            params=trial.params,
+            distributions=trial.distributions,
+            user_attrs={"curve": [accuracy - 0.1] * 2, "max_epochs": 3, "size": size},
+        )
+
+    def asked(trials):
+        sampler = cheap(BoTorchSampler(seed=0, n_startup_trials=8, records=records))
+        study_with(sampler, trials).ask(SPACE)
+
+    asked(history(2) + [pruned(t) for t in history(6, seed=1)])
+    assert len(spy) == 1
+    asked(history(1) + [pruned(t) for t in history(7, seed=1)])
+    assert len(spy) == 1  # one COMPLETE trial: still quasi-random

@@ -270,6 +270,13 @@ def test_missing_config_file(capsys, tmp_path) -> None:
     assert "nope.yaml" in line
 
 
+def test_bench_hypervolume_unknown_task(capsys, tmp_path) -> None:
+    out = tmp_path / "hv"
+    line = run_cli(capsys, "bench", "hypervolume", "--task", "mnist", "--out", str(out))
+    assert "--task: unknown task 'mnist'" in line and "fashion-mnist-2k" in line
+    assert not out.exists()
+
+
 # --- a study reused with another identity ---------------------------------------------------
 
 

@@ -38,12 +38,12 @@ def test_bench_writes_raw_runs_and_resumes(tmp_path, teacher_file):
     names = ["random", "tpe"]
     try:
         result = bench_hypervolume(
-            tmp_path, seeds=[0], n_trials=3, samplers=names, teacher=teacher_file
+            tmp_path, seeds=[0], n_trials=3, samplers=names, teacher=teacher_file, task="digits"
         )
         raw_files = {n: tmp_path / "runs" / f"{n}-seed0.json" for n in names}
         stamps = {n: p.stat().st_mtime_ns for n, p in raw_files.items()}
         again = bench_hypervolume(
-            tmp_path, seeds=[0], n_trials=3, samplers=names, teacher=teacher_file
+            tmp_path, seeds=[0], n_trials=3, samplers=names, teacher=teacher_file, task="digits"
         )
     finally:
         ray.shutdown()

@@ -86,13 +86,14 @@ def hypervolume(
         "botorch,tpe,nsga2,gp,random", "--samplers", help="Comma-separated sampler names."
     ),
     teacher: Path | None = typer.Option(
-        None, "--teacher", help="Teacher file (default: the built-in digits ResNet-8)."
+        None, "--teacher", help="Teacher file (default: the task's own)."
     ),
+    task: str = typer.Option("fashion-mnist-2k", "--task", help="fashion-mnist-2k | digits"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """One real KD search task with ours and Optuna's samplers: hypervolume per trial and per
     wall-clock second, median and quartiles over seeds."""
-    from autostudent.bench.hypervolume import bench_hypervolume
+    from autostudent.bench.hypervolume import TASKS, bench_hypervolume
     from autostudent.errors import UserError
     from autostudent.sampler import SAMPLERS
 
@@ -109,8 +110,10 @@ def hypervolume(
         raise UserError("--seeds/--samplers: give at least one of each")
     if teacher is not None and not teacher.exists():
         raise UserError(f"--teacher: {teacher}: no such file")
+    if task not in TASKS:
+        raise UserError(f"--task: unknown task {task!r} (known: {', '.join(TASKS)})")
     log = (lambda line: typer.echo(line, err=True)) if as_json else typer.echo
     result = bench_hypervolume(
-        out, seeds=seed_list, n_trials=trials, samplers=names, teacher=teacher, log=log
+        out, seeds=seed_list, n_trials=trials, samplers=names, teacher=teacher, task=task, log=log
     )
     _print(result, as_json)

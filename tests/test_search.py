@@ -205,6 +205,18 @@ def _runs_trials(db: Path, pid: int, after: int) -> bool:
     return holder == pid and mine >= 1 and done >= 1
 
 
+def _wait_for_own_trial(db: Path, proc: subprocess.Popen, after: int) -> None:
+    """Until the driver ``proc`` runs a trial of its own; fail (killing what it started) if it
+    never does."""
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        if _runs_trials(db, proc.pid, after):
+            return
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    pytest.fail("the search never had a finished and a running trial at once")
+
+
 def _last_trial_id(db: Path) -> int:
     import sqlite3
 
@@ -275,14 +287,7 @@ def test_sigkill_or_ctrl_c_at_any_point_then_resume_ends_with_exactly_n(tmp_path
     proc = subprocess.Popen(
         cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    deadline = time.time() + 240
-    while time.time() < deadline:
-        if _runs_trials(db, proc.pid, last):
-            break
-        time.sleep(0.2)
-    else:
-        os.killpg(proc.pid, signal.SIGKILL)
-        pytest.fail("the search never had a finished and a running trial at once")
+    _wait_for_own_trial(db, proc, last)
     # one driver per study: a second one on the live study is refused, nothing written (the
     # first is paused meanwhile so that it cannot finish first on a busy machine)
     os.killpg(proc.pid, signal.SIGSTOP)
@@ -302,10 +307,10 @@ def test_sigkill_or_ctrl_c_at_any_point_then_resume_ends_with_exactly_n(tmp_path
     last = _last_trial_id(db)
     log = tmp_path / "ctrl-c.log"
     with log.open("w") as err:
-        interrupted_run = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=err)
-        deadline = time.time() + 240
-        while time.time() < deadline and not _runs_trials(db, interrupted_run.pid, last):
-            time.sleep(0.2)
+        interrupted_run = subprocess.Popen(
+            cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=err
+        )
+        _wait_for_own_trial(db, interrupted_run, last)
         interrupted_run.send_signal(signal.SIGINT)
         interrupted_run.wait(timeout=120)
     assert interrupted_run.returncode == 130, log.read_text()[-2000:]

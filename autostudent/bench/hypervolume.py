@@ -158,17 +158,6 @@ def run_once(config: StudyConfig) -> dict:
     }
 
 
-def _warm_up() -> None:
-    """Pay one-off costs before the first timed run, whichever sampler it is: BoTorch's fused
-    qLogEHVI kernel is loaded (built by ninja if this venv has not built it: 37 s measured inside
-    the first BoTorch proposal of a bench that did not do this)."""
-    from botorch.acquisition.multi_objective import logei
-
-    load = getattr(logei, "_try_load_fused_kernel", None)
-    if load is not None:
-        load()
-
-
 def _quantile(values: Sequence[float], q: float) -> float:
     return float(np.quantile(np.asarray(values, dtype=float), q))
 
@@ -224,12 +213,14 @@ def bench_hypervolume(
     log: Callable[[str], None] = lambda _: None,
 ) -> dict:
     from autostudent.executor import Resources, init_ray
+    from autostudent.sampler import load_fused_kernel
 
     out = Path(out)
     (out / "runs").mkdir(parents=True, exist_ok=True)
     teacher = teacher or TASKS[task].teacher(out)
     init_ray(None, Resources(workers=_COMMON["search"]["workers"]))
-    _warm_up()
+    # one-off costs before the first timed run, whichever sampler it is
+    load_fused_kernel()
     runs: dict[str, list[dict]] = {name: [] for name in samplers}
     for seed in seeds:  # seeds outside: a partial bench has every sampler at the same seeds
         for name in samplers:

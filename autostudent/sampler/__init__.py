@@ -10,6 +10,7 @@ Its parts are private modules named by role: ``_encoding`` (parameters <-> unit 
 ``_sampler`` (the Optuna sampler) and ``_catalogue`` (samplers by name).
 """
 
+from autostudent.sampler._acquisition import load_fused_kernel
 from autostudent.sampler._catalogue import SAMPLERS, make_sampler
 from autostudent.sampler._history import KnownConstraints, TrialRecords
 from autostudent.sampler._sampler import FALLBACK_ATTR, BoTorchSampler, ProposalFallbackWarning
@@ -21,5 +22,6 @@ __all__ = [
     "KnownConstraints",
     "ProposalFallbackWarning",
     "TrialRecords",
+    "load_fused_kernel",
     "make_sampler",
 ]

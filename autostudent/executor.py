@@ -14,7 +14,6 @@ import logging
 import math
 import os
 import socket
-import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -25,7 +24,7 @@ from optuna.trial import TrialState
 from ray.tune.search import Searcher
 from ray.tune.stopper import Stopper
 
-from autostudent import killpoints
+from autostudent import killpoints, worker
 from autostudent import objectives as objs
 from autostudent.candidate import Candidate, CandidateFactory
 from autostudent.errors import TrialFailed, UserError
@@ -34,7 +33,7 @@ from autostudent.sampler import KnownConstraints
 from autostudent.sizes import count_sizes
 from autostudent.storage import StorageLost
 from autostudent.study import finished, set_user_attrs
-from autostudent.trial import Caps, TrialResult, cap_constraints, check_caps, run_trial
+from autostudent.trial import Caps, cap_constraints, check_caps
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +108,9 @@ class StudySearcher(Searcher):
         self.halt = halt
         self.halted: Exception | None = None
         self.live: dict[str, optuna.trial.Trial] = {}
+        # finished trials, counted here once and then on every tell (this driver holds the
+        # study's lease: nobody else tells); Tune asks ``suggest`` many times per trial
+        self.done = finished(study)
         self.failures = 0  # in a row: one success resets it
         self.failure_limit = max_failures if max_failures is not None else max(20, n_trials)
         self.last_failure = ""
@@ -125,7 +127,7 @@ class StudySearcher(Searcher):
         """Nothing to restore: a resumed search reads the study database."""
 
     def _needed(self) -> int:
-        return self.n_trials - finished(self.study)
+        return self.n_trials - self.done
 
     def _halting(self) -> bool:
         if self.halted is None:
@@ -227,6 +229,7 @@ class StudySearcher(Searcher):
             self.study.tell(trial, state=TrialState.PRUNED)  # low fidelity: kept out of the front
         else:
             self.study.tell(trial, objs.values(self.objectives, result))
+        self.done += 1
         killpoints.reached("trial_told")
         self.on_change()
 
@@ -289,61 +292,6 @@ def _only(distribution: BaseDistribution) -> Any:
     return distribution.choices[0] if hasattr(distribution, "choices") else distribution.low
 
 
-def train_candidate(config: dict, payload: dict) -> None:
-    """The Ray Tune trainable: one KD trial in a worker, reporting after every epoch."""
-    import torch
-    from ray import tune
-
-    from autostudent.trial import KDSettings
-
-    torch.set_num_threads(payload["threads"])
-    warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-
-    worker = worker_name()
-
-    def report(result: TrialResult) -> None:
-        tune.report({"epoch": result.epochs, "worker": worker, **result.as_dict()})
-
-    try:
-        run_trial(
-            config["spec"],
-            KDSettings(**config["kd"]),
-            payload["data"],
-            payload["outputs"],
-            budget=payload["budget"],
-            seed=config["seed"],
-            caps=payload["caps"],
-            device=payload["device"],
-            report=report,
-        )
-    except TrialFailed as exc:  # with its sizes and cap constraints, when it knows them
-        tune.report(
-            {
-                "epoch": 0,
-                "val_accuracy": 0.0,
-                "worker": worker,
-                "failure": str(exc),
-                "constraints": exc.constraints,
-                "sizes": exc.sizes,
-            }
-        )
-    except Exception as exc:  # a bug or a bad architecture must not stop the search
-        reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
-        tune.report({"epoch": 0, "val_accuracy": 0.0, "worker": worker, "failure": reason})
-
-
-def worker_name() -> str:
-    """Which Ray worker process ran a trial: ``node:pid`` (the dashboard's timeline lanes), the
-    node being Ray's node id (several Ray nodes may share one host and IP address)."""
-    import ray
-
-    try:
-        node = ray.get_runtime_context().get_node_id()[:12]
-    except Exception:  # outside Ray (tests calling the trainable directly)
-        node = "local"
-    return f"{node}:{os.getpid()}"
-
-
 def run(
     searcher,
     payload: dict,
@@ -369,7 +317,7 @@ def run(
         reduction_factor=reduction_factor,
     )
     trainable = tune.with_resources(
-        tune.with_parameters(train_candidate, payload=payload),
+        tune.with_parameters(worker.train_candidate, payload=payload),
         {"cpu": resources.cpus_per_trial, "gpu": resources.gpus_per_trial},
     )
     tuner = tune.Tuner(
@@ -424,6 +372,9 @@ def init_ray(address: str | None, resources: Resources) -> None:
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     os.environ.setdefault("TUNE_MAX_PENDING_TRIALS_PG", str(resources.workers))
+    # Tune's experiment snapshots are for Tune's own restore, which autostudent does not use
+    # (the study database is the truth): every 10 s they cost driver CPU the trials could use.
+    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "600")
     kwargs: dict = {
         "include_dashboard": False,
         "log_to_driver": False,

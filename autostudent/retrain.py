@@ -151,7 +151,7 @@ def retrain(
             return augment(xb, gen, pad=how["crop_pad"], flip=how["flip"], fill=black)
 
     steps = steps_per_epoch(len(x), budget.batch_size)
-    opt, sched = sgd(model, budget.lr, budget.weight_decay, budget.epochs * steps)
+    opt = sgd(model, budget.lr, budget.weight_decay, budget.epochs * steps)
     epoch_seconds = []
     with TrainingProgress(label, budget.epochs, steps) as progress:
         for epoch in range(1, budget.epochs + 1):
@@ -163,7 +163,6 @@ def retrain(
                 teacher_batch,
                 objective,
                 opt,
-                sched,
                 budget.batch_size,
                 gen,
                 features=features,

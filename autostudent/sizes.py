@@ -16,8 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from autostudent.edges import predecessors, sinks
 from autostudent.registry import Registry
-from autostudent.spaces.graphs import predecessors, sinks
 
 Spec = dict[str, Any]
 

@@ -16,8 +16,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from autostudent.edges import predecessors, sinks
 from autostudent.registry import Registry
-from autostudent.spaces.graphs import predecessors, sinks
 
 Spec = dict[str, Any]
 # A builder returns the body and the width D of the features it produces.

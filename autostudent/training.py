@@ -6,6 +6,7 @@ processes, nothing between the optimizer and the two cores but the model itself.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -56,25 +57,76 @@ def augment(
     return out
 
 
-def sgd(model: nn.Module, lr: float, weight_decay: float, total_steps: int):
-    """Nesterov SGD with a one-cycle schedule: the fastest reliable start for short budgets."""
-    decay, no_decay = [], []
-    for p in model.parameters():
-        # BatchNorm and bias parameters are not weight-decayed (standard practice for small nets).
-        (no_decay if p.ndim <= 1 else decay).append(p)
-    opt = torch.optim.SGD(
-        [
-            {"params": decay, "weight_decay": weight_decay},
-            {"params": no_decay, "weight_decay": 0.0},
-        ],
-        lr=lr,
-        momentum=0.9,
-        nesterov=True,
-    )
-    sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=lr, total_steps=max(total_steps, 1), pct_start=0.25, anneal_strategy="cos"
-    )
-    return opt, sched
+class OneCycleSGD:
+    """Nesterov SGD (momentum cycled 0.95 → 0.85 → 0.95) on a one-cycle cosine learning-rate
+    schedule: the fastest reliable start for short budgets. The numbers are those of
+    ``torch.optim.SGD(nesterov=True)`` stepped with ``OneCycleLR(pct_start=0.25,
+    anneal_strategy="cos")`` (a test holds the two equal); it is written out because the first
+    ``torch.optim`` optimizer of a process imports ``torch._dynamo`` (1.2-1.9 s on 2 cores),
+    which every Ray worker of every search would pay before its first trial.
+
+    ``step()`` updates the parameters and advances the schedule; BatchNorm and bias parameters
+    (``ndim <= 1``) are not weight-decayed (standard practice for small nets)."""
+
+    pct_start = 0.25
+    div_factor = 25.0
+    final_div_factor = 1e4
+    momenta = (0.85, 0.95)  # (base, max)
+
+    def __init__(self, model: nn.Module, lr: float, weight_decay: float, total_steps: int):
+        params = [p for p in model.parameters() if p.requires_grad]
+        self.groups = [
+            ([p for p in params if p.ndim > 1], weight_decay),
+            ([p for p in params if p.ndim <= 1], 0.0),
+        ]
+        self.buffers: dict[torch.Tensor, torch.Tensor] = {}
+        self.max_lr = lr
+        self.total_steps = max(total_steps, 1)
+        self.steps = 0
+
+    def schedule(self, step: int) -> tuple[float, float]:
+        """(learning rate, momentum) of optimizer step ``step`` (0-based): cosine from
+        lr/25 up to lr over the first quarter, then down to lr/25e4; momentum the other way."""
+        low, high = self.momenta
+        initial = self.max_lr / self.div_factor
+        phases = (  # (last step of the phase, start and end lr, start and end momentum)
+            (self.pct_start * self.total_steps - 1, initial, self.max_lr, high, low),
+            (self.total_steps - 1, self.max_lr, initial / self.final_div_factor, low, high),
+        )
+        start = 0.0
+        for i, (end, lr0, lr1, m0, m1) in enumerate(phases):
+            if step <= end or i == len(phases) - 1:
+                pct = (step - start) / (end - start) if end != start else 1.0
+                cos = math.cos(math.pi * pct) + 1
+                return lr1 + (lr0 - lr1) / 2.0 * cos, m1 + (m0 - m1) / 2.0 * cos
+            start = end
+        raise AssertionError("unreachable: the last phase always matches")
+
+    def zero_grad(self) -> None:
+        for group, _ in self.groups:
+            for p in group:
+                p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        lr, momentum = self.schedule(min(self.steps, self.total_steps))
+        for group, weight_decay in self.groups:
+            for p in group:
+                if p.grad is None:
+                    continue
+                grad = p.grad.add(p, alpha=weight_decay) if weight_decay else p.grad
+                buf = self.buffers.get(p)
+                if buf is None:
+                    buf = self.buffers[p] = grad.detach().clone()
+                else:
+                    buf.mul_(momentum).add_(grad)
+                p.add_(grad.add(buf, alpha=momentum), alpha=-lr)
+        self.steps += 1
+
+
+def sgd(model: nn.Module, lr: float, weight_decay: float, total_steps: int) -> OneCycleSGD:
+    """The optimizer every training loop here uses: see ``OneCycleSGD``."""
+    return OneCycleSGD(model, lr, weight_decay, total_steps)
 
 
 def steps_per_epoch(n: int, batch_size: int) -> int:

@@ -11,11 +11,11 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-from autostudent.config import BudgetConfig, CapsConfig
 from autostudent.datasets import Data
 from autostudent.errors import TrialFailed
 from autostudent.losses import kd_loss
@@ -24,7 +24,10 @@ from autostudent.objectives import OBJECTIVES
 from autostudent.sizes import count_sizes
 from autostudent.student import build_student
 from autostudent.teacher_outputs import TeacherOutputs
-from autostudent.training import accuracy, batch_indices, sgd, steps_per_epoch
+from autostudent.training import OneCycleSGD, accuracy, batch_indices, sgd, steps_per_epoch
+
+if TYPE_CHECKING:  # the config models import the search spaces; a Ray worker needs neither
+    from autostudent.config import BudgetConfig, CapsConfig
 
 # (indices, student inputs) → (teacher logits, teacher features or None) for that batch
 TeacherBatch = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, "torch.Tensor | None"]]
@@ -182,7 +185,7 @@ def run_trial(
     x = torch.from_numpy(data.x_train).to(dev)
     y = torch.from_numpy(data.y_train).to(dev)
     gen = torch.Generator().manual_seed(seed)
-    opt, sched = sgd(
+    opt = sgd(
         model,
         budget.lr,
         budget.weight_decay,
@@ -199,7 +202,6 @@ def run_trial(
             teacher,
             objective,
             opt,
-            sched,
             budget.batch_size,
             gen,
             features=loss.needs_features,
@@ -227,8 +229,7 @@ def distill_epoch(
     y: torch.Tensor,
     teacher: TeacherBatch,
     objective: Objective,
-    opt: torch.optim.Optimizer,
-    sched,
+    opt: OneCycleSGD,
     batch_size: int,
     gen: torch.Generator,
     *,
@@ -252,10 +253,9 @@ def distill_epoch(
         else:
             s_feats, logits = None, model(xb)
         loss = objective(logits, y[idx], t_logits, s_feats, t_feats)
-        opt.zero_grad(set_to_none=True)
+        opt.zero_grad()
         loss.backward()
         opt.step()
-        sched.step()
         # A finite check per step is a device sync; every 20 steps catches divergence early enough.
         if step % 20 == 0 and not math.isfinite(loss.item()):
             raise TrialFailed(f"loss is {loss.item()} at epoch {epoch}, step {step}")

@@ -93,17 +93,16 @@ def train_teacher(
     model = TEACHERS.get(arch)(data.input_shape[0], data.num_classes, **kwargs).to(device)
     x, y = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)
     gen = torch.Generator().manual_seed(seed)
-    opt, sched = sgd(model, lr, weight_decay, epochs * steps_per_epoch(len(x), batch_size))
+    opt = sgd(model, lr, weight_decay, epochs * steps_per_epoch(len(x), batch_size))
     for epoch in range(1, epochs + 1):
         model.train()
         started = time.perf_counter()
         for idx in batch_indices(len(x), batch_size, gen):
             xb = augment(x[idx], gen).to(device, non_blocking=True)
             loss = nn.functional.cross_entropy(model(xb), y[idx].to(device))
-            opt.zero_grad(set_to_none=True)
+            opt.zero_grad()
             loss.backward()
             opt.step()
-            sched.step()
         model.eval()
         val = accuracy(model, data.x_val, data.y_val, device)
         log(

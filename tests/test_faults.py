@@ -14,7 +14,7 @@ import pytest
 import torch
 from optuna.trial import TrialState
 
-from autostudent import executor, storage
+from autostudent import executor, storage, worker
 from autostudent import study as studydb
 from autostudent.candidate import CandidateFactory
 from autostudent.config import StudyConfig
@@ -64,7 +64,7 @@ def run_worker(config: dict, payload: dict, monkeypatch) -> dict:
 
     reports: list[dict] = []
     monkeypatch.setattr(ray.tune, "report", reports.append)
-    executor.train_candidate(config, payload)
+    worker.train_candidate(config, payload)
     return reports[-1]
 
 
@@ -81,7 +81,7 @@ def test_a_diverging_or_out_of_memory_trial_fails_with_its_reason(searcher, monk
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
     with monkeypatch.context() as m:
-        m.setattr(executor, "run_trial", oom)
+        m.setattr(worker, "run_trial", oom)
         search.on_trial_complete("t1", run_worker(config, payload, monkeypatch))
     # the search goes on: the next proposal trains normally
     config = search.suggest("t2")

@@ -17,7 +17,7 @@ from autostudent.spaces import load_space
 from autostudent.student import build_student
 from autostudent.teacher import TeacherSource, load_teacher
 from autostudent.teacher_outputs import TeacherOutputs, teacher_outputs
-from autostudent.training import accuracy, augment, batch_indices, steps_per_epoch
+from autostudent.training import accuracy, augment, batch_indices, sgd, steps_per_epoch
 from autostudent.trial import Budget, Caps, KDSettings, TrialResult, run_trial
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -194,6 +194,56 @@ def test_batch_indices_cover_the_data_once(n, batch):
     dropped = n - len(seen)
     assert dropped == (1 if n % batch == 1 else 0)  # only a lone last example is dropped
     assert len(seen.unique()) == len(seen) and all(len(b) > 1 for b in batches)
+
+
+@pytest.mark.parametrize("total_steps", [1, 4, 13, 40])
+def test_one_cycle_sgd_steps_exactly_as_torch_sgd_with_one_cycle_lr(total_steps):
+    """The hand-written optimizer (no torch._dynamo import in the workers) gives torch's numbers:
+    Nesterov SGD, weight decay on weights only, OneCycleLR(pct_start=0.25, cos) with momentum
+    cycling; BatchNorm and a parameter without a gradient included."""
+
+    def net() -> nn.Module:
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.Flatten(), nn.Linear(64, 3))
+        # never gets a gradient: skipped, as torch skips it
+        model.register_parameter("unused", nn.Parameter(torch.ones(2, 2)))
+        return model
+
+    ours, theirs = net(), net()
+    opt = sgd(ours, 0.1, 5e-4, total_steps)
+    decay = [p for p in theirs.parameters() if p.ndim > 1]
+    rest = [p for p in theirs.parameters() if p.ndim <= 1]
+    reference = torch.optim.SGD(
+        [{"params": decay, "weight_decay": 5e-4}, {"params": rest, "weight_decay": 0.0}],
+        lr=0.1,
+        momentum=0.9,
+        nesterov=True,
+    )
+    schedule = (
+        torch.optim.lr_scheduler.OneCycleLR(
+            reference, max_lr=0.1, total_steps=total_steps, pct_start=0.25, anneal_strategy="cos"
+        )
+        if total_steps != 4
+        else None
+    )  # torch divides by zero there (a phase of zero steps)
+    gen = torch.Generator().manual_seed(1)
+    for step in range(total_steps):
+        x = torch.randn(8, 1, 6, 6, generator=gen)
+        y = torch.randint(0, 3, (8,), generator=gen)
+        for model, optimizer in ((ours, opt), (theirs, reference)):
+            loss = F.cross_entropy(model(x), y)
+            optimizer.zero_grad()
+            loss.backward()
+            if optimizer is reference and schedule is None:
+                lr, momentum = opt.schedule(step)  # the same schedule, set by hand
+                for group in reference.param_groups:
+                    group["lr"], group["momentum"] = lr, momentum
+            optimizer.step()
+        if schedule is not None:
+            assert opt.schedule(step)[0] == pytest.approx(schedule.get_last_lr()[0], rel=1e-12)
+            schedule.step()
+    for a, b in zip(ours.parameters(), theirs.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
 def test_augment_keeps_shape_and_only_moves_pixels():

@@ -89,11 +89,11 @@ def bench_throughput(
             torch.manual_seed(seed)
             model = build_student(spec)
             params = count_params(model)
-            opt, sched = sgd(model, 0.05, 5e-4, steps_per_epoch(len(x), batch_size))
+            opt = sgd(model, 0.05, 5e-4, steps_per_epoch(len(x), batch_size))
             gen = torch.Generator().manual_seed(seed)
             t0 = time.perf_counter()
             distill_epoch(
-                model, x, y, teacher_batch, objective, opt, sched, batch_size, gen, features=False
+                model, x, y, teacher_batch, objective, opt, batch_size, gen, features=False
             )
             timings[mode].append(len(x) / (time.perf_counter() - t0))
     result = {m: statistics.median(v[1:]) for m, v in timings.items()}

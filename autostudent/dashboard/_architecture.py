@@ -13,8 +13,8 @@ from collections.abc import Callable
 
 import plotly.graph_objects as go
 
+from autostudent.edges import predecessors
 from autostudent.registry import Registry
-from autostudent.spaces.graphs import predecessors
 
 STAGE_COLOURS = ("#4c78a8", "#f58518", "#54a24b", "#b279a2", "#e45756")
 Panels = list[tuple[str, list[go.Scatter]]]  # one (title, traces) per panel, left to right

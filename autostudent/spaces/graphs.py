@@ -11,10 +11,9 @@ from collections.abc import Callable
 
 import networkx as nx
 
+from autostudent.edges import Edges
 from autostudent.errors import TrialFailed
 from autostudent.registry import Registry
-
-Edges = list[list[int]]  # [[u, v], ...] with u < v: lists, so a spec survives a JSON round trip
 
 # A graph model draws an undirected graph on nodes 0..n-1 from (n, k, p, m, seed); each model
 # reads the arguments it needs: WS (k, p), ER (p), BA (m).
@@ -102,17 +101,3 @@ def connected_dag(
         f"{model} graph with n={n} (k={k}, p={p:.3g}, m={m}) stayed disconnected "
         f"after {tries} draws from seed {seed}"
     )
-
-
-def predecessors(n: int, edges: Edges) -> list[list[int]]:
-    """Sorted predecessors of each node of an oriented graph."""
-    preds: list[list[int]] = [[] for _ in range(n)]
-    for u, v in edges:
-        preds[v].append(u)
-    return [sorted(p) for p in preds]
-
-
-def sinks(n: int, edges: Edges) -> list[int]:
-    """Nodes without successors: their mean is the graph's output."""
-    has_successor = {u for u, _ in edges}
-    return [i for i in range(n) if i not in has_successor]

@@ -7,11 +7,22 @@ pays the one-off costs (imports, the cache, the OS's file cache), then the runs 
 drifts. ``one_worker_s`` and ``two_workers_s`` are the medians of each side's study clock (first
 trial started → last trial finished: proposals, training, database writes); ``speedup`` is their
 ratio (trials per hour). ``runs`` keeps every run's raw numbers, the warm-up's too.
+
+What two workers can give on this machine at all is measured beside them: before every timed
+run, two Ray actors (of no Ray CPUs, idle in between) train one of the bench's students for the
+same number of steps, one alone and both side by side (in alternating order). ``ceiling`` is the
+median ratio of the pair's training throughput to the lone worker's: 2.0 on two free cores, less
+where the two cores share caches, memory bandwidth or a physical core with other tenants.
+``of_ceiling`` (``speedup / ceiling``) is the part of that the search reaches: what is lost to
+autostudent and Ray Tune rather than to the hardware. ``trial_work_ratio`` says the same from the
+runs themselves: the seconds the same trials spent inside the workers (set-up, training,
+validation) with two workers over those with one.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import statistics
 import tempfile
@@ -49,33 +60,50 @@ def bench_scaling(
 
     config = load_config(config_path)
     init_ray(None, Resources(workers=max(order), cpus_per_trial=config.resources.cpus_per_trial))
-    runs = []
+    runs, probes = [], []
     with tempfile.TemporaryDirectory() as tmp:
         warm_up = _variant(config, max(order), max(2, n_trials // 2), Path(tmp), 0)
-        runs.append(_run(warm_up, warm_up=True))
-        for run, workers in enumerate(order, start=1):
-            runs.append(_run(_variant(config, workers, n_trials, Path(tmp), run), warm_up=False))
+        result, study = _run(warm_up, warm_up=True)
+        runs.append(result)
+        probe = CeilingProbe(_median_student(study), config.budget.batch_size)
+        try:
+            for run, workers in enumerate(order, start=1):
+                probes.append({"before_run": run, **probe.measure(pair_first=run % 2 == 0)})
+                runs.append(_run(_variant(config, workers, n_trials, Path(tmp), run), False)[0])
+        finally:
+            probe.close()
     timed = [r for r in runs if not r["warm_up"]]
     one = statistics.median(r["window_s"] for r in timed if r["workers"] == 1)
     two = statistics.median(r["window_s"] for r in timed if r["workers"] == 2)
     wall_one = statistics.median(r["wall_s"] for r in timed if r["workers"] == 1)
     wall_two = statistics.median(r["wall_s"] for r in timed if r["workers"] == 2)
+    ceiling = statistics.median(p["ratio"] for p in probes)
+    work = {
+        workers: statistics.median(_in_worker_s(r) for r in timed if r["workers"] == workers)
+        for workers in (1, 2)
+    }
     return {
         "trials": n_trials,
         "one_worker_s": one,
         "two_workers_s": two,
         "speedup": one / two,
+        "ceiling": ceiling,
+        "of_ceiling": one / two / ceiling,
+        # the same trials' seconds inside the workers (set-up, training, validation), two side by
+        # side over one alone: how much the two runs slowed each other on the cores
+        "trial_work_ratio": work[2] / work[1],
         # the whole command, with its start-up (study, Tune) that a long study amortises
         "one_worker_wall_s": wall_one,
         "two_workers_wall_s": wall_two,
         "wall_speedup": wall_one / wall_two,
         "load_avg_1min": os.getloadavg()[0],
         "runs": runs,
+        "probes": probes,
         "config": str(config_path),
     }
 
 
-def _run(config: StudyConfig, warm_up: bool) -> dict:
+def _run(config: StudyConfig, warm_up: bool):
     from autostudent.search import run_search
 
     load = os.getloadavg()[0]
@@ -83,7 +111,7 @@ def _run(config: StudyConfig, warm_up: bool) -> dict:
     study = run_search(config, show_progress=False)
     wall = time.perf_counter() - started
     trials = [t for t in study.trials if t.datetime_start and t.datetime_complete]
-    return {
+    result = {
         "workers": config.search.workers,
         "warm_up": warm_up,
         "window_s": _trial_window(trials),
@@ -91,6 +119,97 @@ def _run(config: StudyConfig, warm_up: bool) -> dict:
         "load_avg_1min": load,
         "per_trial_s": breakdown(trials),
     }
+    return result, study
+
+
+def _in_worker_s(run: dict) -> float:
+    return sum(run["per_trial_s"][key] for key in ("setup", "train", "eval"))
+
+
+def _median_student(study) -> dict:
+    """The spec of the study's median-sized trained student: what the probe trains."""
+    trained = sorted(
+        (t for t in study.trials if "params" in t.user_attrs), key=lambda t: t.user_attrs["params"]
+    )
+    return trained[len(trained) // 2].user_attrs["spec"]
+
+
+class CeilingProbe:
+    """Two idle Ray actors that, on ``measure()``, train a student for the same number of steps,
+    one alone and then both at once (or the other way round): the machine's two-worker ceiling.
+    They ask Ray for no CPUs, so that the runs' trials are scheduled as if they were not there
+    (between probes they wait, using none)."""
+
+    seconds = 3.0  # per measurement of one side
+
+    def __init__(self, spec: dict, batch_size: int) -> None:
+        import ray
+
+        trainer = ray.remote(num_cpus=0)(_StepTrainer)
+        self.actors = [trainer.remote(spec, batch_size) for _ in range(2)]
+        per_step = min(ray.get([a.time_steps.remote(5) for a in self.actors])) / 5
+        self.steps = max(10, math.ceil(self.seconds / per_step))
+
+    def measure(self, pair_first: bool) -> dict:
+        """Alone, pair, alone (or pair, alone, pair): the machine's speed drifts within
+        seconds here, so each side is measured on both sides of the other."""
+        import ray
+
+        alone: list[float] = []
+        pair: list[list[float]] = []
+        for side in ("pair", "alone", "pair") if pair_first else ("alone", "pair", "alone"):
+            if side == "alone":
+                alone.append(ray.get(self.actors[0].time_steps.remote(self.steps)))
+            else:
+                pair.append(ray.get([a.time_steps.remote(self.steps) for a in self.actors]))
+        alone_s = statistics.mean(alone)
+        pair_s = [statistics.mean(each) for each in zip(*pair, strict=True)]
+        # throughput (steps per second) of the two side by side over that of one alone
+        ratio = sum(alone_s / s for s in pair_s)
+        return {"steps": self.steps, "alone_s": alone, "pair_s": pair, "ratio": ratio}
+
+    def close(self) -> None:
+        import ray
+
+        for actor in self.actors:
+            ray.kill(actor)
+
+
+class _StepTrainer:
+    """A Ray worker's training step, without data or teacher: a student, one random batch."""
+
+    def __init__(self, spec: dict, batch_size: int) -> None:
+        import torch
+        from torch.nn import functional
+
+        from autostudent.student import build_student
+        from autostudent.training import sgd
+
+        torch.set_num_threads(1)
+        gen = torch.Generator().manual_seed(0)
+        torch.manual_seed(0)
+        self.model = build_student(spec)
+        size = spec["input_size"]
+        x = torch.randn(batch_size, spec["in_channels"], size, size, generator=gen)
+        y = torch.randint(0, spec["num_classes"], (batch_size,), generator=gen)
+        opt = sgd(self.model, 0.0, 5e-4, 1)  # a learning rate of 0: every step the same work
+
+        def step() -> None:
+            loss = functional.cross_entropy(self.model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+        self.step = step
+        for _ in range(3):  # allocators, kernels
+            step()
+
+    def time_steps(self, steps: int) -> float:
+        """Seconds for ``steps`` training steps."""
+        started = time.perf_counter()
+        for _ in range(steps):
+            self.step()
+        return time.perf_counter() - started
 
 
 def breakdown(trials) -> dict:

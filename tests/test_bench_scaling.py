@@ -6,7 +6,7 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from autostudent.bench.scaling import CeilingProbe, _median_student
+from autostudent.bench.scaling import CeilingProbe, _median_student, summarise
 
 
 @pytest.fixture
@@ -51,3 +51,33 @@ def test_the_ceiling_probe_trains_a_study_student_alone_and_in_pairs_on_no_ray_c
         assert all(s > 0 for s in measured["alone_s"])
         # two workers give between one and (a little noise above) two workers' throughput
         assert 0.5 < measured["ratio"] < 2.6
+
+
+def _run(workers: int, window: float, train: float, warm_up: bool = False) -> dict:
+    per_trial = {"span": 9.0, "setup": 0.5, "train": train, "eval": 1.5, "orchestration": 0.3}
+    return {
+        "workers": workers,
+        "warm_up": warm_up,
+        "window_s": window,
+        "wall_s": window + 2.0,
+        "per_trial_s": {**per_trial, "gap": 0.01},
+    }
+
+
+def test_summary_takes_each_sides_median_without_the_warm_up():
+    runs = [
+        _run(2, 10.0, 9.0, warm_up=True),  # the warm-up: slow, and left out
+        _run(1, 100.0, 4.0),
+        _run(2, 50.0, 4.0),
+        _run(2, 60.0, 6.0),
+        _run(1, 104.0, 4.0),
+    ]
+    probes = [{"ratio": 1.9}, {"ratio": 1.7}, {"ratio": 2.0}]
+    summary = summarise(runs, probes)
+    assert summary["one_worker_s"] == 102.0 and summary["two_workers_s"] == 55.0
+    assert summary["speedup"] == pytest.approx(102.0 / 55.0)
+    assert summary["wall_speedup"] == pytest.approx(104.0 / 57.0)
+    assert summary["ceiling"] == 1.9
+    assert summary["of_ceiling"] == pytest.approx(102.0 / 55.0 / 1.9)
+    # in-worker seconds per trial: 1 worker 0.5 + 4 + 1.5 = 6; 2 workers median(6, 8) = 7
+    assert summary["trial_work_ratio"] == pytest.approx(7.0 / 6.0)

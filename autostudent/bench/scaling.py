@@ -72,18 +72,29 @@ def bench_scaling(
                 runs.append(_run(_variant(config, workers, n_trials, Path(tmp), run), False)[0])
         finally:
             probe.close()
-    timed = [r for r in runs if not r["warm_up"]]
-    one = statistics.median(r["window_s"] for r in timed if r["workers"] == 1)
-    two = statistics.median(r["window_s"] for r in timed if r["workers"] == 2)
-    wall_one = statistics.median(r["wall_s"] for r in timed if r["workers"] == 1)
-    wall_two = statistics.median(r["wall_s"] for r in timed if r["workers"] == 2)
-    ceiling = statistics.median(p["ratio"] for p in probes)
-    work = {
-        workers: statistics.median(_in_worker_s(r) for r in timed if r["workers"] == workers)
-        for workers in (1, 2)
-    }
     return {
         "trials": n_trials,
+        **summarise(runs, probes),
+        "load_avg_1min": os.getloadavg()[0],
+        "runs": runs,
+        "probes": probes,
+        "config": str(config_path),
+    }
+
+
+def summarise(runs: list[dict], probes: list[dict]) -> dict:
+    """Each side's median over the timed runs (the warm-up left out), their ratios, and the
+    machine's ceiling from the probes."""
+    timed = [r for r in runs if not r["warm_up"]]
+
+    def median(workers: int, value) -> float:
+        return statistics.median(value(r) for r in timed if r["workers"] == workers)
+
+    one, two = (median(w, lambda r: r["window_s"]) for w in (1, 2))
+    wall_one, wall_two = (median(w, lambda r: r["wall_s"]) for w in (1, 2))
+    work_one, work_two = (median(w, _in_worker_s) for w in (1, 2))
+    ceiling = statistics.median(p["ratio"] for p in probes)
+    return {
         "one_worker_s": one,
         "two_workers_s": two,
         "speedup": one / two,
@@ -91,15 +102,11 @@ def bench_scaling(
         "of_ceiling": one / two / ceiling,
         # the same trials' seconds inside the workers (set-up, training, validation), two side by
         # side over one alone: how much the two runs slowed each other on the cores
-        "trial_work_ratio": work[2] / work[1],
+        "trial_work_ratio": work_two / work_one,
         # the whole command, with its start-up (study, Tune) that a long study amortises
         "one_worker_wall_s": wall_one,
         "two_workers_wall_s": wall_two,
         "wall_speedup": wall_one / wall_two,
-        "load_avg_1min": os.getloadavg()[0],
-        "runs": runs,
-        "probes": probes,
-        "config": str(config_path),
     }
 
 

@@ -28,8 +28,12 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from autostudent.config import StudyConfig, load_config
+
+if TYPE_CHECKING:
+    import optuna
 
 DEFAULT_CONFIG = "smoke"  # the built-in study
 ORDER = (1, 2, 2, 1)
@@ -110,7 +114,8 @@ def summarise(runs: list[dict], probes: list[dict]) -> dict:
     }
 
 
-def _run(config: StudyConfig, warm_up: bool):
+def _run(config: StudyConfig, warm_up: bool) -> tuple[dict, optuna.Study]:
+    """One search: its raw numbers, and the study (the warm-up's names the probe's student)."""
     from autostudent.search import run_search
 
     load = os.getloadavg()[0]

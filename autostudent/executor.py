@@ -26,6 +26,7 @@ from ray.tune.stopper import Stopper
 
 from autostudent import killpoints, worker
 from autostudent import objectives as objs
+from autostudent.allocator import worker_env
 from autostudent.candidate import Candidate, CandidateFactory
 from autostudent.errors import TrialFailed, UserError
 from autostudent.lease import LeaseLost
@@ -380,6 +381,8 @@ def init_ray(address: str | None, resources: Resources) -> None:
         "log_to_driver": False,
         "logging_level": logging.WARNING,
         "configure_logging": True,
+        # every worker process starts with the allocator settings training needs (allocator.py)
+        "runtime_env": {"env_vars": worker_env()},
     }
     if address:
         try:

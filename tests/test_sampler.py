@@ -386,3 +386,20 @@ def test_pruned_trials_count_towards_the_startup(no_fallback, spy):
     assert len(spy) == 1
     asked(history(1) + [pruned(t) for t in history(7, seed=1)])
     assert len(spy) == 1  # one COMPLETE trial: still quasi-random
+
+
+def test_a_share_of_multi_objective_proposals_improve_a_random_trade_off():
+    from autostudent.sampler._propose import trade_off
+
+    draws = [trade_off(2, seed, 0.5) for seed in range(200)]
+    weights = [w for w in draws if w is not None]
+    assert 70 < len(weights) < 130  # about half of the proposals
+    assert all(float(w.sum()) == pytest.approx(1.0) and (w > 0).all() for w in weights)
+    # both ends of the front get asked for: mostly accuracy, mostly size
+    assert min(float(w[0]) for w in weights) < 0.2 < 0.8 < max(float(w[0]) for w in weights)
+    # a pure function of the proposal's seed
+    assert [None if w is None else w.tolist() for w in draws] == [
+        None if w is None else w.tolist() for w in (trade_off(2, s, 0.5) for s in range(200))
+    ]
+    assert all(trade_off(1, seed, 1.0) is None for seed in range(20))  # one objective: EI
+    assert all(trade_off(2, seed, 0.0) is None for seed in range(20))  # share 0: EHVI only

@@ -54,13 +54,15 @@ def acquisition(
     seed: int,
     settings: ProposalSettings,
     reference: torch.Tensor | None = None,
+    weights: torch.Tensor | None = None,
 ) -> AcquisitionFunction:
     """qLogEHVI (qLogEI for one objective) against the *denoised* incumbents: the posterior mean
     at the feasible trials and at the running ones believed feasible. Unlike qLogNEHVI, whose
     every evaluation samples the baseline jointly with the candidate, the cost of one evaluation
     does not grow with the number of incumbents (see the module docstring). ``reference`` is
     the hypervolume reference point (the study's, as ``status`` scores it); without one it is
-    inferred from the incumbents' front."""
+    inferred from the incumbents' front. ``weights`` (several objectives): ParEGO instead,
+    qLogEI of the augmented Chebyshev scalarisation of the objectives with these weights."""
     import torch
     from botorch.sampling import SobolQMCNormalSampler
 
@@ -74,16 +76,28 @@ def acquisition(
             )
     everything, incumbents = means[:, :n_objectives], incumbents[:, :n_objectives]
     sampler = SobolQMCNormalSampler(torch.Size([settings.mc_samples]), seed=seed)
-    if n_objectives == 1:
+    if n_objectives == 1 or weights is not None:
         from botorch.acquisition.logei import qLogExpectedImprovement
         from botorch.acquisition.objective import GenericMCObjective
 
-        best_f = incumbents.max() if len(incumbents) else everything.min()
+        if weights is None:
+
+            def scalar(Y: torch.Tensor) -> torch.Tensor:
+                return Y[..., 0]
+        else:
+            from botorch.utils.multi_objective.scalarization import get_chebyshev_scalarization
+
+            chebyshev = get_chebyshev_scalarization(weights, everything)  # scaled by the trials
+
+            def scalar(Y: torch.Tensor) -> torch.Tensor:
+                return chebyshev(Y[..., :n_objectives])
+
+        best_f = scalar(incumbents).max() if len(incumbents) else scalar(everything).min()
         return qLogExpectedImprovement(
             model=model,
             best_f=best_f,
             sampler=sampler,
-            objective=GenericMCObjective(lambda Z, X=None: Z[..., 0]) if constraints else None,
+            objective=GenericMCObjective(lambda Z, X=None: scalar(Z)),
             constraints=constraints,
         )
 

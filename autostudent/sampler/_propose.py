@@ -21,6 +21,8 @@ from autostudent.sampler._model import fit_model
 from autostudent.sampler._optimise import optimise
 
 if TYPE_CHECKING:
+    import torch
+
     from autostudent.sampler._encoding import CubeEncoding
     from autostudent.sampler._history import History
 
@@ -37,6 +39,10 @@ class ProposalSettings:
     fit_maxiter_cold: int = 100
     fit_maxiter_warm: int = 20
     mc_samples: int = 64
+    # several objectives: the share of proposals that improve one random trade-off (ParEGO's
+    # Chebyshev scalarisation, weights drawn from the proposal's seed) instead of the
+    # hypervolume, whose improvement is largest at the small end of a log-size front
+    scalarised_share: float = 0.5
 
 
 def propose(
@@ -77,12 +83,32 @@ def propose(
         if history.reference is not None:
             reference = torch.as_tensor(history.reference, dtype=torch.float64)
         acqf = acquisition(
-            model, X, history.feasible, pending, m, constraints, seed, settings, reference
+            model,
+            X,
+            history.feasible,
+            pending,
+            m,
+            constraints,
+            seed,
+            settings,
+            reference,
+            trade_off(m, seed, settings.scalarised_share),
         )
         rows = front(history.Y, history.feasible)
         spread = np.linspace(0, len(rows) - 1, min(len(rows), 8)).astype(int)
         anchors = X[torch.as_tensor(rows[spread])]
         return optimise(acqf, cube, anchors, seed, settings, feasible)
+
+
+def trade_off(n_objectives: int, seed: int, share: float) -> torch.Tensor | None:
+    """ParEGO weights for this proposal (uniform on the simplex), with probability ``share``
+    when there are several objectives; None: improve the hypervolume."""
+    import torch
+
+    rng = np.random.default_rng(seed)
+    if n_objectives < 2 or rng.random() >= share:
+        return None
+    return torch.as_tensor(rng.dirichlet(np.ones(n_objectives)), dtype=torch.float64)
 
 
 @contextmanager

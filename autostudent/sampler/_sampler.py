@@ -6,7 +6,8 @@
   points and a define-by-run space needs no declaration.
 - Then each proposal fits GPs to the study's history (``_history``: every trial teaches them,
   pruned ones through their learning curves) and maximises qLogEHVI (several objectives,
-  against the study's hypervolume reference when given) or qLogEI (one) (``_propose``).
+  against the study's hypervolume reference when given; in half of the proposals, drawn from
+  their seeds, ParEGO's qLogEI of one random trade-off instead) or qLogEI (one) (``_propose``).
 - Known constraints (a student's size against its cap) are checked on every candidate, the
   quasi-random ones included, so no proposal is over a cap the sampler could compute. With a
   declared ``search_space`` the startup points are relative too, so that holds from trial 0.

@@ -1,6 +1,7 @@
 """The acquisition function: how much a candidate is expected to improve on the trials so far.
 
-Several objectives: qLogEHVI; one objective: qLogEI. Both improve on *denoised* incumbents (the
+Several objectives: qLogEHVI, or, for a share of the proposals, ParEGO (qLogEI of one random
+Chebyshev trade-off); one objective: qLogEI. All improve on *denoised* incumbents (the
 posterior mean at the feasible trials: a student's accuracy is a noisy measurement), and outcome
 constraints weight the improvement by the probability of feasibility. qLogNEHVI / qLogNEI sample
 the incumbents jointly with every candidate, so their cost grows with them: scoring 160

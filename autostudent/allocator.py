@@ -6,8 +6,9 @@ are handed back to the OS when freed (mmapped blocks, a trimmed heap, a thread a
 heap) and page-faulted in, zeroed, on the next step. Measured on the smoke study's students: a
 2-epoch trial took 0.2-0.8 M minor faults and 0.3-1.2 s of kernel time in a plain process,
 more in a Ray Tune worker (whose trainable runs in a thread, on a thread arena). With the
-settings below the same trials fault 20-100x less and train 10-13 % faster; a process keeps its
-peak heap, which it needed anyway.
+settings below the same trials fault 20-100x less and train 10-13 % faster (measured once
+with a one-off script; `bench scaling` shows the gain on the smoke study, runs 10-14); a
+process keeps its peak heap, which it needed anyway.
 
 Two ways to apply the same settings: ``keep_freed_memory()`` in a running process (the CLI's
 own training: teacher, ``trial``, export), and ``worker_env()``, environment variables glibc
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import ctypes
 import sys
+from collections.abc import Callable
 
 # (mallopt parameter number, environment variable, value)
 SETTINGS = (
@@ -37,13 +39,18 @@ def worker_env() -> dict[str, str]:
     return {name: str(value) for _, name, value in SETTINGS}
 
 
+def glibc_mallopt() -> Callable[[int, int], int] | None:
+    """glibc's ``mallopt``, None under another C library (musl, macOS)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):
+        return None
+
+
 def keep_freed_memory() -> bool:
     """Apply the settings to this process (threads that already have an arena keep it).
     Returns False where the C library is not glibc: nothing changed."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        mallopt = ctypes.CDLL("libc.so.6").mallopt
-    except (OSError, AttributeError):  # musl and other C libraries: no glibc mallopt
-        return False
-    return all(mallopt(param, value) for param, _, value in SETTINGS)
+    mallopt = glibc_mallopt()
+    return mallopt is not None and all(mallopt(param, value) for param, _, value in SETTINGS)

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from autostudent.allocator import SETTINGS, keep_freed_memory, worker_env
+from autostudent.allocator import SETTINGS, glibc_mallopt, worker_env
 
 # Trains a small channels-last student for a few steps, in the main thread or in another one,
 # and prints the minor page faults of those steps (after two warm-up steps).
@@ -48,7 +48,7 @@ print(json.dumps(faults[0]))
 """
 
 glibc_only = pytest.mark.skipif(
-    not keep_freed_memory(), reason="the allocator settings are glibc's (Linux)"
+    glibc_mallopt() is None, reason="the allocator settings are glibc's (Linux)"
 )
 
 

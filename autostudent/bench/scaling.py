@@ -17,6 +17,13 @@ where the two cores share caches, memory bandwidth or a physical core with other
 autostudent and Ray Tune rather than to the hardware. ``trial_work_ratio`` says the same from the
 runs themselves: the seconds the same trials spent inside the workers (set-up, training,
 validation) with two workers over those with one.
+
+Where the rest goes: each run's ``busy_share`` is the share of its workers' study clock spent
+inside trials, and ``speedup = 2 / trial_work_ratio * busy_share_ratio`` (2-worker busy share over
+1-worker's; exact per pair of runs, near it for the medians): the first factor is the machine's
+(the same trials slowed by running side by side), the second ours and Ray Tune's. A run's
+``worker_start_s`` (each worker's start-up before its first trial) and ``tail_s`` (seconds a
+worker waited idle for the last trial) are the one-off costs a short study weights most.
 """
 
 from __future__ import annotations
@@ -37,6 +44,8 @@ if TYPE_CHECKING:
 
 DEFAULT_CONFIG = "smoke"  # the built-in study
 ORDER = (1, 2, 2, 1)
+# a trial's seconds inside its worker, by part: the trial's user attribute that holds each
+IN_WORKER = {"setup": "setup_seconds", "train": "train_seconds", "eval": "eval_seconds"}
 
 
 def _variant(config: StudyConfig, workers: int, n_trials: int, tmp: Path, run: int) -> StudyConfig:
@@ -97,6 +106,7 @@ def summarise(runs: list[dict], probes: list[dict]) -> dict:
     one, two = (median(w, lambda r: r["window_s"]) for w in (1, 2))
     wall_one, wall_two = (median(w, lambda r: r["wall_s"]) for w in (1, 2))
     work_one, work_two = (median(w, _in_worker_s) for w in (1, 2))
+    busy_one, busy_two = (median(w, lambda r: r["occupancy"]["busy_share"]) for w in (1, 2))
     ceiling = statistics.median(p["ratio"] for p in probes)
     return {
         "one_worker_s": one,
@@ -107,6 +117,9 @@ def summarise(runs: list[dict], probes: list[dict]) -> dict:
         # the same trials' seconds inside the workers (set-up, training, validation), two side by
         # side over one alone: how much the two runs slowed each other on the cores
         "trial_work_ratio": work_two / work_one,
+        # the share of the workers' study clock inside trials, two workers over one: what the
+        # worker start-up, the last trial alone and the driver between trials cost the pair
+        "busy_share_ratio": busy_two / busy_one,
         # the whole command, with its start-up (study, Tune) that a long study amortises
         "one_worker_wall_s": wall_one,
         "two_workers_wall_s": wall_two,
@@ -130,12 +143,13 @@ def _run(config: StudyConfig, warm_up: bool) -> tuple[dict, optuna.Study]:
         "wall_s": wall,
         "load_avg_1min": load,
         "per_trial_s": breakdown(trials),
+        "occupancy": occupancy(trials),
     }
     return result, study
 
 
 def _in_worker_s(run: dict) -> float:
-    return sum(run["per_trial_s"][key] for key in ("setup", "train", "eval"))
+    return sum(run["per_trial_s"][key] for key in IN_WORKER)
 
 
 def _median_student(study) -> dict:
@@ -231,21 +245,13 @@ def breakdown(trials) -> dict:
     the study to its end), and ``gap``: one trial's end to the next trial's start on the same
     Ray worker (the driver between two trials)."""
     n = len(trials)
-    span = sum((t.datetime_complete - t.datetime_start).total_seconds() for t in trials) / n
+    span = sum(_span(t) for t in trials) / n
     parts = {
-        key: sum(t.user_attrs.get(attr, 0.0) for t in trials) / n
-        for key, attr in (
-            ("setup", "setup_seconds"),
-            ("train", "train_seconds"),
-            ("eval", "eval_seconds"),
-        )
+        key: sum(t.user_attrs.get(attr, 0.0) for t in trials) / n for key, attr in IN_WORKER.items()
     }
-    lanes: dict[str, list] = {}
-    for t in sorted(trials, key=lambda t: t.datetime_start):
-        lanes.setdefault(t.user_attrs.get("worker", ""), []).append(t)
     gaps = [
         (b.datetime_start - a.datetime_complete).total_seconds()
-        for lane in lanes.values()
+        for lane in _lanes(trials)
         for a, b in itertools.pairwise(lane)
     ]
     return {
@@ -254,6 +260,40 @@ def breakdown(trials) -> dict:
         "orchestration": span - sum(parts.values()),
         "gap": sum(gaps) / len(gaps) if gaps else 0.0,
     }
+
+
+def occupancy(trials) -> dict:
+    """How a run's workers spent its study clock: ``busy_share``, the share of worker-seconds
+    inside trials (set-up, training, validation); ``worker_start_s``, each worker's start-up
+    (its first trial's time outside the worker over the median of the other trials', mean over
+    workers); ``tail_s``, the seconds between the first worker's last trial ending and the run's
+    end (the last trial running while a worker waits)."""
+    lanes = _lanes(trials)
+    outside = {t.number: _span(t) - _in_worker(t) for t in trials}
+    firsts = {lane[0].number for lane in lanes}
+    typical = statistics.median([v for k, v in outside.items() if k not in firsts] or [0.0])
+    end = max(t.datetime_complete for t in trials)
+    return {
+        "busy_share": sum(_in_worker(t) for t in trials) / (len(lanes) * _trial_window(trials)),
+        "worker_start_s": statistics.mean(outside[n] - typical for n in firsts),
+        "tail_s": (end - min(lane[-1].datetime_complete for lane in lanes)).total_seconds(),
+    }
+
+
+def _lanes(trials) -> list[list]:
+    """The trials of each Ray worker, in the order they ran."""
+    lanes: dict[str, list] = {}
+    for t in sorted(trials, key=lambda t: t.datetime_start):
+        lanes.setdefault(t.user_attrs.get("worker", ""), []).append(t)
+    return list(lanes.values())
+
+
+def _span(trial) -> float:
+    return (trial.datetime_complete - trial.datetime_start).total_seconds()
+
+
+def _in_worker(trial) -> float:
+    return sum(trial.user_attrs.get(attr, 0.0) for attr in IN_WORKER.values())
 
 
 def _trial_window(trials) -> float:

@@ -92,7 +92,7 @@ def propose(
             seed,
             settings,
             reference,
-            trade_off(m, seed, settings.scalarised_share),
+            weights=trade_off(m, seed, settings.scalarised_share),
         )
         rows = front(history.Y, history.feasible)
         spread = np.linspace(0, len(rows) - 1, min(len(rows), 8)).astype(int)

@@ -39,7 +39,7 @@ from autostudent.retrain import (
     full_training_split,
     retrain,
 )
-from autostudent.search import Prepared, prepare
+from autostudent.driver import Prepared, prepare
 from autostudent.teacher_outputs import TeacherOutputs, default_cache_dir, teacher_outputs
 from autostudent.training import accuracy
 from autostudent.trial import Budget, KDSettings

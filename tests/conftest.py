@@ -65,7 +65,7 @@ def digits_study(tmp_path_factory, teacher_file: Path) -> tuple[Path, str]:
 
     from autostudent.config import load_config
     from autostudent.executor import Resources, init_ray
-    from autostudent.search import run_search
+    from autostudent.driver import run_search
 
     tmp = tmp_path_factory.mktemp("digits-study")
     config = {

@@ -24,7 +24,7 @@ from autostudent.dashboard._data import load_study_data
 from autostudent.dashboard._page import render_report
 from autostudent.errors import SearchStopped, UserError
 from autostudent.measure import count_params
-from autostudent.search import run_search
+from autostudent.driver import run_search
 from autostudent.student import build_student
 
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"

@@ -47,7 +47,7 @@ def search(
     quiet: bool = typer.Option(False, "--quiet", help="No live progress."),
 ) -> None:
     """Create the study, or continue it, until N trials are finished (COMPLETE + PRUNED)."""
-    from autostudent.search import run_search
+    from autostudent.driver import run_search
 
     c = _configured(config, n_trials, workers, storage, study, seed)
     result = run_search(c, ray_address=ray_address, show_progress=not quiet)

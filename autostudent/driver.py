@@ -1,4 +1,5 @@
-"""``autostudent search``: config → data + teacher → teacher-output cache → study → Ray Tune.
+"""The search driver (``autostudent search``, ``autostudent.search``): config → data + teacher →
+teacher-output cache → study → Ray Tune.
 
 Everything that can be wrong with the input is checked before the study database is touched;
 the database is written only by this driver process.

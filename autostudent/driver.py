@@ -12,14 +12,16 @@ from pathlib import Path
 
 import numpy as np
 import optuna
+from torch import nn
 
 from autostudent import executor, storage
 from autostudent import objectives as objs
 from autostudent import study as studydb
 from autostudent.candidate import CandidateFactory
-from autostudent.config import StudyConfig
+from autostudent.config import StudyConfig, TeacherConfig
 from autostudent.datasets import Data, load_data
 from autostudent.errors import Interrupted, SearchStopped, UserError
+from autostudent.inmemory import store_teacher
 from autostudent.lease import Lease, LeaseLost
 from autostudent.losses import kd_loss
 from autostudent.measure import count_flops, latency_ms
@@ -43,7 +45,10 @@ class Prepared:
     store: optuna.storages.RDBStorage | None = None
 
 
-def prepare(config: StudyConfig) -> Prepared:
+def prepare(config: StudyConfig, teacher_module: nn.Module | None = None) -> Prepared:
+    """Load and check the data and the teacher. A ``teacher_module`` (the Python API's
+    in-memory teacher) is stored as a teacher file first (``inmemory.py``): the returned
+    config's ``teacher.path`` names that file."""
     c = config
     data = load_data(
         c.data.name,
@@ -52,6 +57,9 @@ def prepare(config: StudyConfig) -> Prepared:
         seed=c.data.split_seed,
         train_subset=c.budget.train_subset,
     )
+    if teacher_module is not None:
+        stored = store_teacher(teacher_module, data.input_shape, c.cache_dir or default_cache_dir())
+        c = c.model_copy(update={"teacher": TeacherConfig(path=stored, format="export")})
     device = c.resources.device
     if device.startswith("cuda"):
         import torch
@@ -99,6 +107,7 @@ def teacher_identity(p: Prepared, outputs: TeacherOutputs) -> dict:
 def run_search(
     config: StudyConfig,
     *,
+    teacher_module: nn.Module | None = None,
     ray_address: str | None = None,
     show_progress: bool = True,
 ) -> optuna.Study:
@@ -106,10 +115,11 @@ def run_search(
 
     One driver per study: this one holds the study's lease (``lease.py``) while it runs; a
     second driver on a live study stops with a one-line ``UserError`` naming the live one.
+    ``teacher_module``: an in-memory teacher, in place of the config's teacher file.
     """
     executor.check_ray_address(ray_address)
-    p = prepare(config)
-    c = config
+    p = prepare(config, teacher_module)
+    c = p.config
     # A study of that name with other objectives, another teacher or other data fails here,
     # before the teacher runs and before anything is written.
     studydb.check_resumable(

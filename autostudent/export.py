@@ -29,6 +29,7 @@ from autostudent.candidate import KD_PARAMS
 from autostudent.card import render_card
 from autostudent.config import StudyConfig, describe_error
 from autostudent.datasets import unit_test_split
+from autostudent.driver import Prepared, prepare
 from autostudent.errors import TrialFailed, UserError
 from autostudent.measure import count_flops, count_params, latency_ms
 from autostudent.pareto import FrontPoint, pick
@@ -39,7 +40,6 @@ from autostudent.retrain import (
     full_training_split,
     retrain,
 )
-from autostudent.driver import Prepared, prepare
 from autostudent.teacher_outputs import TeacherOutputs, default_cache_dir, teacher_outputs
 from autostudent.training import accuracy
 from autostudent.trial import Budget, KDSettings

@@ -64,8 +64,8 @@ def digits_study(tmp_path_factory, teacher_file: Path) -> tuple[Path, str]:
     import yaml
 
     from autostudent.config import load_config
-    from autostudent.executor import Resources, init_ray
     from autostudent.driver import run_search
+    from autostudent.executor import Resources, init_ray
 
     tmp = tmp_path_factory.mktemp("digits-study")
     config = {

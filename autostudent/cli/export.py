@@ -40,25 +40,18 @@ def export(
     """Retrain the chosen student from scratch with KD on the full training split, measure it
     on the test split, and write DIR/student.pt (TorchScript, normalisation inside),
     spec.json, metrics.json and card.md."""
-    import torch
+    from autostudent import api
 
-    from autostudent.export import ExportRequest, run_export
-
-    if threads:
-        torch.set_num_threads(threads)
-    metrics = run_export(
-        ExportRequest(
-            storage=storage,
-            study=study,
-            out=out,
-            trial=trial,
-            pick=pick,
-            epochs=epochs,
-            family=family,
-            augment=augment,
-            seed=seed,
-            baseline=not no_baseline,
-        )
+    metrics = api.load(storage, study).export(
+        out,
+        trial=trial,
+        pick=pick,
+        epochs=epochs,
+        family=family,
+        augment=augment,
+        seed=seed,
+        baseline=not no_baseline,
+        threads=threads,
     )
     if as_json:
         typer.echo(json.dumps(metrics))

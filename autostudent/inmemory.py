@@ -1,4 +1,5 @@
-"""An in-memory teacher (an ``nn.Module`` handed to the Python API) stored as a teacher file.
+"""In-memory inputs of the Python API stored as the files a study identifies them by: a teacher
+``nn.Module`` as a teacher file, data arrays as an ``.npz`` dataset.
 
 A study knows its teacher by the SHA-256 of a file: the teacher-output cache is keyed by it, a
 resumed study checks it, and ``export`` reloads the teacher from the path the study stores,
@@ -18,6 +19,7 @@ import io
 import os
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -54,6 +56,34 @@ def store_teacher(module: nn.Module, input_shape: tuple[int, ...], cache_dir: Pa
     try:
         tmp.write_bytes(blob)
         tmp.replace(path)  # atomic: a concurrent writer of the same module writes the same bytes
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+ARRAY_KEYS = ("x", "y", "x_test", "y_test")
+
+
+def store_arrays(arrays: dict[str, object], cache_dir: Path) -> Path:
+    """Write ``arrays`` as an ``.npz`` named by their content; return its path."""
+    unknown = sorted(set(arrays) - set(ARRAY_KEYS))
+    if unknown:
+        raise UserError(f"data: unknown array {unknown[0]!r} (arrays: {', '.join(ARRAY_KEYS)})")
+    values = {k: np.ascontiguousarray(np.asarray(arrays[k])) for k in ARRAY_KEYS if k in arrays}
+    digest = hashlib.sha256()
+    for key, value in values.items():
+        if value.dtype == object:
+            raise UserError(f"data: array {key!r} holds Python objects, not numbers")
+        digest.update(f"{key}{value.dtype.str}{value.shape}".encode())
+        digest.update(value.data)
+    path = Path(cache_dir) / "data" / f"{digest.hexdigest()[:20]}.npz"
+    if path.is_file():
+        return path  # the same arrays, stored before (read_npz checks the file when loading)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.partial.npz")
+    try:
+        np.savez(tmp, **values)
+        tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)
     return path

@@ -10,7 +10,9 @@ Overrides follow the config's own layout, one keyword per top-level field:
 - ``teacher``: a path (str or ``Path``) replaces the whole section (format ``auto``); a
   ``torch.nn.Module`` is an in-memory teacher, returned beside the config for the driver to
   store as a file (``inmemory.py``); a dict updates the section;
-- ``data``: a dataset name replaces the name and drops ``root``;
+- ``data``: a dataset name replaces the name and drops ``root``; arrays — a tuple
+  ``(x, y)`` or ``(x, y, x_test, y_test)``, or a dict with those keys — are stored as an
+  ``.npz`` dataset in the cache (``inmemory.py``) and the section names it;
 - ``n_trials``, ``workers``: the ``search`` section's fields, as the CLI's flags.
 
 The result is validated again as a whole, by the same models and with the same one-line
@@ -45,6 +47,9 @@ def study_config(config: Any, **overrides: Any) -> tuple[StudyConfig, Any | None
     teacher = raw.get("teacher")
     if teacher is not None and not isinstance(teacher, Mapping):  # a dict's teacher: path, module
         raw["teacher"], module = _teacher(teacher, {})
+    arrays = _arrays(raw.get("data"))
+    if arrays is not None:  # a dict's data given as arrays
+        del raw["data"]
     known = set(StudyConfig.model_fields) | set(_SEARCH_FLAGS)
     for key, value in overrides.items():
         if value is None:
@@ -55,11 +60,31 @@ def study_config(config: Any, **overrides: Any) -> tuple[StudyConfig, Any | None
             raw["search"] = {**raw.get("search", {}), key: value}
         elif key == "teacher":
             raw["teacher"], module = _teacher(value, raw.get("teacher", {}))
-        elif key == "data" and isinstance(value, str):
-            raw["data"] = {**raw.get("data", {}), "name": value, "root": None}
+        elif key == "data":
+            arrays = _arrays(value)
+            if isinstance(value, str):
+                raw["data"] = {**raw.get("data", {}), "name": value, "root": None}
+            elif arrays is None:
+                raw["data"] = _section(value, raw.get("data"))
         else:
             raw[key] = _section(value, raw.get(key))
+    if arrays is not None:
+        from autostudent.inmemory import store_arrays
+        from autostudent.teacher_outputs import default_cache_dir
+
+        stored = store_arrays(arrays, Path(raw.get("cache_dir") or default_cache_dir()))
+        data = raw.get("data") if isinstance(raw.get("data"), Mapping) else {}
+        raw["data"] = {**data, "name": "npz", "root": stored}
     return _validated(raw, Path.cwd()), module
+
+
+def _arrays(value: Any) -> dict | None:
+    """Data given as arrays (a tuple, or a dict holding ``x``), or None."""
+    if isinstance(value, tuple) and len(value) in (2, 4):
+        return dict(zip(("x", "y", "x_test", "y_test"), value, strict=False))
+    if isinstance(value, Mapping) and "x" in value:
+        return dict(value)
+    return None
 
 
 def _raw(config: Any) -> dict:

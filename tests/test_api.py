@@ -11,10 +11,12 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pytest
 import torch
@@ -25,6 +27,7 @@ from torch import nn
 import autostudent
 from autostudent import api
 from autostudent.config import BudgetConfig, load_config
+from autostudent.datasets import load_data
 from autostudent.errors import UserError
 from autostudent.inmemory import store_teacher
 from autostudent.overrides import MODULE_TEACHER, study_config
@@ -119,6 +122,17 @@ def test_overrides_are_validated_like_the_file(tmp_path, monkeypatch, user_error
     assert c.teacher.path == tmp_path / "sub" / "t.pt2" and c.teacher.format == "auto"
     c, module = study_config({"study": "d"}, teacher=nn.Linear(2, 2))
     assert isinstance(module, nn.Linear) and c.teacher.path == MODULE_TEACHER
+    # arrays: an .npz in the cache, named by their content; the section's other fields stay
+    x, y = np.zeros((120, 8, 8), np.float32), np.arange(120) % 3
+    raw = {"study": "d", "teacher": "t.pt2", "cache_dir": "c", "data": {"val_fraction": 0.2}}
+    c, _ = study_config(raw, data={"x": x, "y": y})
+    assert (c.data.name, c.data.val_fraction) == ("npz", 0.2)
+    assert c.data.root.parent == tmp_path / "c" / "data" and c.data.root.suffix == ".npz"
+    assert study_config({**raw, "data": (x.copy(), y)})[0].data.root == c.data.root
+    assert study_config(raw, data=(x, y + 1))[0].data.root != c.data.root
+    assert load_data("npz", c.data.root).num_classes == 3
+    user_error(lambda: study_config(raw, data={"x": x, "z": y}), "data: unknown array 'z'")
+    shutil.rmtree(tmp_path / "c")
 
     user_error(lambda: study_config("smoke", n_trials=0), "search.n_trials", "got 0")
     user_error(lambda: study_config("smoke", budget={"epochs": 0}), "budget.epochs")
@@ -213,25 +227,41 @@ def test_api_errors_are_the_cli_lines_and_write_nothing(tmp_path, cli) -> None:
     assert code == 2 and err == f"error: {info.value}\n" and "--study: no study 'nope'" in err
 
 
-def test_module_teacher_search_resume_and_export(
-    tmp_path, zoo_teacher, digits, ray_cluster
+def digits_arrays() -> tuple:
+    """sklearn's digits as plain arrays, a user's own data: (x, y, x_test, y_test)."""
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    x, y = (bunch.images / 16.0).astype("float32"), bunch.target
+    return x[:1400], y[:1400], x[1400:], y[1400:]
+
+
+def test_module_teacher_and_arrays_search_resume_and_export(
+    tmp_path, zoo_teacher, ray_cluster
 ) -> None:
     config = digits_config(tmp_path, Path("unused.pt2"))
+    del config["data"]
     cache = tmp_path / "cache"
-    study = autostudent.search(config, n_trials=2, teacher=zoo_teacher, progress=False)
+    arrays = digits_arrays()
+    study = autostudent.search(config, n_trials=2, teacher=zoo_teacher, data=arrays, progress=False)
     (stored,) = (cache / "teachers").iterdir()
-    assert study.optuna.user_attrs["config"]["teacher"]["path"] == str(stored)
+    (npz,) = (cache / "data").iterdir()
+    stored_config = study.optuna.user_attrs["config"]
+    assert stored_config["teacher"]["path"] == str(stored)
+    assert stored_config["data"] == {**stored_config["data"], "name": "npz", "root": str(npz)}
     assert study.optuna.user_attrs["teacher"]["sha256"] == file_sha256(stored)
     assert study.optuna.user_attrs["teacher"]["format"] == "export"
-    # the same module again: the same file, the same cached outputs, the study resumes
-    study = autostudent.search(config, n_trials=3, teacher=zoo_teacher, progress=False)
+    # the same module and arrays again: the same files, the same cached outputs, a resume
+    copies = tuple(a.copy() for a in arrays)
+    study = autostudent.search(config, n_trials=3, teacher=zoo_teacher, data=copies, progress=False)
     assert study.status()["states"]["COMPLETE"] + study.status()["states"]["PRUNED"] == 3
     assert list((cache / "teachers").iterdir()) == [stored]
+    assert list((cache / "data").iterdir()) == [npz]
     assert len(list((cache / "teacher_outputs").glob("*.pt"))) == 1
     # another module is another teacher: refused before anything is written
     other = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
     with pytest.raises(UserError, match=r"teacher\.path: study 'api' was created with a different"):
-        autostudent.search(config, n_trials=4, teacher=other, progress=False)
+        autostudent.search(config, n_trials=4, teacher=other, data=arrays, progress=False)
     assert len(autostudent.load(config["storage"], "api").optuna.trials) == 3
 
     # export from the database alone, as another process would

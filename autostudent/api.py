@@ -52,9 +52,10 @@ def search(
 
     ``config``: a built-in study name (``smoke``, ``fashion_mnist``), a study YAML, a dict of
     sections or a `StudyConfig`. ``overrides`` set config fields (``overrides.py``): e.g.
-    ``teacher=`` a path or an ``nn.Module``, ``data="digits"``, ``budget={"epochs": 1}``.
-    ``ray_address`` joins a Ray cluster; ``progress`` draws the live progress on stderr.
-    Raises `UserError` on bad input (nothing written), ``Interrupted`` on Ctrl-C and
+    ``teacher=`` a path or an ``nn.Module``, ``data="digits"`` or arrays ``(x, y, x_test,
+    y_test)``, ``budget={"epochs": 1}``. ``ray_address`` joins a Ray cluster; ``progress`` draws
+    the live progress on stderr. Raises `UserError` on bad input (before the study database is
+    touched), ``Interrupted`` on Ctrl-C and
     ``SearchStopped`` when the search gives up, as ``autostudent search`` exits.
     """
     from autostudent.driver import run_search  # Ray, torch: only when a search runs
@@ -124,20 +125,23 @@ class Study:
         seed: int = 0,
         baseline: bool = True,
         threads: int | None = None,
+        **options: Any,
     ) -> dict:
         """Retrain a trial (``trial=N``, or ``pick="knee" | "max-accuracy" |
         "smallest-within:PTS"``) in full with KD and write a deployable directory at ``out``
         (``autostudent export``); returns metrics.json's content. ``threads``: torch CPU
-        threads while it trains (restored after)."""
+        threads while it trains (restored after). ``options``: any other field of
+        ``export.ExportRequest`` (an export flag), passed on as is."""
         from autostudent.export import ExportRequest, run_export
 
-        options = {f.name for f in dataclasses.fields(ExportRequest)}
-        if "format" in options:
-            extra = {"format": format}
+        fields = {f.name for f in dataclasses.fields(ExportRequest)} - {"storage", "study", "out"}
+        unknown = sorted(set(options) - fields)
+        if unknown:
+            raise UserError(f"{unknown[0]}: not an export option ({', '.join(sorted(fields))})")
+        if "format" in fields:
+            options["format"] = format
         elif format != "torchscript":  # this build exports TorchScript only
             raise UserError(f"--format: {format!r} is not available (torchscript)")
-        else:
-            extra = {}
         request = ExportRequest(
             storage=self.storage,
             study=self.name,
@@ -149,7 +153,7 @@ class Study:
             augment=augment,
             seed=seed,
             baseline=baseline,
-            **extra,
+            **options,
         )
         with _torch_threads(threads):
             return run_export(request)

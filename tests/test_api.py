@@ -272,6 +272,9 @@ def test_module_teacher_and_arrays_search_resume_and_export(
     assert (tmp_path / "out" / "student.pt").is_file()
     with pytest.raises(UserError, match="--format"):
         loaded.export(tmp_path / "out2", trial=trial, format="tflite")
+    with pytest.raises(UserError, match="colour: not an export option"):
+        loaded.export(tmp_path / "out2", trial=trial, colour="red")
+    assert not (tmp_path / "out2").exists()
     report = loaded.dashboard(tmp_path / "report.html")
     assert report.stat().st_size > 10_000
     with pytest.raises(UserError, match=r"--out: .* should end in \.html"):

@@ -285,6 +285,14 @@ def python_blocks(markdown: str) -> list[str]:
     return re.findall(r"^```python\n(.*?)^```", markdown, re.S | re.M)
 
 
+def test_the_readme_api_example_is_a_tested_one() -> None:
+    """A README block that calls the API is, verbatim, one of the docs' blocks run below."""
+    docs = python_blocks(DOCS.read_text())
+    for block in python_blocks((REPO / "README.md").read_text()):
+        if "autostudent.search(" in block or "autostudent.load(" in block:
+            assert block in docs, block
+
+
 @pytest.mark.slow
 def test_the_docs_examples_run_as_written(tmp_path) -> None:
     """Every ``python`` block of docs/python-api.md, verbatim, in an empty folder (the README's

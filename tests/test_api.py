@@ -175,6 +175,7 @@ def test_a_module_teacher_is_one_file_named_by_its_bytes(tmp_path, zoo_teacher, 
         store_teacher(Branchy(), digits.input_shape, tmp_path)
 
 
+@pytest.mark.slow
 def test_api_and_cli_make_the_same_study(tmp_path, teacher_file, cli, ray_cluster) -> None:
     path = tmp_path / "study.yaml"
     path.write_text(yaml.safe_dump(digits_config(tmp_path, teacher_file)))
@@ -236,6 +237,7 @@ def digits_arrays() -> tuple:
     return x[:1400], y[:1400], x[1400:], y[1400:]
 
 
+@pytest.mark.slow
 def test_module_teacher_and_arrays_search_resume_and_export(
     tmp_path, zoo_teacher, ray_cluster
 ) -> None:

@@ -190,7 +190,9 @@ def run_export(req: ExportRequest) -> dict:
             f"teacher.path: {p.teacher.path} is not the teacher study {req.study!r} was "
             "searched with (its SHA-256 differs)"
         )
-    test = unit_test_split(p.data.name, p.config.data.root)
+    test = unit_test_split(
+        p.data.name, p.config.data.root, p.config.data.options(), p.config.cache_dir
+    )
     if test is None:
         raise UserError(f"data: {p.data.name} has no test split to measure the export on")
     specs, skipped = family_specs(p, trial, req.family)

@@ -50,6 +50,8 @@ def prepare(config: StudyConfig) -> Prepared:
         val_fraction=c.data.val_fraction,
         seed=c.data.split_seed,
         train_subset=c.budget.train_subset,
+        options=c.data.options(),
+        cache_dir=c.cache_dir,
     )
     device = c.resources.device
     if device.startswith("cuda"):
@@ -152,6 +154,7 @@ def _run(p: Prepared, lease: Lease, *, ray_address: str | None, show_progress: b
             "num_classes": p.data.num_classes,
             "mean": list(p.data.mean),
             "std": list(p.data.std),
+            "skipped_files": list(p.data.skipped),  # data.skip_bad_files: status counts them
         },
         "data",
     )

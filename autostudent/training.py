@@ -84,6 +84,11 @@ class OneCycleSGD:
         self.total_steps = max(total_steps, 1)
         self.steps = 0
 
+    @property
+    def param_groups(self) -> list[dict]:
+        """torch.optim's view of the parameters: what ``torch.amp.GradScaler`` unscales."""
+        return [{"params": group} for group, _ in self.groups]
+
     def schedule(self, step: int) -> tuple[float, float]:
         """(learning rate, momentum) of optimizer step ``step`` (0-based): cosine from
         lr/25 up to lr over the first quarter, then down to lr/25e4; momentum the other way."""

@@ -123,9 +123,7 @@ def _listing(root: Path) -> tuple[dict[str, list[tuple[Path, int]]], tuple[str, 
                 )
             found = _image_files(class_dir)
             if not found and split == "train":
-                raise UserError(
-                    f"data.root: {class_dir} holds no {'/'.join(EXTENSIONS)} images"
-                )
+                raise UserError(f"data.root: {class_dir} holds no {'/'.join(EXTENSIONS)} images")
             rows += [(p, label[class_dir.name]) for p in found]
         if not rows:
             raise UserError(f"data.root: {folder} holds no {'/'.join(EXTENSIONS)} images")

@@ -139,3 +139,12 @@ def check_onnx(
             f"{correct_onnx / n:.4f} vs {correct_torch / n:.4f}; nothing was written"
         )
     return result
+
+
+def onnx_artefact(
+    module: nn.Module, input_shape: Iterable[int], x: np.ndarray, y: np.ndarray
+) -> tuple[bytes, dict]:
+    """student.onnx's bytes from the deployable module (normalisation inside), and its check
+    on the test split (``check_onnx``): what metrics.json records under ``onnx``."""
+    model = to_onnx(module, input_shape)
+    return model, check_onnx(model, module, x, y)

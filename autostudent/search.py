@@ -18,10 +18,11 @@ from autostudent import study as studydb
 from autostudent.candidate import CandidateFactory
 from autostudent.config import StudyConfig
 from autostudent.datasets import Data, load_data
+from autostudent.device import resolve
 from autostudent.errors import Interrupted, SearchStopped, UserError
 from autostudent.lease import Lease, LeaseLost
 from autostudent.losses import kd_loss
-from autostudent.measure import count_flops, latency_ms
+from autostudent.measure import count_flops, measure_latency
 from autostudent.progress import SearchProgress
 from autostudent.sampler import make_sampler
 from autostudent.storage import StorageLost, public_url
@@ -54,13 +55,7 @@ def prepare(config: StudyConfig) -> Prepared:
         cache_dir=c.cache_dir,
     )
     device = c.resources.device
-    if device.startswith("cuda"):
-        import torch
-
-        if not torch.cuda.is_available():
-            raise UserError(
-                f"resources.device: {device!r} asked for, but no CUDA device is present"
-            )
+    resolve(device)  # cuda asked for and absent: one line, before the teacher loads
     teacher = load_teacher(
         TeacherSource(
             c.teacher.path, c.teacher.format, c.teacher.factory, tuple(c.teacher.kwargs.items())
@@ -91,7 +86,9 @@ def teacher_identity(p: Prepared, outputs: TeacherOutputs) -> dict:
         "format": p.teacher.format,
         "params": outputs.params,
         "flops": count_flops(p.teacher.module, shape),
-        "latency_ms": latency_ms(p.teacher.module, shape),
+        # the same runtime as the students': the latency objective's reference is the teacher's
+        "latency_ms": measure_latency(p.config.resources.latency_runtime, p.teacher.module, shape),
+        "latency_runtime": p.config.resources.latency_runtime,
         "val_accuracy": outputs.val_accuracy,
         "test_accuracy": outputs.test_accuracy,
     }
@@ -203,6 +200,7 @@ def _run(p: Prepared, lease: Lease, *, ray_address: str | None, show_progress: b
         "caps": caps,
         "device": c.resources.device,
         "threads": c.resources.cpus_per_trial,
+        "latency_runtime": c.resources.latency_runtime,
     }
     executor.init_ray(ray_address, resources)
     try:

@@ -13,6 +13,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from autostudent.device import precision
+
 
 def batch_indices(n: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
     """Shuffled index batches covering range(n) once; the last, smaller batch is dropped when it
@@ -154,10 +156,12 @@ def accuracy(
     x = torch.as_tensor(x)
     y = torch.as_tensor(y)
     correct = 0
+    amp = precision(device)  # autocast on a GPU, nothing on the CPU
     for start in range(0, len(x), batch_size):
         xb = x[start : start + batch_size].to(device, non_blocking=True)
         if xb.ndim == 4:
             xb = xb.contiguous(memory_format=torch.channels_last)
-        logits = predict(xb)
+        with amp.autocast():
+            logits = predict(xb)
         correct += (logits.argmax(1).cpu() == y[start : start + batch_size]).sum().item()
     return correct / max(len(x), 1)

@@ -12,6 +12,7 @@ import typer
 
 from autostudent.errors import UserError
 
+
 def _root_option(help: str = "Dataset folder or file.") -> typer.Option:
     return typer.Option(None, "--data-root", "--root", help=help)
 
@@ -54,10 +55,12 @@ def train(
 ) -> None:
     """Train a zoo teacher with augmentation and write it as a self-contained archive."""
     from autostudent.datasets import load_data
+    from autostudent.device import resolve
     from autostudent.teacher import save_teacher
     from autostudent.zoo import TEACHERS, train_teacher
 
     TEACHERS.get(arch)
+    resolve(device, "--device")  # before the data: no GPU is one line, at once
     options = _options(image_size, channels, skip_bad_files)
     d = load_data(data, data_root, val_fraction=val_fraction, seed=seed, options=options)
     model = train_teacher(arch, d, epochs=epochs, seed=seed, width=width, lr=lr, device=device)
@@ -102,8 +105,10 @@ def _report(
     if not path.is_file():  # before loading torch and the data: a typo is reported at once
         raise UserError(f"teacher.path: {path} does not exist")
     from autostudent.datasets import load_data
+    from autostudent.device import resolve
     from autostudent.teacher import TeacherSource, check_teacher, load_teacher
 
+    resolve(device, "--device")
     d = load_data(data, root, val_fraction=val_fraction, seed=seed, options=options)
     teacher = load_teacher(
         TeacherSource(path, factory=factory), device, d.input_shape, d.num_classes

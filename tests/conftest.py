@@ -150,3 +150,15 @@ def fashion_image_folder(tmp_path_factory) -> Path:
     from tests.image_folders import write_image_folder
 
     return write_image_folder(root, {"train": 40, "val": 6, "test": 10})
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Tests marked ``cuda`` need an NVIDIA GPU: skipped, with the reason, where torch sees
+    none (``pytest -m cuda`` collects them all the same)."""
+    if torch.cuda.is_available():
+        return
+    build = "a CPU-only torch build" if torch.version.cuda is None else "no CUDA device"
+    skip = pytest.mark.skip(reason=f"needs an NVIDIA GPU; torch sees {build} here")
+    for item in items:
+        if "cuda" in item.keywords:
+            item.add_marker(skip)

@@ -198,7 +198,7 @@ def test_search_with_onnxruntime_latency_as_an_objective(tmp_path, teacher_file)
     for t in done:
         assert t.values == [t.user_attrs["val_accuracy"], t.user_attrs["latency_ms"]]
         assert 0 < t.user_attrs["latency_ms"] < 500
-        assert t.constraints == [t.user_attrs["latency_ms"] - 500.0]
+        assert t.constraints == {"latency_ms": t.user_attrs["latency_ms"] - 500.0}
     assert study.user_attrs["teacher"]["latency_runtime"] == "onnxruntime"
     assert study.user_attrs["config"]["resources"]["latency_runtime"] == "onnxruntime"
     assert optuna.load_study(study_name="onnx-latency", storage=config["storage"]).metric_names == [

@@ -160,5 +160,5 @@ def pytest_collection_modifyitems(config, items) -> None:
     build = "a CPU-only torch build" if torch.version.cuda is None else "no CUDA device"
     skip = pytest.mark.skip(reason=f"needs an NVIDIA GPU; torch sees {build} here")
     for item in items:
-        if "cuda" in item.keywords:
+        if item.get_closest_marker("cuda") is not None:
             item.add_marker(skip)

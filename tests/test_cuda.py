@@ -99,11 +99,12 @@ def test_four_trials_on_one_gpu_then_export_from_it(tmp_path, teacher_file, cli)
     init_ray(None, Resources(workers=4))  # already initialised: a no-op
     try:
         study = run_search(load_config(path), show_progress=False)
+        bundles = [pg["bundles"][0] for pg in ray.util.placement_group_table().values()]
     finally:
         ray.shutdown()
     trials = study.get_trials(deepcopy=False)
     assert sum(t.state.name == "COMPLETE" for t in trials) == 4
-    assert len({t.user_attrs["worker"] for t in trials}) == 4  # side by side on one GPU
+    assert all(b.get("GPU") == 0.25 for b in bundles) and len(bundles) == 4
 
     out = tmp_path / "student"
     shutil.rmtree(out, ignore_errors=True)

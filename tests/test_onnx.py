@@ -161,6 +161,7 @@ def test_export_onnx_only_and_a_bad_format(cli, study_db, tmp_path):
 # --- a search with latency_ms from onnxruntime as an objective ---------------------------------
 
 
+@pytest.mark.slow
 def test_search_with_onnxruntime_latency_as_an_objective(tmp_path, teacher_file):
     import ray
 

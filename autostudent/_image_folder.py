@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from autostudent.errors import UserError
 
@@ -191,6 +191,7 @@ def _load(path: Path, mode: str, size: int, channels: int) -> np.ndarray:
         warnings.simplefilter("ignore", UserWarning)
         with Image.open(path) as img:
             img.load()  # Image.open is lazy: a truncated file fails here, not later
+            img = ImageOps.exif_transpose(img)  # a camera's "rotate me" tag, applied
             if img.mode in ("P", "PA", "LA") or "transparency" in img.info:
                 img = img.convert("RGBA")
             img = img.convert(mode)

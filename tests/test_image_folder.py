@@ -47,6 +47,25 @@ def test_grayscale_and_another_size(fashion_image_folder, tmp_path):
     assert len(d.mean) == 1
 
 
+def test_exif_orientation_and_palette_pngs(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    # a camera photo stored sideways: left half red, tagged "rotate 90° clockwise to view"
+    sideways = np.zeros((20, 40, 3), np.uint8)
+    sideways[:, :20] = (255, 0, 0)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(sideways).save(tmp_path / "a" / "photo.jpg", exif=exif, quality=100)
+    palette = Image.new("P", (8, 8), 1)
+    palette.putpalette([0, 0, 0, 0, 255, 0] + [0] * 762)
+    palette.save(tmp_path / "b" / "green.png", transparency=0)
+    splits = _image_folder.read_image_folder(tmp_path, image_size=8)
+    photo, green = splits.x["train"][0], splits.x["train"][1]
+    # upright, the red half is on top
+    assert photo[0, :3].mean() > 200 and photo[0, 5:].mean() < 60 and photo[1].mean() < 60
+    assert (green[1] == 255).all() and (green[0] == 0).all() and (green[2] == 0).all()
+
+
 def test_one_folder_is_split_by_val_fraction(tmp_path):
     root = write_image_folder(tmp_path / "flat", {"": 10}, classes=3)
     d = load_data(

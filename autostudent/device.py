@@ -81,7 +81,9 @@ class Precision:
         return self.dtype is not None
 
     def autocast(self) -> contextlib.AbstractContextManager:
-        return torch.autocast(self.device_type, dtype=self.dtype, enabled=self.enabled)
+        if not self.enabled:  # a disabled torch.autocast costs ~25 us a step for nothing
+            return contextlib.nullcontext()
+        return torch.autocast(self.device_type, dtype=self.dtype)
 
     def backward_step(self, loss: torch.Tensor, opt) -> None:
         """Backward and step through the scaler: a no-op wrapper when it is disabled; with

@@ -119,6 +119,7 @@ def run_search(
             "data": ("data", {"identity": p.data.identity}),
         },
     )
+    _check_latency_runtime(p, c.resources.latency_runtime)
     with Lease.acquire(p.store, c.study) as lease:
         return _run(p, lease, ray_address=ray_address, show_progress=show_progress)
 
@@ -244,6 +245,21 @@ def _run(p: Prepared, lease: Lease, *, ray_address: str | None, show_progress: b
             f"{searcher.last_failure!r}; widen caps or narrow the search space"
         )
     return study
+
+
+def _check_latency_runtime(p: Prepared, runtime: str) -> None:
+    """A study's latencies come from one runtime: resuming it with another would mix them."""
+    try:
+        study = optuna.load_study(study_name=p.config.study, storage=p.store)
+    except KeyError:
+        return  # a new study
+    teacher = study.user_attrs.get("teacher")
+    was = None if teacher is None else teacher.get("latency_runtime", "torch")
+    if was is not None and was != runtime:
+        raise UserError(
+            f"resources.latency_runtime: study {p.config.study!r} measured latency with {was}, "
+            f"the config asks for {runtime}; use a new --study name"
+        )
 
 
 def _cause(exc: BaseException, kinds: tuple[type[Exception], ...]) -> Exception | None:

@@ -17,7 +17,7 @@ from torch import nn
 
 from autostudent.config import load_config
 from autostudent.datasets import unit_test_split
-from autostudent.errors import ExportFailed
+from autostudent.errors import ExportFailed, UserError
 from autostudent.measure import LATENCY_RUNTIMES, measure_latency
 from autostudent.onnx_export import check_onnx, session, to_onnx
 
@@ -206,3 +206,12 @@ def test_search_with_onnxruntime_latency_as_an_objective(tmp_path, teacher_file)
         "accuracy",
         "latency_ms",
     ]
+    # resuming with the other runtime would mix two runtimes' latencies: refused, nothing written
+    config["resources"] = {"latency_runtime": "torch"}
+    config["search"]["n_trials"] = 3
+    path.write_text(yaml.safe_dump(config))
+    with pytest.raises(
+        UserError, match=r"resources\.latency_runtime: study 'onnx-latency' measured"
+    ):
+        run_search(load_config(path), show_progress=False)
+    assert len(optuna.load_study(study_name="onnx-latency", storage=config["storage"]).trials) == 2

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from autostudent.errors import UserError
 from autostudent.registry import Registry
 
 # (module, input shape without the batch) -> median batch-1 latency in milliseconds
@@ -86,8 +87,15 @@ def onnxruntime_latency_ms(module: nn.Module, input_shape: tuple[int, ...]) -> f
     """The module exported to ONNX (on the CPU, float32) and timed in onnxruntime."""
     from autostudent import onnx_export  # onnx and onnxruntime: only this runtime needs them
 
-    with _eval_mode(module):
-        model = onnx_export.to_onnx(_on_cpu(module), input_shape)
+    try:
+        with _eval_mode(module):
+            model = onnx_export.to_onnx(_on_cpu(module), input_shape)
+    except Exception as exc:  # e.g. a scripted teacher with control flow the exporter refuses
+        reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+        raise UserError(
+            f"resources.latency_runtime: onnxruntime cannot time this network, its ONNX export "
+            f"failed ({reason}); use latency_runtime: torch"
+        ) from None
     return onnx_export.latency_ms(model, input_shape)
 
 

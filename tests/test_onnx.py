@@ -62,6 +62,19 @@ def test_latency_runtimes_time_the_same_module(single_thread):
     assert not net.training  # the measurement leaves the mode as it was
 
 
+def test_a_network_onnx_cannot_export_is_one_line(user_error):
+    class SingularValues(nn.Module):  # no ONNX operator for it
+        def forward(self, x):
+            return torch.linalg.svdvals(x[:, 0])
+
+    user_error(
+        lambda: measure_latency("onnxruntime", SingularValues(), (1, 4, 4)),
+        "resources.latency_runtime: onnxruntime cannot time this network",
+        "aten::linalg_svdvals",
+        "latency_runtime: torch",
+    )
+
+
 def test_unknown_latency_runtime_names_the_field(tmp_path, user_error):
     path = tmp_path / "s.yaml"
     path.write_text(

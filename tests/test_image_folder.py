@@ -242,3 +242,12 @@ def test_teacher_train_and_a_search_on_an_image_folder(
     code, out, err = cli("status", "--storage", url, "--study", "images")
     assert "2 unreadable files skipped" in out, out
     assert os.listdir(tmp_path / "cache" / "image_folder")
+
+
+def test_the_card_names_the_classes_by_output_index():
+    from autostudent.card import render_card
+    from tests.test_export import card_metrics
+
+    card = render_card(card_metrics(classes=["cat", "dog"], dataset="image-folder"))
+    assert "Classes by output index: cat, dog." in card
+    assert "Classes by output index" not in render_card(card_metrics())

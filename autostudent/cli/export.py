@@ -35,11 +35,16 @@ def export(
     threads: int | None = typer.Option(
         None, "--threads", min=1, help="Torch CPU threads (default: torch's, all cores)."
     ),
+    fmt: str = typer.Option(
+        "torchscript",
+        "--format",
+        help="torchscript (student.pt) | onnx (student.onnx, checked with onnxruntime) | both.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print metrics.json on stdout."),
 ) -> None:
     """Retrain the chosen student from scratch with KD on the full training split, measure it
-    on the test split, and write DIR/student.pt (TorchScript, normalisation inside),
-    spec.json, metrics.json and card.md."""
+    on the test split, and write DIR/student.pt (TorchScript, normalisation inside) and/or
+    student.onnx (dynamic batch), spec.json, metrics.json and card.md."""
     import torch
 
     from autostudent.export import ExportRequest, run_export
@@ -58,6 +63,7 @@ def export(
             augment=augment,
             seed=seed,
             baseline=not no_baseline,
+            format=fmt,
         )
     )
     if as_json:

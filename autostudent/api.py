@@ -129,19 +129,17 @@ class Study:
     ) -> dict:
         """Retrain a trial (``trial=N``, or ``pick="knee" | "max-accuracy" |
         "smallest-within:PTS"``) in full with KD and write a deployable directory at ``out``
-        (``autostudent export``); returns metrics.json's content. ``threads``: torch CPU
-        threads while it trains (restored after). ``options``: any other field of
-        ``export.ExportRequest`` (an export flag), passed on as is."""
+        (``autostudent export``); ``format``: torchscript | onnx | both. Returns metrics.json's
+        content. ``threads``: torch CPU threads while it trains (restored after). ``options``:
+        any other field of ``export.ExportRequest`` (a newer export flag), passed on as is."""
         from autostudent.export import ExportRequest, run_export
 
         fields = {f.name for f in dataclasses.fields(ExportRequest)} - {"storage", "study", "out"}
+        fields -= {"trial", "pick", "epochs", "format", "family", "augment", "seed", "baseline"}
         unknown = sorted(set(options) - fields)
         if unknown:
-            raise UserError(f"{unknown[0]}: not an export option ({', '.join(sorted(fields))})")
-        if "format" in fields:
-            options["format"] = format
-        elif format != "torchscript":  # this build exports TorchScript only
-            raise UserError(f"--format: {format!r} is not available (torchscript)")
+            others = f" (others: {', '.join(sorted(fields))})" if fields else ""
+            raise UserError(f"{unknown[0]}: not an export option of Study.export{others}")
         request = ExportRequest(
             storage=self.storage,
             study=self.name,
@@ -149,6 +147,7 @@ class Study:
             trial=trial,
             pick=pick,
             epochs=epochs,
+            format=format,
             family=family,
             augment=augment,
             seed=seed,

@@ -241,6 +241,8 @@ def summary(study: optuna.Study) -> dict:
         ),
         "storage_retries": driver["storage_retries"] if driver else 0,
         "cache_rebuilds": study.user_attrs.get("cache_rebuilds", 0),
+        # unreadable images left out of the data (data.skip_bad_files)
+        "skipped_files": len(study.user_attrs.get("data", {}).get("skipped_files", [])),
     }
 
 

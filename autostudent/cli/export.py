@@ -35,11 +35,16 @@ def export(
     threads: int | None = typer.Option(
         None, "--threads", min=1, help="Torch CPU threads (default: torch's, all cores)."
     ),
+    fmt: str = typer.Option(
+        "torchscript",
+        "--format",
+        help="torchscript (student.pt) | onnx (student.onnx, checked with onnxruntime) | both.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print metrics.json on stdout."),
 ) -> None:
     """Retrain the chosen student from scratch with KD on the full training split, measure it
-    on the test split, and write DIR/student.pt (TorchScript, normalisation inside),
-    spec.json, metrics.json and card.md."""
+    on the test split, and write DIR/student.pt (TorchScript, normalisation inside) and/or
+    student.onnx (dynamic batch), spec.json, metrics.json and card.md."""
     from autostudent import api
 
     metrics = api.load(storage, study).export(
@@ -47,6 +52,7 @@ def export(
         trial=trial,
         pick=pick,
         epochs=epochs,
+        format=fmt,
         family=family,
         augment=augment,
         seed=seed,

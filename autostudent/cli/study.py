@@ -63,6 +63,8 @@ def status(
     typer.echo(f"study {s['study']}  objectives {', '.join(s['objectives'])}")
     typer.echo("  " + "  ".join(f"{k} {v}" for k, v in st.items()))
     typer.echo(f"  sampler fallbacks {s['fallbacks']}")
+    if s["skipped_files"]:
+        typer.echo(f"  data: {s['skipped_files']} unreadable files skipped (data.skip_bad_files)")
     d = s["driver"]
     if d:
         state = "running" if d["alive"] else ("stopped" if d["released"] else "dead")

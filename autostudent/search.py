@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import optuna
 
-from autostudent import executor, storage
+from autostudent import executor, storage, worker_log
 from autostudent import objectives as objs
 from autostudent import study as studydb
 from autostudent.candidate import CandidateFactory
@@ -84,7 +84,8 @@ def prepare(config: StudyConfig) -> Prepared:
 def teacher_identity(p: Prepared, outputs: TeacherOutputs) -> dict:
     shape = p.data.input_shape
     return {
-        "path": str(p.teacher.path),
+        # as the study file names it, not this machine's absolute path: results travel
+        "path": p.config.teacher.given_path,
         "sha256": p.teacher.sha256,
         "format": p.teacher.format,
         "params": outputs.params,
@@ -201,6 +202,7 @@ def _run(p: Prepared, lease: Lease, *, ray_address: str | None, show_progress: b
         "device": c.resources.device,
         "threads": c.resources.cpus_per_trial,
     }
+    log = worker_log.record(study, p.storage_url, cache_dir)  # `status` shows where it is
     executor.init_ray(ray_address, resources)
     try:
         if progress:
@@ -215,6 +217,7 @@ def _run(p: Prepared, lease: Lease, *, ray_address: str | None, show_progress: b
             reduction_factor=c.search.reduction_factor,
             storage_path=str(Path(cache_dir) / "ray_results"),
             name=c.study,
+            worker_log=log,
         )
     except Exception as exc:
         # Tune wraps what the searcher raised: a lost database or lease is one clear line.

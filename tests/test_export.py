@@ -87,7 +87,9 @@ print(json.dumps((predicted == test["y"]).double().mean().item()))
 """
 
 
-def test_export_writes_a_student_that_reloads_with_plain_torch(cli, study_db, tmp_path):
+def test_export_writes_a_student_that_reloads_with_plain_torch(
+    cli, study_db, tmp_path, digits_study
+):
     url, name = study_db
     out = tmp_path / "student"
     code, _stdout, stderr = cli(
@@ -102,6 +104,9 @@ def test_export_writes_a_student_that_reloads_with_plain_torch(cli, study_db, tm
     for key in ("test_accuracy", "params", "flops", "latency_ms", "epochs", "retrain_seconds"):
         assert metrics[key] > 0, key
     assert set(metrics["teacher"]) >= {"test_accuracy", "params", "flops", "latency_ms"}
+    # the teacher as the study file named it: no path of this machine travels with the student
+    assert metrics["teacher"]["path"] == "teachers/digits.pt2"
+    assert str(digits_study[0].parent) not in (out / "metrics.json").read_text()
     assert 0 < metrics["no_kd"]["test_accuracy"] <= 1
     assert metrics["epochs"] == 2
     assert metrics["augment"] == {"mode": "cached", "crop_pad": 1, "flip": False}  # digits

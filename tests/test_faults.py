@@ -157,19 +157,12 @@ def test_a_lost_database_halts_the_searcher_and_tune_instead_of_raising(searcher
 
 
 def test_a_long_traceback_keeps_its_end_from_a_line_start():
-    def deep(n: int) -> None:
-        if n == 0:
-            raise ValueError("the bottom")
-        deep(n - 1)
-
-    try:
-        deep(200)
-    except ValueError:
-        import traceback
-
-        full = traceback.format_exc()
+    frames = "".join(f'  File "m{i}.py", line {i}, in f{i}\n    f{i + 1}()\n' for i in range(300))
+    full = f"Traceback (most recent call last):\n{frames}ValueError: the bottom\n"
     trimmed = worker.trim_traceback(full)
     assert len(full) > 10_000 and len(trimmed) <= worker.TRACEBACK_CHARS + 2
-    assert trimmed.startswith("…\n  File ") and trimmed.endswith("ValueError: the bottom\n")
-    assert full.endswith(trimmed[2:])
+    assert trimmed.startswith("…\n  ") and trimmed.endswith(
+        "in f299\n    f300()\nValueError: the bottom\n"
+    )
+    assert full.endswith(trimmed[2:]) and full[-len(trimmed) + 1] == "\n"  # cut at a line start
     assert worker.trim_traceback("short\n") == "short\n"

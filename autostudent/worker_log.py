@@ -20,6 +20,7 @@ from typing import IO, Any
 ATTR = "worker_log"  # the study attribute: relative to a SQLite file's folder, else absolute
 _HANDLER = "autostudent_worker_log"
 _RAY_PRINTER = "ray_print_logs"  # Ray's handler that prints worker output on the terminal
+_EVENT = ":event_summary:"  # marks an autoscaler line that is an event (Ray's own filter)
 
 
 def _sqlite_file(storage_url: str) -> Path | None:
@@ -92,8 +93,9 @@ class WorkerLog:
         dispatcher = _dispatcher()
         if dispatcher is None or not _forwarding():
             self._file.write(
-                "(Ray was started without log_to_driver: worker output is in Ray's own "
-                "session logs, /tmp/ray/session_latest/logs on each node)\n"
+                "(Ray does not forward its workers' output to this driver (log_to_driver "
+                "off): it is in Ray's own session logs, /tmp/ray/session_latest/logs on each "
+                "node)\n"
             )
         else:
             dispatcher.add_handler(_HANDLER, self.write)
@@ -102,6 +104,9 @@ class WorkerLog:
 
     def write(self, batch: dict) -> None:
         """One batch of lines of one worker, as Ray's log monitor publishes it."""
+        lines = batch.get("lines") or []
+        if batch.get("pid") == "autoscaler":  # its status table every 5 s: only its events
+            lines = [line.split(_EVENT, 1)[1] for line in lines if _EVENT in line]
         name = batch.get("actor_name") or batch.get("task_name") or "worker"
         where = f"({name} pid={batch.get('pid')}, ip={batch.get('ip')})"
         mark = "!" if batch.get("is_err") else " "
@@ -109,7 +114,7 @@ class WorkerLog:
             if self._file is None:
                 return
             now = time.strftime("%H:%M:%S")
-            for line in batch.get("lines") or []:
+            for line in lines:
                 self._file.write(f"{now}{mark}{where} {line}\n")
             self._file.flush()
             self._last = time.monotonic()

@@ -122,7 +122,11 @@ def postgres_url() -> Iterator[str]:
     try:
         server = ThrowawayPostgres().start()
     except RuntimeError as exc:
-        pytest.fail(f"no PostgreSQL for the tests: {exc}", pytrace=False)
+        problem = str(exc)
+    else:
+        problem = ""
+    if problem:
+        pytest.fail(f"no PostgreSQL for the tests: {problem}", pytrace=False)
     try:
         yield server.url
     finally:

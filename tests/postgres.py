@@ -58,7 +58,7 @@ class ThrowawayPostgres:
             where = bindir or "/usr/lib/postgresql/*/bin, AUTOSTUDENT_PG_BINDIR or the PATH"
             raise RuntimeError(
                 f"the tests start their own PostgreSQL server, but {' and '.join(missing)} "
-                f"is not in {where}: {SETUP_HINT}"
+                f"{'is' if len(missing) == 1 else 'are'} not in {where}: {SETUP_HINT}"
             )
         self.bindir = bindir
         self.port = 0
@@ -70,9 +70,12 @@ class ThrowawayPostgres:
         return f"postgresql://{self.user}@127.0.0.1:{self.port}/test"
 
     def _run(self, *args: str) -> None:
-        done = subprocess.run(
-            [*self._as, *args], capture_output=True, text=True, timeout=120, check=False
-        )
+        try:
+            done = subprocess.run(
+                [*self._as, *args], capture_output=True, text=True, timeout=120, check=False
+            )
+        except FileNotFoundError as exc:  # e.g. no runuser on this machine
+            raise RuntimeError(f"cannot run {exc.filename}: {SETUP_HINT}") from None
         if done.returncode != 0:
             log = self.folder / "server.log" if self.folder else None
             tail = log.read_text()[-2000:] if log and log.is_file() else ""

@@ -31,6 +31,7 @@ from optuna.trial import TrialState
 from autostudent import study as studydb
 from tests.tcp_proxy import TcpProxy
 
+pytestmark = pytest.mark.slow  # a two-node Ray cluster and a search: minutes
 RAY = [sys.executable, "-m", "ray.scripts.scripts"]  # this venv's Ray, whatever the shebangs say
 
 

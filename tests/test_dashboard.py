@@ -170,6 +170,7 @@ def not_blank(png: Path) -> None:
 
 
 @needs_browser
+@pytest.mark.slow  # the session's digits search
 def test_report_renders_every_view_in_chromium(cli, demo_study, tmp_path):
     from autostudent.dashboard._browser import browser_page, wait_for_figures
 
@@ -209,6 +210,7 @@ def free_port() -> int:
 
 
 @needs_browser
+@pytest.mark.slow  # the session's digits search
 def test_live_view_shows_a_trial_added_while_it_is_open(demo_study):
     from autostudent.dashboard._browser import browser_page, wait_for_figures
 
@@ -297,6 +299,7 @@ def test_live_view_shows_a_trial_added_while_it_is_open(demo_study):
     assert "Traceback" not in err, err
 
 
+@pytest.mark.slow  # the session's digits search
 def test_dashboard_bad_input_exits_2_and_writes_nothing(cli, demo_study, tmp_path):
     url, name = demo_study
     out = tmp_path / "r.html"
@@ -314,6 +317,7 @@ def test_dashboard_bad_input_exits_2_and_writes_nothing(cli, demo_study, tmp_pat
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.slow  # the session's digits search
 def test_static_report_overlays_studies(demo_study):
     url, name = demo_study
     data = StudySource(url, name).load()

@@ -87,6 +87,7 @@ print(json.dumps((predicted == test["y"]).double().mean().item()))
 """
 
 
+@pytest.mark.slow  # the session's digits search, retrained
 def test_export_writes_a_student_that_reloads_with_plain_torch(
     cli, study_db, tmp_path, digits_study
 ):
@@ -131,6 +132,7 @@ def test_export_writes_a_student_that_reloads_with_plain_torch(
     assert str(tuple(metrics["input_shape"])).replace(")", "") in card.replace("(N, ", "(")
 
 
+@pytest.mark.slow  # the session's digits search, retrained
 def test_family_reports_mean_and_sd(cli, study_db, tmp_path):
     url, name = study_db
     out = tmp_path / "family"
@@ -151,6 +153,7 @@ def test_family_reports_mean_and_sd(cli, study_db, tmp_path):
     assert "--no-baseline" in card and "mean ± sd" in card
 
 
+@pytest.mark.slow  # the session's digits search, retrained
 def test_bad_requests_exit_2_and_write_nothing(cli, study_db, tmp_path):
     url, name = study_db
     db = tmp_path / "copy.db"  # a copy with one failed trial that never got an architecture

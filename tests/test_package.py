@@ -11,6 +11,7 @@ import sysconfig
 from pathlib import Path
 
 import optuna
+import pytest
 
 from autostudent import builtin
 from autostudent.config import load_config
@@ -54,6 +55,7 @@ def test_built_in_study_by_name_reads_the_package_and_writes_here(tmp_path, monk
     assert load_space(config.space.name).name == "nago"
 
 
+@pytest.mark.slow  # builds and installs the wheel, runs a search
 def test_wheel_installed_outside_the_repo_runs_the_smoke_study(tmp_path) -> None:
     # Build from a copy of the sources, so the checkout gets no build/ or egg-info of ours.
     src = tmp_path / "src"

@@ -67,6 +67,7 @@ def states(study: optuna.Study) -> dict[str, int]:
     return studydb.summary(study)["states"]
 
 
+@pytest.mark.slow  # a real search
 def test_search_finishes_n_trials_and_stores_everything(tmp_path, teacher_file, ray_cluster):
     study = run_search(load_config(write_config(tmp_path, teacher_file)), show_progress=False)
     st = states(study)
@@ -109,6 +110,7 @@ def test_search_finishes_n_trials_and_stores_everything(tmp_path, teacher_file, 
     assert {"val_accuracy", "params", "failure", "curve"} <= set(frame.columns)
 
 
+@pytest.mark.slow  # a real search
 def test_botorch_search_no_fallbacks_no_over_cap_trials(tmp_path, teacher_file, ray_cluster):
     # the space and cap of the test below, where the random sampler proposes over-cap students
     cfg = write_config(
@@ -128,6 +130,7 @@ def test_botorch_search_no_fallbacks_no_over_cap_trials(tmp_path, teacher_file, 
         assert trial.constraints["params"] == trial.user_attrs["params"] - 12000
 
 
+@pytest.mark.slow  # a real search
 def test_caps_fail_with_reason_and_do_not_count(tmp_path, teacher_file, ray_cluster):
     cfg = write_config(
         tmp_path,
@@ -261,6 +264,7 @@ def _killed_at(cmd: list[str], env: dict, point: str, db: Path) -> int:
     return _finished_and_running(db)[1]
 
 
+@pytest.mark.slow  # a real search
 def test_sigkill_or_ctrl_c_at_any_point_then_resume_ends_with_exactly_n(tmp_path, teacher_file):
     n = 5
     db, cmd = _search_command(tmp_path, teacher_file, n)
@@ -355,6 +359,7 @@ def test_sigkill_or_ctrl_c_at_any_point_then_resume_ends_with_exactly_n(tmp_path
     )
 
 
+@pytest.mark.slow  # a real search
 def test_postgres_storage_keeps_its_password_secret(
     tmp_path, teacher_file, ray_cluster, capfd, postgres_url
 ):
@@ -438,6 +443,7 @@ def _autostudent(*args: str) -> subprocess.Popen:
     )
 
 
+@pytest.mark.slow  # a real search
 def test_a_trial_that_raises_keeps_its_traceback_and_the_workers_log(tmp_path, teacher_file):
     """A bug in a trial's own code (a fault injected after its first epoch, in every Ray worker
     process's first trial): the trial fails with its traceback, shown by `trials`, and what the
@@ -489,6 +495,7 @@ def test_a_trial_that_raises_keeps_its_traceback_and_the_workers_log(tmp_path, t
     assert f"worker log: {log}" in shown.stdout
 
 
+@pytest.mark.slow  # a real search
 def test_status_and_trials_cli(tmp_path, teacher_file, ray_cluster):
     cfg = write_config(
         tmp_path,

@@ -29,6 +29,7 @@ import yaml
 from optuna.trial import TrialState
 
 from autostudent import study as studydb
+from autostudent.lease import INTERVAL_S
 from tests.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.slow  # a two-node Ray cluster and a search: minutes
@@ -181,10 +182,12 @@ def test_search_across_two_ray_nodes_survives_a_dead_worker_and_a_database_outag
             # a Ray worker killed mid-trial: Tune restarts the trial, the study records it once
             victim = _wait(lambda: _running_with_worker(study))
             os.kill(int(victim.user_attrs["worker"].rsplit(":", 1)[1]), signal.SIGKILL)
-            # the database away for 3 s once a trial finished: the driver waits and goes on
+            # the database away once a trial finished: the driver waits and goes on. Longer
+            # than a lease heartbeat (lease.INTERVAL_S), so that the driver meets the outage
+            # whatever its trials are doing (on a busy machine an epoch may outlast it)
             _wait(lambda: study.get_trials(states=studydb.FINISHED))
             proxy.stop()
-            time.sleep(3)
+            time.sleep(INTERVAL_S + 1.5)
             proxy.start()
             driver.wait(timeout=300)
         assert driver.returncode == 0, log.read_text()[-3000:]

@@ -10,6 +10,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -73,6 +74,13 @@ class TeacherConfig(_Section):
     format: Literal["auto", "export", "torchscript", "state_dict"] = "auto"
     factory: str | None = None
     kwargs: dict[str, Any] = {}
+    # ``path`` as the study file gave it (relative to that file, or absolute), before
+    # ``load_config`` resolved it to this machine's file: what results record
+    _given: str | None = PrivateAttr(None)
+
+    @property
+    def given_path(self) -> str:
+        return self._given or str(self.path)
 
 
 class SpaceConfig(_Section):
@@ -286,6 +294,7 @@ def load_config(name_or_path: str | Path) -> StudyConfig:
         raise UserError(f"{path}: {describe_error(exc)}") from None
     out = Path.cwd() if is_builtin else base
     config.data.root = _relative_to(base, config.data.root)
+    config.teacher._given = str(config.teacher.path)
     config.teacher.path = _relative_to(base, config.teacher.path)
     config.cache_dir = _relative_to(out, config.cache_dir)
     if (

@@ -14,7 +14,7 @@ import numpy as np
 import optuna
 from torch import nn
 
-from autostudent import executor, storage
+from autostudent import executor, storage, worker_log
 from autostudent import objectives as objs
 from autostudent import study as studydb
 from autostudent.candidate import CandidateFactory
@@ -90,7 +90,8 @@ def prepare(config: StudyConfig, teacher_module: nn.Module | None = None) -> Pre
 def teacher_identity(p: Prepared, outputs: TeacherOutputs) -> dict:
     shape = p.data.input_shape
     return {
-        "path": str(p.teacher.path),
+        # as the study file names it, not this machine's absolute path: results travel
+        "path": p.config.teacher.given_path,
         "sha256": p.teacher.sha256,
         "format": p.teacher.format,
         "params": outputs.params,
@@ -214,6 +215,7 @@ def _run(p: Prepared, lease: Lease, *, ray_address: str | None, show_progress: b
         "threads": c.resources.cpus_per_trial,
         "latency_runtime": c.resources.latency_runtime,
     }
+    log = worker_log.record(study, p.storage_url, cache_dir)  # `status` shows where it is
     executor.init_ray(ray_address, resources)
     try:
         if progress:
@@ -228,6 +230,7 @@ def _run(p: Prepared, lease: Lease, *, ray_address: str | None, show_progress: b
             reduction_factor=c.search.reduction_factor,
             storage_path=str(Path(cache_dir) / "ray_results"),
             name=c.study,
+            worker_log=log,
         )
     except Exception as exc:
         # Tune wraps what the searcher raised: a lost database or lease is one clear line.

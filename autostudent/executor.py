@@ -16,6 +16,7 @@ import os
 import socket
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -35,6 +36,7 @@ from autostudent.sizes import count_sizes
 from autostudent.storage import StorageLost
 from autostudent.study import finished, set_user_attrs
 from autostudent.trial import Caps, cap_constraints, check_caps
+from autostudent.worker_log import WorkerLog, take_over_ray_printer
 
 log = logging.getLogger(__name__)
 
@@ -178,12 +180,17 @@ class StudySearcher(Searcher):
         reason: str,
         constraints: Mapping[str, float] | None = None,
         sizes: Mapping[str, float] | None = None,
+        traceback: str | None = None,
     ) -> None:
-        """Tell FAIL with the reason, and whatever is known of its sizes and caps: a failed
-        trial still teaches the sampler's size and constraint models."""
+        """Tell FAIL with the reason (and the traceback of an unexpected error), and whatever
+        is known of its sizes and caps: a failed trial still teaches the sampler's size and
+        constraint models."""
         self.failures += 1
         self.last_failure = reason
-        set_user_attrs(trial, {"failure": reason, **(sizes or {})})
+        attrs = {"failure": reason, **(sizes or {})}
+        if traceback:
+            attrs["traceback"] = traceback
+        set_user_attrs(trial, attrs)
         _constrain(trial, constraints or {})
         self.study.tell(trial, state=TrialState.FAIL)
         log.info("trial %d failed: %s", trial.number, reason)
@@ -213,12 +220,22 @@ class StudySearcher(Searcher):
         if trial is None:
             return
         if error or not result:
-            self._fail(trial, "worker error (the Ray worker died or raised; see the Ray log)")
+            self._fail(
+                trial,
+                "worker error (the Ray worker died or raised; see the worker log that "
+                "`autostudent status` names)",
+            )
             return
         if result.get("failure"):
             if result.get("worker"):
                 trial.set_user_attr("worker", result["worker"])
-            self._fail(trial, result["failure"], result.get("constraints"), result.get("sizes"))
+            self._fail(
+                trial,
+                result["failure"],
+                result.get("constraints"),
+                result.get("sizes"),
+                result.get("traceback"),
+            )
             return
         self.failures = 0
         attrs = {key: result[key] for key in RESULT_KEYS}
@@ -304,8 +321,10 @@ def run(
     reduction_factor: int,
     storage_path: str,
     name: str,
+    worker_log: Path | None = None,
 ) -> None:
-    """Run Tune until the searcher says FINISHED."""
+    """Run Tune until the searcher says FINISHED; what its workers print goes to
+    ``worker_log`` (worker_log.py), never to the terminal."""
     from ray import tune
 
     from autostudent.early_stopping import make_scheduler
@@ -345,7 +364,11 @@ def run(
     logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
     # On Ctrl-C Tune suggests `Tuner.restore`; autostudent resumes from the study instead.
     logging.getLogger("ray.tune.tune").setLevel(logging.ERROR)
-    tuner.fit()
+    if worker_log is None:
+        tuner.fit()
+        return
+    with WorkerLog(worker_log, name):
+        tuner.fit()
 
 
 def check_ray_address(address: str | None, timeout: float = 5.0) -> None:
@@ -378,7 +401,8 @@ def init_ray(address: str | None, resources: Resources) -> None:
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "600")
     kwargs: dict = {
         "include_dashboard": False,
-        "log_to_driver": False,
+        # workers' output comes to the driver, which writes it to the search's worker log
+        "log_to_driver": True,
         "logging_level": logging.WARNING,
         "configure_logging": True,
         # every worker process starts with the allocator settings training needs (allocator.py)
@@ -395,3 +419,4 @@ def init_ray(address: str | None, resources: Resources) -> None:
     else:
         cpus = max(os.cpu_count() or 1, resources.workers * resources.cpus_per_trial)
         ray.init(num_cpus=cpus, num_gpus=None, **kwargs)
+    take_over_ray_printer()

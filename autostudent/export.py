@@ -333,7 +333,9 @@ def _metrics(
             "params": outputs.params,
             "flops": count_flops(p.teacher.module, shape),
             "latency_ms": measure_latency(runtime, p.teacher.module, shape),
-            "path": str(p.teacher.path),
+            # as the search's study file named it (the study's teacher identity), not where
+            # this machine keeps it: metrics.json travels with the student
+            "path": searched.get("path") or p.config.teacher.given_path,
             "sha256": p.teacher.sha256,
         },
         "search": {

@@ -1,9 +1,11 @@
-"""Named points where the fault tests SIGKILL this process: ``AUTOSTUDENT_KILL_AT=<point>:<n>``
-kills it the n-th time it reaches ``<point>`` (n = 1 when left out). Unset, a point costs one
-environment lookup. The points: ``teacher_cache`` (a teacher-output entry written, not yet in
-place), ``trial_result`` (an epoch of a running trial reported to the driver), ``trial_told``
-(a trial's outcome stored, the next not yet asked for) and ``db_commit`` (inside a database
-transaction, before its COMMIT)."""
+"""Named points where the fault tests break this process: ``AUTOSTUDENT_KILL_AT=<point>:<n>``
+SIGKILLs it the n-th time it reaches ``<point>`` (n = 1 when left out), and
+``AUTOSTUDENT_RAISE_AT=<point>:<n>`` raises ``InjectedFault`` there instead (a bug in the code
+at that point). Unset, a point costs two environment lookups. The points: ``teacher_cache`` (a
+teacher-output entry written, not yet in place), ``trial_result`` (an epoch of a running trial
+reported to the driver), ``trial_told`` (a trial's outcome stored, the next not yet asked for),
+``db_commit`` (inside a database transaction, before its COMMIT) and ``trial_epoch`` (a Ray
+worker trained an epoch of a trial, not yet reported it)."""
 
 from __future__ import annotations
 
@@ -11,11 +13,18 @@ import os
 import signal
 from collections import Counter
 
-_reached: Counter[str] = Counter()
+_reached: Counter[tuple[str, str]] = Counter()
+
+KILL = "AUTOSTUDENT_KILL_AT"
+RAISE = "AUTOSTUDENT_RAISE_AT"
 
 
-def armed() -> tuple[str, int] | None:
-    spec = os.environ.get("AUTOSTUDENT_KILL_AT")
+class InjectedFault(RuntimeError):
+    """What ``AUTOSTUDENT_RAISE_AT`` raises: an error no code path expects."""
+
+
+def armed(variable: str = KILL) -> tuple[str, int] | None:
+    spec = os.environ.get(variable)
     if not spec:
         return None
     point, _, n = spec.partition(":")
@@ -23,9 +32,13 @@ def armed() -> tuple[str, int] | None:
 
 
 def reached(point: str) -> None:
-    target = armed()
-    if target is None or target[0] != point:
-        return
-    _reached[point] += 1
-    if _reached[point] >= target[1]:
-        os.kill(os.getpid(), signal.SIGKILL)
+    for variable in (KILL, RAISE):
+        target = armed(variable)
+        if target is None or target[0] != point:
+            continue
+        _reached[variable, point] += 1
+        if _reached[variable, point] != target[1]:
+            continue
+        if variable == KILL:
+            os.kill(os.getpid(), signal.SIGKILL)
+        raise InjectedFault(f"injected fault at {point} ({RAISE}={os.environ[RAISE]})")

@@ -16,6 +16,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from autostudent import objectives as objs
+from autostudent import worker_log
 from autostudent.errors import UserError
 from autostudent.lease import driver_info
 from autostudent.pareto import hypervolume, pareto_mask
@@ -243,6 +244,8 @@ def summary(study: optuna.Study) -> dict:
         "cache_rebuilds": study.user_attrs.get("cache_rebuilds", 0),
         # unreadable images left out of the data (data.skip_bad_files)
         "skipped_files": len(study.user_attrs.get("data", {}).get("skipped_files", [])),
+        # what the Ray workers printed, failed trials' whole tracebacks included
+        "worker_log": worker_log.shown(study),
     }
 
 
@@ -268,6 +271,7 @@ def trials_frame(study: optuna.Study):
                 "arch_seed": a.get("arch_seed"),
                 "curve": a.get("curve"),
                 "failure": a.get("failure"),
+                "traceback": a.get("traceback"),
                 "started": t.datetime_start.isoformat() if t.datetime_start else None,
                 "finished": t.datetime_complete.isoformat() if t.datetime_complete else None,
             }

@@ -9,6 +9,8 @@ the search spaces' generators).
 from __future__ import annotations
 
 import os
+import sys
+import traceback
 import warnings
 
 import torch
@@ -55,7 +57,30 @@ def train_candidate(config: dict, payload: dict) -> None:
         )
     except Exception as exc:  # a bug or a bad architecture must not stop the search
         reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
-        tune.report({"epoch": 0, "val_accuracy": 0.0, "worker": worker, "failure": reason})
+        # the whole traceback to the worker's stderr (the search's worker log), its end with
+        # the trial (``traceback``): a bug shows where it happened, not only its last line
+        trace = traceback.format_exc()
+        print(f"trial {config.get('number')} failed:\n{trace}", file=sys.stderr, flush=True)
+        tune.report(
+            {
+                "epoch": 0,
+                "val_accuracy": 0.0,
+                "worker": worker,
+                "failure": reason,
+                "traceback": trim_traceback(trace),
+            }
+        )
+
+
+TRACEBACK_CHARS = 4000  # a trial attribute, not a log: the innermost frames and the error
+
+
+def trim_traceback(text: str, limit: int = TRACEBACK_CHARS) -> str:
+    """The last ``limit`` characters of a traceback, cut at a line start."""
+    if len(text) <= limit:
+        return text
+    tail = text[-limit:]
+    return "…\n" + tail[tail.find("\n") + 1 :]
 
 
 def worker_name() -> str:

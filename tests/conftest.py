@@ -1,6 +1,9 @@
 """Shared fixtures: small real data (sklearn digits, a Fashion-MNIST subset) and a tiny zoo
 teacher trained on digits and saved the way ``autostudent teacher train`` saves it.
 
+PostgreSQL: ``postgres_url`` is a throwaway server the session starts itself (tests/postgres.py),
+never one already running on the machine.
+
 Torch runs on one thread in the tests that ask for ``single_thread``: on the busy 2-core
 machine two threads fight the background jobs and make small models ~10x slower.
 """
@@ -60,6 +63,8 @@ def teacher_file(zoo_teacher: nn.Module, digits: Data, tmp_path_factory) -> Path
 def digits_study(tmp_path_factory, teacher_file: Path) -> tuple[Path, str]:
     """A real search, run once per session: 6 NAGO students KD-trained for 2 epochs on digits by
     two Ray workers. Shared: tests that write to it take a copy."""
+    import shutil
+
     import ray
     import yaml
 
@@ -68,13 +73,17 @@ def digits_study(tmp_path_factory, teacher_file: Path) -> tuple[Path, str]:
     from autostudent.executor import Resources, init_ray
 
     tmp = tmp_path_factory.mktemp("digits-study")
+    # the teacher named relative to the study file, as a user's study names it (results must
+    # record it so, never as this machine's absolute path)
+    (tmp / "teachers").mkdir()
+    shutil.copyfile(teacher_file, tmp / "teachers" / "digits.pt2")
     config = {
         "study": "digits-study",
         "storage": f"sqlite:///{tmp / 'study.db'}",
         "seed": 0,
         "cache_dir": str(tmp / "cache"),
         "data": {"name": "digits", "val_fraction": 0.2},
-        "teacher": {"path": str(teacher_file)},
+        "teacher": {"path": "teachers/digits.pt2"},
         "space": {
             "name": "nago",
             "overrides": {
@@ -102,6 +111,26 @@ def digits_study(tmp_path_factory, teacher_file: Path) -> tuple[Path, str]:
     finally:
         ray.shutdown()
     return tmp / "study.db", config["study"]
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """The URL of database ``test`` on a PostgreSQL server started for this session only (trust
+    auth as user ``postgres``); fails, never skips, when the server cannot be started."""
+    from tests.postgres import ThrowawayPostgres
+
+    try:
+        server = ThrowawayPostgres().start()
+    except RuntimeError as exc:
+        problem = str(exc)
+    else:
+        problem = ""
+    if problem:
+        pytest.fail(f"no PostgreSQL for the tests: {problem}", pytrace=False)
+    try:
+        yield server.url
+    finally:
+        server.stop()
 
 
 @pytest.fixture

@@ -32,6 +32,7 @@ def test_summary_per_trial_and_per_wall_clock():
     assert hv_at_time(runs["slow"][0], 5.0) == 0.0  # nothing finished yet
 
 
+@pytest.mark.slow  # real searches, one per sampler
 def test_bench_writes_raw_runs_and_resumes(tmp_path, teacher_file):
     import ray
 

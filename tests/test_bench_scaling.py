@@ -23,6 +23,7 @@ def ray_two_cpus():
     ray.shutdown()
 
 
+@pytest.mark.slow  # the session's digits search
 def test_the_ceiling_probe_trains_a_study_student_alone_and_in_pairs_on_no_ray_cpus(
     digits_study, ray_two_cpus, monkeypatch
 ):

@@ -24,13 +24,15 @@ from pathlib import Path
 
 import optuna
 import pytest
+import sqlalchemy as sa
 import yaml
 from optuna.trial import TrialState
 
 from autostudent import study as studydb
+from autostudent.lease import INTERVAL_S
 from tests.tcp_proxy import TcpProxy
 
-PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+pytestmark = pytest.mark.slow  # a two-node Ray cluster and a search: minutes
 RAY = [sys.executable, "-m", "ray.scripts.scripts"]  # this venv's Ray, whatever the shebangs say
 
 
@@ -139,14 +141,15 @@ def two_nodes() -> Iterator[tuple[str, dict[str, str]]]:
 
 
 def test_search_across_two_ray_nodes_survives_a_dead_worker_and_a_database_outage(
-    tmp_path, teacher_file, two_nodes
+    tmp_path, teacher_file, two_nodes, postgres_url
 ):
     address, env = two_nodes
     name = f"cluster-{uuid.uuid4().hex[:8]}"
-    proxy = TcpProxy(("127.0.0.1", 5432)).start()  # the driver reaches PostgreSQL through it
+    server = sa.engine.make_url(postgres_url)
+    proxy = TcpProxy((server.host, server.port)).start()  # the driver reaches PostgreSQL through it
     config = {
         "study": name,
-        "storage": f"postgresql://postgres@127.0.0.1:{proxy.port}/test",
+        "storage": server.set(port=proxy.port).render_as_string(),
         "seed": 0,
         "cache_dir": str(tmp_path / "cache"),
         "data": {"name": "digits", "val_fraction": 0.2},
@@ -172,22 +175,24 @@ def test_search_across_two_ray_nodes_survives_a_dead_worker_and_a_database_outag
             driver = subprocess.Popen(
                 [*cmd, "--ray-address", address], env=env, stdout=subprocess.DEVNULL, stderr=err
             )
-            _wait(lambda: _exists(name))
-            study = optuna.load_study(study_name=name, storage=PG_URL)
+            _wait(lambda: _exists(postgres_url, name))
+            study = optuna.load_study(study_name=name, storage=postgres_url)
             # both nodes train students (worker = "<ray node id[:12]>:<pid>")
             _wait(lambda: len(_nodes(study)) == 2, what="finished trials on both nodes")
             # a Ray worker killed mid-trial: Tune restarts the trial, the study records it once
             victim = _wait(lambda: _running_with_worker(study))
             os.kill(int(victim.user_attrs["worker"].rsplit(":", 1)[1]), signal.SIGKILL)
-            # the database away for 3 s once a trial finished: the driver waits and goes on
+            # the database away once a trial finished: the driver waits and goes on. Longer
+            # than a lease heartbeat (lease.INTERVAL_S), so that the driver meets the outage
+            # whatever its trials are doing (on a busy machine an epoch may outlast it)
             _wait(lambda: study.get_trials(states=studydb.FINISHED))
             proxy.stop()
-            time.sleep(3)
+            time.sleep(INTERVAL_S + 1.5)
             proxy.start()
             driver.wait(timeout=300)
         assert driver.returncode == 0, log.read_text()[-3000:]
 
-        study = optuna.load_study(study_name=name, storage=PG_URL)
+        study = optuna.load_study(study_name=name, storage=postgres_url)
         trials = study.get_trials()
         finished = [t for t in trials if t.state in studydb.FINISHED]
         assert len(finished) == 4
@@ -205,8 +210,8 @@ def test_search_across_two_ray_nodes_survives_a_dead_worker_and_a_database_outag
         if driver is not None and driver.poll() is None:
             driver.kill()
         proxy.stop()
-        if _exists(name):
-            optuna.delete_study(study_name=name, storage=PG_URL)
+        if _exists(postgres_url, name):
+            optuna.delete_study(study_name=name, storage=postgres_url)
 
     # a head that is not there: exit 2, one line, before anything is written
     gone = subprocess.run(
@@ -219,7 +224,7 @@ def test_search_across_two_ray_nodes_survives_a_dead_worker_and_a_database_outag
     err = gone.stderr.strip()
     assert gone.returncode == 2 and len(err.splitlines()) == 1, err
     assert err.startswith("error: --ray-address: cannot reach the Ray head at 127.0.0.1:"), err
-    assert not _exists(f"{name}-x")
+    assert not _exists(postgres_url, f"{name}-x")
 
 
 def _wait(found, timeout: float = 240, what: str = ""):
@@ -244,5 +249,5 @@ def _running_with_worker(study: optuna.Study):
     return next((t for t in running if t.user_attrs.get("worker")), None)
 
 
-def _exists(name: str) -> bool:
-    return name in [s.study_name for s in optuna.get_all_study_summaries(PG_URL)]
+def _exists(url: str, name: str) -> bool:
+    return name in [s.study_name for s in optuna.get_all_study_summaries(url)]

@@ -61,6 +61,20 @@ def test_relative_paths_are_taken_from_the_yaml_folder(tmp_path, monkeypatch):
     assert config.storage == f"sqlite:///{here / 'fm.db'}"
 
 
+def test_the_teacher_path_is_kept_as_the_study_file_gives_it(tmp_path):
+    """What results record (given_path); ``path`` itself is this machine's file."""
+    for given, resolved in (
+        ("teachers/t.pt2", tmp_path.resolve() / "teachers" / "t.pt2"),
+        ("/abs/t.pt2", Path("/abs/t.pt2")),
+    ):
+        path = write(tmp_path, f"study: fm\nteacher: {{path: {given}}}\n")
+        config = load_config(path)
+        assert config.teacher.path == resolved
+        assert config.teacher.given_path == given
+        # the CLI's overrides copy the config: the given path survives
+        assert config.model_copy(update={"seed": 3}).teacher.given_path == given
+
+
 def test_absolute_and_server_storage_urls_are_kept(tmp_path):
     for url in ("sqlite:////var/studies/fm.db", "postgresql://127.0.0.1:5432/test"):
         path = write(tmp_path, f"study: fm\nstorage: {url}\nteacher: {{path: t.pt2}}\n")

@@ -88,7 +88,17 @@ def synthetic_trials() -> list[optuna.trial.FrozenTrial]:
         trial(2, TrialState.COMPLETE, 0.85, 40_000),
         trial(3, TrialState.PRUNED, 0.60, 5_000, epochs=1),
         trial(4, TrialState.FAIL, None, 200_000, failure="params 200,000 over the cap 100,000"),
+        trial(5, TrialState.FAIL, None, 30_000, failure="ValueError: <bad>", traceback=TRACE),
     ]
+
+
+TRACE = """Traceback (most recent call last):
+  File "/w/autostudent/worker.py", line 34, in train_candidate
+    run_trial(
+  File "/w/autostudent/trial.py", line 199, in run_trial
+    raise ValueError("<bad>")
+ValueError: <bad>
+"""
 
 
 def test_front_mask_is_the_non_dominated_complete_trials():
@@ -119,7 +129,13 @@ def test_pareto_figure_tells_states_apart_and_switches_axes(tmp_path):
     assert list(by_name["Pareto front"].customdata) == [0, 2]
     assert list(by_name["dominated"].customdata) == [1]
     assert list(by_name["pruned (low fidelity)"].customdata) == [3]
-    assert list(by_name["failed"].customdata) == [4]  # size known, accuracy not
+    assert list(by_name["failed"].customdata) == [4, 5]  # size known, accuracy not
+    # a failed trial's hover says why, and where an unexpected error happened
+    cap, bug = by_name["failed"].hovertext
+    assert "failed: params 200,000 over the cap 100,000" in cap and "File" not in cap
+    assert "failed: ValueError: &lt;bad&gt;<br>" in bug  # escaped: plotly reads HTML
+    assert "File &quot;/w/autostudent/trial.py&quot;, line 199, in run_trial<br>" in bug
+    assert "raise ValueError(&quot;&lt;bad&gt;&quot;)<br>" in bug and "Traceback" not in bug
     assert by_name["teacher"].x == (300_000,)
     assert fig.layout.xaxis2.type == "log"
     buttons = fig.layout.updatemenus[0].buttons
@@ -154,6 +170,7 @@ def not_blank(png: Path) -> None:
 
 
 @needs_browser
+@pytest.mark.slow  # the session's digits search
 def test_report_renders_every_view_in_chromium(cli, demo_study, tmp_path):
     from autostudent.dashboard._browser import browser_page, wait_for_figures
 
@@ -193,6 +210,7 @@ def free_port() -> int:
 
 
 @needs_browser
+@pytest.mark.slow  # the session's digits search
 def test_live_view_shows_a_trial_added_while_it_is_open(demo_study):
     from autostudent.dashboard._browser import browser_page, wait_for_figures
 
@@ -281,6 +299,7 @@ def test_live_view_shows_a_trial_added_while_it_is_open(demo_study):
     assert "Traceback" not in err, err
 
 
+@pytest.mark.slow  # the session's digits search
 def test_dashboard_bad_input_exits_2_and_writes_nothing(cli, demo_study, tmp_path):
     url, name = demo_study
     out = tmp_path / "r.html"
@@ -298,6 +317,7 @@ def test_dashboard_bad_input_exits_2_and_writes_nothing(cli, demo_study, tmp_pat
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.slow  # the session's digits search
 def test_static_report_overlays_studies(demo_study):
     url, name = demo_study
     data = StudySource(url, name).load()

@@ -168,6 +168,7 @@ def _run_fixed_trials(tmp_path, teacher_file, rule: str):
     return run_search(load_config(path), show_progress=False)
 
 
+@pytest.mark.slow  # real searches
 def test_moasha_keeps_the_small_student_that_asha_stops(tmp_path, teacher_file, ray_cluster):
     asha = _run_fixed_trials(tmp_path, teacher_file, "asha")
     moasha = _run_fixed_trials(tmp_path, teacher_file, "moasha")

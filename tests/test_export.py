@@ -87,7 +87,10 @@ print(json.dumps((predicted == test["y"]).double().mean().item()))
 """
 
 
-def test_export_writes_a_student_that_reloads_with_plain_torch(cli, study_db, tmp_path):
+@pytest.mark.slow  # the session's digits search, retrained
+def test_export_writes_a_student_that_reloads_with_plain_torch(
+    cli, study_db, tmp_path, digits_study
+):
     url, name = study_db
     out = tmp_path / "student"
     code, _stdout, stderr = cli(
@@ -102,6 +105,9 @@ def test_export_writes_a_student_that_reloads_with_plain_torch(cli, study_db, tm
     for key in ("test_accuracy", "params", "flops", "latency_ms", "epochs", "retrain_seconds"):
         assert metrics[key] > 0, key
     assert set(metrics["teacher"]) >= {"test_accuracy", "params", "flops", "latency_ms"}
+    # the teacher as the study file named it: no path of this machine travels with the student
+    assert metrics["teacher"]["path"] == "teachers/digits.pt2"
+    assert str(digits_study[0].parent) not in (out / "metrics.json").read_text()
     assert 0 < metrics["no_kd"]["test_accuracy"] <= 1
     assert metrics["epochs"] == 2
     assert metrics["augment"] == {"mode": "cached", "crop_pad": 1, "flip": False}  # digits
@@ -126,6 +132,7 @@ def test_export_writes_a_student_that_reloads_with_plain_torch(cli, study_db, tm
     assert str(tuple(metrics["input_shape"])).replace(")", "") in card.replace("(N, ", "(")
 
 
+@pytest.mark.slow  # the session's digits search, retrained
 def test_family_reports_mean_and_sd(cli, study_db, tmp_path):
     url, name = study_db
     out = tmp_path / "family"
@@ -146,6 +153,7 @@ def test_family_reports_mean_and_sd(cli, study_db, tmp_path):
     assert "--no-baseline" in card and "mean ± sd" in card
 
 
+@pytest.mark.slow  # the session's digits search, retrained
 def test_bad_requests_exit_2_and_write_nothing(cli, study_db, tmp_path):
     url, name = study_db
     db = tmp_path / "copy.db"  # a copy with one failed trial that never got an architecture

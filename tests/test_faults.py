@@ -11,6 +11,7 @@ import uuid
 
 import optuna
 import pytest
+import sqlalchemy as sa
 import torch
 from optuna.trial import TrialState
 
@@ -22,8 +23,6 @@ from autostudent.teacher import TeacherSource, load_teacher
 from autostudent.teacher_outputs import teacher_outputs
 from autostudent.trial import Budget, Caps
 from tests.tcp_proxy import TcpProxy
-
-PG = ("127.0.0.1", 5432)
 
 
 @pytest.fixture
@@ -91,6 +90,13 @@ def test_a_diverging_or_out_of_memory_trial_fails_with_its_reason(searcher, monk
     assert [t.state for t in trials] == [TrialState.FAIL, TrialState.FAIL, TrialState.COMPLETE]
     assert trials[0].user_attrs["failure"].startswith("loss is nan")
     assert trials[1].user_attrs["failure"].startswith("OutOfMemoryError: CUDA out of memory")
+    # an unexpected error keeps its traceback (where it happened); a reasoned failure needs none
+    trace = trials[1].user_attrs["traceback"]
+    assert trace.startswith("Traceback") and ", in oom\n" in trace
+    assert trace.rstrip().endswith(
+        "OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB"
+    )
+    assert "traceback" not in trials[0].user_attrs
     assert not search.gave_up and search.failures == 0  # a success resets the run of failures
 
 
@@ -101,9 +107,10 @@ def fresh_storage_state(monkeypatch):
 
 
 def test_a_database_that_comes_back_is_waited_for_one_that_does_not_ends_in_one_line(
-    fresh_storage_state, monkeypatch
+    fresh_storage_state, monkeypatch, postgres_url
 ):
-    proxy = TcpProxy(PG).start()
+    server = sa.engine.make_url(postgres_url)
+    proxy = TcpProxy((server.host, server.port)).start()
     password = f"pw-{uuid.uuid4().hex[:6]}"
     url = f"postgresql://postgres:{password}@127.0.0.1:{proxy.port}/test"
     name = f"faults-{uuid.uuid4().hex[:8]}"
@@ -129,7 +136,7 @@ def test_a_database_that_comes_back_is_waited_for_one_that_does_not_ends_in_one_
         assert storage.gave_up()
     finally:
         proxy.stop()
-        optuna.delete_study(study_name=name, storage=f"postgresql://postgres@{PG[0]}:{PG[1]}/test")
+        optuna.delete_study(study_name=name, storage=postgres_url)
 
 
 def test_a_lost_database_halts_the_searcher_and_tune_instead_of_raising(searcher, monkeypatch):
@@ -147,3 +154,15 @@ def test_a_lost_database_halts_the_searcher_and_tune_instead_of_raising(searcher
     assert executor.Halt(search).stop_all()  # Tune stops every trial
     assert search.suggest("t1") == Searcher.FINISHED
     assert len(search.study.trials) == 1  # nothing more asked of the lost database
+
+
+def test_a_long_traceback_keeps_its_end_from_a_line_start():
+    frames = "".join(f'  File "m{i}.py", line {i}, in f{i}\n    f{i + 1}()\n' for i in range(300))
+    full = f"Traceback (most recent call last):\n{frames}ValueError: the bottom\n"
+    trimmed = worker.trim_traceback(full)
+    assert len(full) > 10_000 and len(trimmed) <= worker.TRACEBACK_CHARS + 2
+    assert trimmed.startswith("…\n  ") and trimmed.endswith(
+        "in f299\n    f300()\nValueError: the bottom\n"
+    )
+    assert full.endswith(trimmed[2:]) and full[-len(trimmed) + 1] == "\n"  # cut at a line start
+    assert worker.trim_traceback("short\n") == "short\n"

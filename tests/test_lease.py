@@ -18,12 +18,13 @@ from autostudent.dashboard._page import fact_pieces
 from autostudent.lease import DRIVERS, Lease, LeaseHeld, LeaseLost, driver_info
 from autostudent.storage import open_storage
 
-PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
-
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request, tmp_path):
-    url = f"sqlite:///{tmp_path / 'lease.db'}" if request.param == "sqlite" else PG_URL
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'lease.db'}"
+    else:  # the session's throwaway server (conftest.py)
+        url = request.getfixturevalue("postgres_url")
     return open_storage(url)
 
 

@@ -27,8 +27,6 @@ from autostudent.errors import SearchStopped, UserError
 from autostudent.measure import count_params
 from autostudent.student import build_student
 
-PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
-
 
 @pytest.fixture(scope="module")
 def ray_cluster():
@@ -69,6 +67,7 @@ def states(study: optuna.Study) -> dict[str, int]:
     return studydb.summary(study)["states"]
 
 
+@pytest.mark.slow  # a real search
 def test_search_finishes_n_trials_and_stores_everything(tmp_path, teacher_file, ray_cluster):
     study = run_search(load_config(write_config(tmp_path, teacher_file)), show_progress=False)
     st = states(study)
@@ -111,6 +110,7 @@ def test_search_finishes_n_trials_and_stores_everything(tmp_path, teacher_file, 
     assert {"val_accuracy", "params", "failure", "curve"} <= set(frame.columns)
 
 
+@pytest.mark.slow  # a real search
 def test_botorch_search_no_fallbacks_no_over_cap_trials(tmp_path, teacher_file, ray_cluster):
     # the space and cap of the test below, where the random sampler proposes over-cap students
     cfg = write_config(
@@ -130,6 +130,7 @@ def test_botorch_search_no_fallbacks_no_over_cap_trials(tmp_path, teacher_file, 
         assert trial.constraints["params"] == trial.user_attrs["params"] - 12000
 
 
+@pytest.mark.slow  # a real search
 def test_caps_fail_with_reason_and_do_not_count(tmp_path, teacher_file, ray_cluster):
     cfg = write_config(
         tmp_path,
@@ -263,6 +264,7 @@ def _killed_at(cmd: list[str], env: dict, point: str, db: Path) -> int:
     return _finished_and_running(db)[1]
 
 
+@pytest.mark.slow  # a real search
 def test_sigkill_or_ctrl_c_at_any_point_then_resume_ends_with_exactly_n(tmp_path, teacher_file):
     n = 5
     db, cmd = _search_command(tmp_path, teacher_file, n)
@@ -357,10 +359,14 @@ def test_sigkill_or_ctrl_c_at_any_point_then_resume_ends_with_exactly_n(tmp_path
     )
 
 
-def test_postgres_storage_keeps_its_password_secret(tmp_path, teacher_file, ray_cluster, capfd):
+@pytest.mark.slow  # a real search
+def test_postgres_storage_keeps_its_password_secret(
+    tmp_path, teacher_file, ray_cluster, capfd, postgres_url
+):
     name = f"e2e-{uuid.uuid4().hex[:8]}"
     password = f"s3cret-{uuid.uuid4().hex[:6]}"  # trust auth: PostgreSQL accepts any password
-    url = PG_URL.replace("postgres@", f"postgres:{password}@")
+    url = postgres_url.replace("postgres@", f"postgres:{password}@")
+    unreachable = url.replace(f":{url.rsplit(':', 1)[1]}", ":1/test")  # nothing on port 1
     cfg = write_config(
         tmp_path,
         teacher_file,
@@ -373,18 +379,18 @@ def test_postgres_storage_keeps_its_password_secret(tmp_path, teacher_file, ray_
         st = states(study)
         assert st["COMPLETE"] + st["PRUNED"] == 3
         # what another machine of the cluster sees: the same study through the same URL
-        again = optuna.load_study(study_name=name, storage=PG_URL)
+        again = optuna.load_study(study_name=name, storage=postgres_url)
         assert len(again.trials) == len(study.trials)
         assert studydb.summary(again)["pareto"] == studydb.summary(study)["pareto"]
         # the stored config keeps user@host/db, not the password
-        assert again.user_attrs["config"]["storage"] == PG_URL
+        assert again.user_attrs["config"]["storage"] == postgres_url
         readable = json.dumps(
             [again.user_attrs, again._storage.get_study_system_attrs(again._study_id)]
             + [[t.user_attrs, t.system_attrs, t.params] for t in again.trials],
             default=str,
         )
         assert password not in readable
-        assert password not in _sql_dump(PG_URL)
+        assert password not in _sql_dump(postgres_url)
         assert password not in render_report([load_study_data(url, name)])
         captured = capfd.readouterr()
         assert password not in captured.out + captured.err
@@ -396,7 +402,7 @@ def test_postgres_storage_keeps_its_password_secret(tmp_path, teacher_file, ray_
             "status": ["status", "--storage", url, "--study", name],
             "json": ["status", "--storage", url, "--study", name, "--json"],
             "no study": ["status", "--storage", url, "--study", "nope"],
-            "unreachable": ["status", "--storage", url.replace(":5432", ":1"), "--study", name],
+            "unreachable": ["status", "--storage", unreachable, "--study", name],
         }
         runs = {key: _autostudent(*args) for key, args in commands.items()}
         out = {key: run.communicate(timeout=120) for key, run in runs.items()}
@@ -409,7 +415,7 @@ def test_postgres_storage_keeps_its_password_secret(tmp_path, teacher_file, ray_
             assert err.startswith("error: --s") and "postgres:***@127.0.0.1" in err, err
         assert all(password not in o + e for o, e in out.values())
     finally:
-        optuna.delete_study(study_name=name, storage=PG_URL)
+        optuna.delete_study(study_name=name, storage=postgres_url)
 
 
 def _sql_dump(url: str) -> str:
@@ -437,6 +443,59 @@ def _autostudent(*args: str) -> subprocess.Popen:
     )
 
 
+@pytest.mark.slow  # a real search
+def test_a_trial_that_raises_keeps_its_traceback_and_the_workers_log(tmp_path, teacher_file):
+    """A bug in a trial's own code (a fault injected after its first epoch, in every Ray worker
+    process's first trial): the trial fails with its traceback, shown by `trials`, and what the
+    workers printed is in the worker log that `status` names, beside the study file."""
+    cfg = write_config(
+        tmp_path,
+        teacher_file,
+        budget={"epochs": 1, "batch_size": 64},
+        search={"n_trials": 2, "workers": 2, "n_startup_trials": 2, "sampler": "random"},
+    )
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "AUTOSTUDENT_RAISE_AT": "trial_epoch:1"}
+    cmd = [sys.executable, "-m", "autostudent"]
+    search = subprocess.run(
+        [*cmd, "search", str(cfg), "--quiet"], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert search.returncode == 0, search.stderr[-3000:]
+    # the driver's terminal shows none of the workers' output
+    assert "InjectedFault" not in search.stdout + search.stderr
+    url = f"sqlite:///{tmp_path / 'e2e.db'}"
+    where = ["--storage", url, "--study", "e2e"]
+    listed = subprocess.run(
+        [*cmd, "trials", *where, "--format", "json"], capture_output=True, text=True, check=True
+    )
+    rows = json.loads(listed.stdout)
+    failed = [r for r in rows if r["failure"] and r["failure"].startswith("InjectedFault")]
+    assert failed and len([r for r in rows if r["state"] in ("COMPLETE", "PRUNED")]) == 2
+    for row in failed:
+        assert row["state"] == "FAIL"
+        assert row["failure"].startswith("InjectedFault: injected fault at trial_epoch")
+        trace = row["traceback"]
+        assert trace.startswith("Traceback (most recent call last)") and len(trace) <= 4000
+        assert 'trial.py", line' in trace and "in run_trial" in trace
+        assert trace.rstrip().endswith(f"killpoints.{row['failure']}")  # the error, in full
+    # a reasoned failure (a cap) or a finished trial has no traceback
+    assert all(r["traceback"] is None for r in rows if r not in failed)
+
+    status = subprocess.run(
+        [*cmd, "status", *where, "--json"], capture_output=True, text=True, check=True
+    )
+    log = Path(json.loads(status.stdout)["worker_log"])
+    assert log == tmp_path / "e2e.workers.log"
+    text = log.read_text()
+    assert text.startswith("=== search of study 'e2e' started")
+    # each failed trial's whole traceback, printed by its worker on stderr
+    for row in failed:
+        assert f"trial {row['number']} failed:" in text
+    assert text.count("InjectedFault: injected fault at trial_epoch") >= len(failed)
+    shown = subprocess.run([*cmd, "status", *where], capture_output=True, text=True, check=True)
+    assert f"worker log: {log}" in shown.stdout
+
+
+@pytest.mark.slow  # a real search
 def test_status_and_trials_cli(tmp_path, teacher_file, ray_cluster):
     cfg = write_config(
         tmp_path,

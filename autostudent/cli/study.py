@@ -72,6 +72,8 @@ def status(
             f"  driver {state}: {d['host']} pid {d['pid']}, last heartbeat {d['heartbeat']}; "
             f"{s['recoveries']} trials recovered, {s['storage_retries']} storage retries"
         )
+    if s["worker_log"]:
+        typer.echo(f"  worker log: {s['worker_log']}")
     t = s["teacher"]
     if t.get("params"):
         typer.echo(f"  teacher: {t['params']:,} params, val accuracy {t['accuracy']:.4f}")

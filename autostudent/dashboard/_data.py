@@ -7,6 +7,7 @@ load while the study has not changed.
 
 from __future__ import annotations
 
+import html
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -114,7 +115,8 @@ def trials_table(trials: list[FrozenTrial]) -> pd.DataFrame:
                 "point": {k: v for k, v in t.params.items() if k not in KD_PARAMS},
                 "arch": describe_arch(spec) if spec else "",
                 "spec": spec,
-                "failure": a.get("failure") or "",
+                "failure": failure_text(a),
+                "traceback": a.get("traceback") or "",
                 "fallback": a.get("sampler_fallback") or "",
                 "feasible": all(v <= 0 for v in (t.constraints or {}).values()),
                 "worker": a.get("worker") or "driver",
@@ -139,6 +141,7 @@ def trials_table(trials: list[FrozenTrial]) -> pd.DataFrame:
         "arch",
         "spec",
         "failure",
+        "traceback",
         "fallback",
         "feasible",
         "worker",
@@ -146,6 +149,18 @@ def trials_table(trials: list[FrozenTrial]) -> pd.DataFrame:
         "complete",
     ]
     return pd.DataFrame(rows, columns=columns)
+
+
+TRACEBACK_LINES = 6  # of a failed trial's traceback, in its hover: the innermost frames
+
+
+def failure_text(attrs: dict) -> str:
+    """A failed trial's reason as its hover shows it (HTML): with the innermost lines of its
+    traceback when an unexpected error left one (where it happened, not only what)."""
+    reason = html.escape(attrs.get("failure") or "")
+    lines = (attrs.get("traceback") or "").rstrip().splitlines()[1:-1]  # no header, no reason
+    frames = [html.escape(line.strip()[:120]) for line in lines[-TRACEBACK_LINES:]]
+    return "<br>".join([reason, *frames])
 
 
 def describe_arch(spec: dict) -> str:

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from autostudent._dataset_readers import RawData, read_cifar, read_idx_folder, read_npz
+from autostudent.cache import default_cache_dir
 from autostudent.errors import UserError
 from autostudent.registry import Registry
 
@@ -149,8 +150,6 @@ def _read(
         if key not in takes or key in ("root", "cache_dir"):
             raise UserError(f"data.{key}: {name} takes no {key}")
     if "cache_dir" in takes:
-        from autostudent.teacher_outputs import default_cache_dir
-
         kwargs["cache_dir"] = cache_dir or default_cache_dir()
     return loader(None if root is None else Path(root).expanduser(), **kwargs)
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from autostudent import killpoints
+from autostudent.cache import default_cache_dir
 from autostudent.datasets import Data
 from autostudent.device import precision
 from autostudent.processes import pid_alive
@@ -36,11 +37,6 @@ class TeacherOutputs:
     params: int
     path: Path
     rebuilt: str | None = None  # why an existing entry was not usable and was rebuilt
-
-
-def default_cache_dir() -> Path:
-    env = os.environ.get("AUTOSTUDENT_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "autostudent"
 
 
 def cache_path(teacher: Teacher, data: Data, cache_dir: Path | None = None) -> Path:

@@ -39,6 +39,8 @@ COUNTERS: Registry[Counter] = Registry("student kind")
 
 def count_sizes(spec: Spec) -> Sizes:
     """Exact params and FLOPs of ``build_student(spec)`` (body + linear head)."""
+    if spec["kind"] not in COUNTERS:
+        import autostudent.families  # noqa: F401  the hand-designed kinds register there
     body, features = COUNTERS.get(spec["kind"])(spec)
     classes = spec["num_classes"]
     return body + Sizes(features * classes + classes, 2 * features * classes)

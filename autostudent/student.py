@@ -40,6 +40,10 @@ class Student(nn.Module):
 
 
 def build_student(spec: Spec) -> Student:
+    if spec["kind"] not in BUILDERS:
+        # the hand-designed baseline kinds (resnet, mobilenetv2) register on import; that
+        # module builds on this one, so it is imported here, when first needed
+        import autostudent.families  # noqa: F401
     body, features = BUILDERS.get(spec["kind"])(spec)
     student = Student(body, features, spec["num_classes"])
     return student.to(memory_format=torch.channels_last)

@@ -23,13 +23,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from torch import nn
-
 from autostudent.errors import UserError
 from autostudent.registry import Registry
-from autostudent.sizes import COUNTERS, Sizes, _bn, _conv, _conv_side, count_sizes
-from autostudent.student import BUILDERS, Spec, Stem
-from autostudent.zoo import ResNet
+from autostudent.sizes import count_sizes
+from autostudent.student import Spec
 
 # the width knob's range: the first stage's channels (ResNet) or the multiplier in 1/32 (MobileNet)
 WIDTHS = range(1, 513)
@@ -157,98 +154,3 @@ def sized_spec(
             f"(its smallest has {smallest:,})"
         )
     return best[2]
-
-
-# --- the builders: spec → body, as for every student kind -------------------------------------
-
-
-@BUILDERS.register("resnet")
-def _build_resnet(spec: Spec) -> tuple[nn.Module, int]:
-    net = ResNet(spec["in_channels"], spec["num_classes"], spec["blocks"], spec["width"])
-    return net.body, 4 * spec["width"]
-
-
-class InvertedResidual(nn.Module):
-    """1×1 expand → ReLU6 → 3×3 depthwise → ReLU6 → 1×1 linear projection (+ input)."""
-
-    def __init__(self, c_in: int, c_out: int, stride: int, expansion: int) -> None:
-        super().__init__()
-        hidden = c_in * expansion
-        layers: list[nn.Module] = []
-        if expansion != 1:
-            layers += [nn.Conv2d(c_in, hidden, 1, bias=False), nn.BatchNorm2d(hidden), nn.ReLU6()]
-        layers += [
-            nn.Conv2d(hidden, hidden, 3, stride, 1, groups=hidden, bias=False),
-            nn.BatchNorm2d(hidden),
-            nn.ReLU6(),
-            nn.Conv2d(hidden, c_out, 1, bias=False),
-            nn.BatchNorm2d(c_out),
-        ]
-        self.block = nn.Sequential(*layers)
-        self.residual = stride == 1 and c_in == c_out
-
-    def forward(self, x):
-        out = self.block(x)
-        return x + out if self.residual else out
-
-
-@BUILDERS.register("mobilenetv2")
-def _build_mobilenetv2(spec: Spec) -> tuple[nn.Module, int]:
-    stages = spec["stages"]
-    c_in = stages[0]["channels"]
-    layers: list[nn.Module] = [Stem(spec["in_channels"], c_in, 1), nn.ReLU6()]
-    for index, stage in enumerate(stages):
-        for b in range(stage["blocks"]):
-            expansion = 1 if index == 0 else spec["expansion"]
-            stride = stage["stride"] if b == 0 else 1
-            layers.append(InvertedResidual(c_in, stage["channels"], stride, expansion))
-            c_in = stage["channels"]
-    last = spec["last_channels"]
-    layers += [
-        nn.Conv2d(c_in, last, 1, bias=False),
-        nn.BatchNorm2d(last),
-        nn.ReLU6(),
-        nn.AdaptiveAvgPool2d(1),
-        nn.Flatten(),
-    ]
-    return nn.Sequential(*layers), last
-
-
-# --- the counters: exact params and FLOPs from the spec, as sizes.py does for searched kinds ----
-
-
-@COUNTERS.register("resnet")
-def _count_resnet(spec: Spec) -> tuple[Sizes, int]:
-    width, side = spec["width"], spec["input_size"]
-    total = _conv(spec["in_channels"], width, 3, side) + _bn(width)
-    c_in = width
-    for stage in range(3):
-        c_out = width * 2**stage
-        for b in range(spec["blocks"]):
-            stride = 2 if stage > 0 and b == 0 else 1
-            side = _conv_side(side, stride)
-            total += _conv(c_in, c_out, 3, side) + _bn(c_out) + _conv(c_out, c_out, 3, side)
-            total += _bn(c_out)
-            if stride != 1 or c_in != c_out:
-                total += _conv(c_in, c_out, 1, side) + _bn(c_out)
-            c_in = c_out
-    return total, c_in
-
-
-@COUNTERS.register("mobilenetv2")
-def _count_mobilenetv2(spec: Spec) -> tuple[Sizes, int]:
-    stages, side = spec["stages"], spec["input_size"]
-    c_in = stages[0]["channels"]
-    total = _conv(spec["in_channels"], c_in, 3, side) + _bn(c_in)
-    for index, stage in enumerate(stages):
-        for b in range(stage["blocks"]):
-            expansion = 1 if index == 0 else spec["expansion"]
-            hidden = c_in * expansion
-            if expansion != 1:
-                total += _conv(c_in, hidden, 1, side) + _bn(hidden)
-            side = _conv_side(side, stage["stride"] if b == 0 else 1)
-            total += _conv(hidden, hidden, 3, side, groups=hidden) + _bn(hidden)
-            total += _conv(hidden, stage["channels"], 1, side) + _bn(stage["channels"])
-            c_in = stage["channels"]
-    last = spec["last_channels"]
-    return total + _conv(c_in, last, 1, side) + _bn(last), last

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import Field
 
-from autostudent.spaces import StudentValues, generator
+from autostudent.spaces._generators import StudentValues, generator
 
 
 class ChainValues(StudentValues):

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from autostudent.errors import TrialFailed
-from autostudent.spaces import StudentValues, generator
+from autostudent.spaces._generators import StudentValues, generator
 from autostudent.spaces.graphs import GRAPH_MODELS, connected_dag, derive_seed
 
 

@@ -121,6 +121,36 @@ def baseline_plans(
     return plans
 
 
+def pick_at_fraction(front_rows: Sequence[dict], teacher_params: int | None, fraction: int):
+    """The front student the search itself rates best (its proxy accuracy, never the test split)
+    at ≤ 1/fraction of the teacher's params; None when there is none that small."""
+    if not teacher_params:
+        return None
+    fits = [r for r in front_rows if r["params"] <= teacher_params / fraction]
+    return max(fits, key=lambda r: (r["accuracy"], -r["trial"]), default=None)
+
+
+def run_order(plans: Sequence[RunPlan], first_trials: Sequence[int]) -> list[RunPlan]:
+    """Seed by seed (one seed of everything lands before the second), and within a seed the
+    students of ``first_trials`` and the baselines sized to them first, then by size."""
+    first_sizes = {p.params for p in plans if p.trial in first_trials}
+
+    def rank(p: RunPlan) -> tuple:
+        target = p.target_params if p.role == "baseline" else p.params
+        early = p.trial in first_trials or (p.role == "baseline" and target in first_sizes)
+        return (
+            p.seed,
+            not early,
+            p.role == "searched" and p.trial is not None and not early,
+            target or 0,
+            p.role,
+            p.name,
+            p.kd is None,
+        )
+
+    return sorted(plans, key=rank)
+
+
 # --- reading the evidence ---------------------------------------------------------------------
 
 

@@ -22,6 +22,8 @@ from autostudent.baselines import (
     baseline_plans,
     baseline_rows,
     margins,
+    pick_at_fraction,
+    run_order,
     searched_plans,
 )
 from autostudent.errors import UserError
@@ -185,13 +187,18 @@ def run_baselines(
     seeds: int = 3,
     epochs: int = 5,
     students: bool = True,
+    sample: Sequence[int] = (),
     workers: int = 1,
     threads: int = 1,
     raw_dir=None,
     dry_run: bool = False,
     log=print,
 ) -> dict:
-    """``autostudent baselines``: plan, run what is not stored yet, and return the comparison."""
+    """``autostudent baselines``: plan, run what is not stored yet, and return the comparison.
+
+    The front's students (``students``) are retrained with and without KD, the ``sample``
+    trials (``bench students``' dominated ones) with KD only; runs go seed by seed, the students
+    at 1/10 and 1/40 of the teacher and their baselines first (``baselines.run_order``)."""
     from autostudent.export import study_config
 
     if seeds < 1 or epochs < 1 or workers < 1 or threads < 1:
@@ -211,6 +218,7 @@ def run_baselines(
     plans = []
     if students:
         plans += searched_plans(study, front, seed_list, recipe, no_kd=True)
+    plans += searched_plans(study, list(sample), seed_list, recipe, no_kd=False)
     plans += baseline_plans(
         families,
         targets,
@@ -221,6 +229,9 @@ def run_baselines(
         num_classes=shape[3],
         input_size=shape[1],
     )
+    teacher_params = study.user_attrs.get("teacher", {}).get("params")
+    firsts = [pick_at_fraction(list(rows.values()), teacher_params, f) for f in (10, 40)]
+    plans = run_order(plans, [r["trial"] for r in firsts if r is not None])
     todo = pending(study, plans)
     log(
         f"baselines of {study_name!r}: families {', '.join(families)} at "

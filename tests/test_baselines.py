@@ -124,3 +124,37 @@ def test_baselines_bad_input_exits_2_and_stores_nothing(cli, study_copy):
     assert code == 2 and "nope" in err
     code, out, _ = cli("status", "--storage", url, "--study", name, "--json")
     assert json.loads(out)["baselines"] == []
+
+
+def test_the_students_at_the_target_fractions_and_their_baselines_run_first():
+    from autostudent.baselines import pick_at_fraction, run_order
+    from autostudent.final_runs import KD, Recipe, RunPlan
+
+    front = [
+        {"trial": 1, "params": 3_000, "accuracy": 0.80},
+        {"trial": 2, "params": 7_000, "accuracy": 0.84},
+        {"trial": 5, "params": 25_000, "accuracy": 0.90},
+        {"trial": 7, "params": 28_000, "accuracy": 0.89},  # less accurate by the proxy
+        {"trial": 9, "params": 90_000, "accuracy": 0.92},
+    ]
+    assert pick_at_fraction(front, 300_000, 10)["trial"] == 5
+    assert pick_at_fraction(front, 300_000, 40)["trial"] == 2
+    assert pick_at_fraction(front, 100_000, 40) is None
+    recipe, kd = Recipe(5, 64, 0.05, 5e-4), KD("kd", 4.0, 0.9)
+    plans = [
+        RunPlan("searched", f"trial {r['trial']}", {}, r["params"], kd, seed, recipe, r["trial"])
+        for r in front
+        for seed in (0, 1)
+    ] + [
+        RunPlan(
+            "baseline", "resnet", {}, r["params"] - 10, k, seed, recipe, target_params=r["params"]
+        )
+        for r in front
+        for seed in (0, 1)
+        for k in (kd, None)
+    ]
+    order = run_order(plans, [5, 2])
+    assert [p.seed for p in order] == sorted(p.seed for p in plans)  # seed by seed
+    first = order[:6]  # seed 0: trials 2 and 5, and their baselines with and without KD
+    assert {p.trial for p in first if p.role == "searched"} == {2, 5}
+    assert {p.target_params for p in first if p.role == "baseline"} == {7_000, 25_000}

@@ -121,7 +121,7 @@ def evidence(study, runs: list[dict], students: Sequence[int], recipe: Recipe) -
         "margins": [
             at_fraction(f, trials, front, by_trial, teacher.get("params")) for f in FRACTIONS
         ],
-        "kd_gap_closed": kd_gap_closed(
+        "kd_gap": kd_gap_closed(
             at_fraction(10, trials, front, by_trial, teacher.get("params")),
             teacher.get("test_accuracy"),
         ),
@@ -137,11 +137,21 @@ def at_fraction(
     out: dict = {"teacher_fraction": f"1/{fraction}", "student": None, "baseline": None}
     if not teacher_params:
         return {**out, "why": "the study stores no teacher size"}
-    limit = teacher_params / fraction
-    fits = [n for n in front if trials[n].user_attrs.get("params", 0) <= limit]
-    if not fits:
-        return {**out, "why": f"no front student of at most {limit:,.0f} params"}
-    n = max(fits, key=lambda n: (trials[n].user_attrs["val_accuracy"], -n))
+    rows = [
+        {
+            "trial": n,
+            "params": trials[n].user_attrs["params"],
+            "accuracy": trials[n].user_attrs["val_accuracy"],
+        }
+        for n in front
+    ]
+    pick = bl.pick_at_fraction(rows, teacher_params, fraction)
+    if pick is None:
+        return {
+            **out,
+            "why": f"no front student of at most {teacher_params / fraction:,.0f} params",
+        }
+    n = pick["trial"]
     m = by_trial.get(n)
     if m is None:
         return {**out, "why": f"trial {n} was not retrained with this recipe"}
@@ -190,30 +200,30 @@ def bench_students(
     then read the evidence back."""
     from autostudent import study as studydb
     from autostudent.errors import UserError
-    from autostudent.final_training import run_all, run_baselines
+    from autostudent.final_training import run_baselines
 
     if top < 3:
         raise UserError("--top: rank correlation needs at least 3 students")
-    # the front with and without KD, and the baselines at its sizes
+    study = studydb.load(storage, study_name)
+    students = pick_students(study, top)
+    front = {r["trial"] for r in pareto_rows(study)}
+    # the front with and without KD, the baselines at its sizes, the sample with KD
     result = run_baselines(
         storage,
         study_name,
         families=families,
         seeds=seeds,
         epochs=epochs,
+        sample=[n for n in students if n not in front],
         workers=workers,
         threads=threads,
         raw_dir=raw_dir,
         log=log,
     )
-    study = studydb.load(storage, study_name)
-    config = _config(study, storage)
-    b = config.budget
+    b = _config(study, storage).budget
     recipe = Recipe(epochs, b.batch_size, b.lr, b.weight_decay)
-    students = pick_students(study, top)
-    plans = bl.searched_plans(study, students, list(range(seeds)), recipe, no_kd=False)
-    run_all(study, config, plans, workers=workers, threads=threads, raw_dir=raw_dir, log=log)
     found = evidence(study, list(stored(study).values()), students, recipe)
+    found["kd_gap_closed"] = found["kd_gap"]["share"]
     return {
         "study": study_name,
         "recipe": result["recipe"],

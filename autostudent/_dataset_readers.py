@@ -36,6 +36,11 @@ class RawData:
     x_test: np.ndarray | None = field(repr=False)
     y_test: np.ndarray | None = field(repr=False)
     num_classes: int
+    # A validation split of the dataset's own (image folders' val/); None: carved from train
+    x_val: np.ndarray | None = field(default=None, repr=False)
+    y_val: np.ndarray | None = field(default=None, repr=False)
+    classes: tuple[str, ...] | None = None  # class names by label, when the files name them
+    skipped: tuple[str, ...] = ()  # unreadable files left out on request
 
 
 def check_labels(y: Any, num_classes: int, where: str) -> np.ndarray:

@@ -105,11 +105,52 @@ def verdict(target: Target, m: dict) -> str:
     )
 
 
+def _load_it(m: dict) -> list[str]:
+    """How to run each file export wrote: plain torch, onnxruntime without torch."""
+    c, h, w = m["input_shape"]
+    files = m.get("files", ["student.pt"])
+    lines = []
+    if "student.pt" in files:
+        lines += [
+            "## Load it (plain PyTorch, no autostudent)",
+            "",
+            "```python",
+            "import torch",
+            "",
+            'student = torch.jit.load("student.pt").eval()',
+            f"logits = student(images)  # float32 (N, {c}, {h}, {w}) in [0, 1]",
+            "```",
+            "",
+        ]
+    if "student.onnx" in files:
+        onnx = m["onnx"]
+        lines += [
+            "## Load it (onnxruntime, no torch)",
+            "",
+            "```python",
+            "import onnxruntime",
+            "",
+            'session = onnxruntime.InferenceSession("student.onnx")',
+            f'logits = session.run(None, {{"images": images}})[0]  # float32 (N, {c}, {h}, {w})',
+            "```",
+            "",
+            f"Checked at export on the test split: test accuracy {_pct(onnx['test_accuracy'])} "
+            f"in onnxruntime ({_pct(onnx['torch_test_accuracy'])} in torch), logits within "
+            f"{onnx['max_abs_logit_diff']:.1e} of torch's; ONNX opset {onnx['opset']}, any "
+            "batch size.",
+            "",
+        ]
+    if m.get("classes"):
+        lines += [f"Classes by output index: {', '.join(m['classes'])}.", ""]
+    return lines
+
+
 def render_card(m: dict) -> str:
     t, kd = m["teacher"], m["kd"]
     shape = m["input_shape"]
     norm = m["normalisation"]
     no_kd = m["no_kd"].get("test_accuracy")
+    runtime = m.get("latency_runtime", "torch")
     lines = [
         f"# Student: trial {m['trial']} of study `{m['study']}`",
         "",
@@ -121,15 +162,7 @@ def render_card(m: dict) -> str:
         f"training split ({m['train_images']:,} images, augmentation `{m['augment']['mode']}`) "
         "and measured on the test split.",
         "",
-        "## Load it (plain PyTorch, no autostudent)",
-        "",
-        "```python",
-        "import torch",
-        "",
-        'student = torch.jit.load("student.pt").eval()',
-        f"logits = student(images)  # float32 (N, {shape[0]}, {shape[1]}, {shape[2]}) in [0, 1]",
-        "```",
-        "",
+        *_load_it(m),
         f"Input: float32 images of shape (N, {', '.join(map(str, shape))}) scaled to [0, 1] as "
         f"the dataset files hold them ({m['input_scale']}). The normalisation (mean "
         f"{[round(v, 4) for v in norm['mean']]}, std {[round(v, 4) for v in norm['std']]}) is "
@@ -137,7 +170,7 @@ def render_card(m: dict) -> str:
         "",
         f"## Metrics (test split, {m['test_images']:,} images)",
         "",
-        "| model | test accuracy | params | FLOPs | latency (batch 1) |",
+        f"| model | test accuracy | params | FLOPs | latency (batch 1, {runtime}) |",
         "|---|---|---|---|---|",
         f"| this student (KD) | {_pct(m['test_accuracy'])} | {m['params']:,} | "
         f"{_size(m['flops'])} | {m['latency_ms']:.2f} ms |",
@@ -163,7 +196,8 @@ def render_card(m: dict) -> str:
         f"{_minutes(m['retrain_seconds'])} for {_epochs(m['epochs'])} "
         f"({m['retrain_seconds'] / m['epochs']:.0f} s per epoch)"
         + (f"; the no-KD baseline {_minutes(m['no_kd']['retrain_seconds'])}" if no_kd else "")
-        + ". Latencies are medians of 30 batch-1 forward passes, measured side by side.",
+        + f". Latencies are medians of 30 batch-1 forward passes in {runtime}, measured side by "
+        "side.",
         "",
     ]
     fam = m.get("family")

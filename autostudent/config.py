@@ -33,6 +33,10 @@ class DataConfig(_Section):
     root: Path | None = None
     val_fraction: float = Field(0.1, gt=0.0, lt=0.5)
     split_seed: int = 0
+    # The options of one dataset (image-folder's); None: not set, the dataset's default
+    image_size: int | None = Field(None, ge=4, le=1024)
+    channels: Literal[1, 3] | None = None
+    skip_bad_files: bool | None = None
 
     @field_validator("name")
     @classmethod
@@ -42,6 +46,26 @@ class DataConfig(_Section):
         if v not in DATASETS:
             raise ValueError(f"unknown dataset {v!r} (known: {', '.join(DATASETS)})")
         return v
+
+    @model_validator(mode="after")
+    def _options_of_the_dataset(self) -> DataConfig:
+        import inspect
+
+        from autostudent.datasets import DATASETS
+
+        takes = inspect.signature(DATASETS.get(self.name)).parameters
+        for key in self.options():
+            if key not in takes:
+                raise ValueError(f"{self.name} takes no {key}")
+        return self
+
+    def options(self) -> dict[str, Any]:
+        """The dataset options this config sets (what `load_data` passes to the loader)."""
+        return {
+            key: value
+            for key in ("image_size", "channels", "skip_bad_files")
+            if (value := getattr(self, key)) is not None
+        }
 
 
 class TeacherConfig(_Section):
@@ -171,14 +195,34 @@ class SearchConfig(_Section):
 class ResourcesConfig(_Section):
     device: str = "cpu"
     cpus_per_trial: int = Field(1, ge=1)
-    gpus_per_trial: float = Field(0.0, ge=0)
+    # None: 1 with a cuda device (a whole GPU a trial), 0 on the CPU
+    gpus_per_trial: float | None = Field(None, ge=0)
+    # what measures latency_ms (objective, cap, export): torch itself or onnxruntime
+    latency_runtime: str = "torch"
 
     @field_validator("device")
     @classmethod
     def _device(cls, v: str) -> str:
-        if v != "cpu" and not v.startswith("cuda"):
-            raise ValueError(f"{v!r} is not 'cpu' or 'cuda[:N]'")
+        from autostudent.device import check_device_name
+
+        check_device_name(v)
         return v
+
+    @field_validator("latency_runtime")
+    @classmethod
+    def _runtime(cls, v: str) -> str:
+        from autostudent.measure import LATENCY_RUNTIMES
+
+        if v not in LATENCY_RUNTIMES:
+            raise ValueError(f"unknown {v!r} (known: {', '.join(LATENCY_RUNTIMES)})")
+        return v
+
+    @model_validator(mode="after")
+    def _gpus_follow_the_device(self) -> ResourcesConfig:
+        from autostudent.device import check_gpus_per_trial
+
+        self.gpus_per_trial = check_gpus_per_trial(self.device, self.gpus_per_trial)
+        return self
 
 
 class StudyConfig(_Section):

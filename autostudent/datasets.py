@@ -1,15 +1,19 @@
 """Datasets found by name: a loader reads raw arrays, `load_data` makes the normalised splits.
 
 Adding a dataset is one function decorated with ``@DATASETS.register("name")`` that takes the
-``data.root`` path (or None) and returns a `RawData`. Normalisation, the validation split, the
-training subset and the cache identity are shared, so every dataset gets them the same way.
+``data.root`` path (or None) and returns a `RawData`. Its keyword-only parameters are the
+dataset's own options (``data.image_size`` for ``image-folder``): `load_data` passes the ones
+the config sets and refuses the ones the dataset does not take; a ``cache_dir`` parameter
+receives the study's cache folder. Normalisation, the validation split, the training subset and
+the cache identity are shared, so every dataset gets them the same way.
 """
 
 from __future__ import annotations
 
 import hashlib
+import inspect
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +36,7 @@ _STATS_CHUNK = 4096  # examples per float64 chunk when computing channel stats (
 __all__ = ["DATASETS", "Data", "Loader", "RawData", "UnitTestSplit", "load_data", "unit_test_split"]
 
 
-Loader = Callable[[Path | None], RawData]
+Loader = Callable[..., RawData]  # (root, *, option=value, ...) -> RawData
 DATASETS: Registry[Loader] = Registry("dataset")
 
 
@@ -54,6 +58,8 @@ class Data:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     identity: str  # cache key for teacher outputs: raw content + name + split options
+    classes: tuple[str, ...] | None = None  # class names by label, when the files name them
+    skipped: tuple[str, ...] = ()  # unreadable files left out (data.skip_bad_files)
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -68,26 +74,36 @@ def load_data(
     val_fraction: float = 0.1,
     seed: int = 0,
     train_subset: int | None = None,
+    options: Mapping[str, Any] | None = None,
+    cache_dir: Path | None = None,
 ) -> Data:
     """Load dataset `name` from `root`, normalise it and carve a seeded validation split.
 
     `train_subset` keeps a seeded, class-proportional subset of the training examples left
-    after the validation split; the validation split itself does not depend on it.
+    after the validation split; the validation split itself does not depend on it. A dataset
+    with a validation split of its own (an image folder's val/) keeps it: `val_fraction` and
+    `seed` then only matter through `train_subset`. `options` are the dataset's own settings.
     """
-    loader = DATASETS.get(name)
     val_fraction, seed = _check_options(val_fraction, seed, train_subset)
-    raw = loader(None if root is None else Path(root).expanduser())
-    n = len(raw.y_train)
-    n_val = round(n * val_fraction)
-    if not 0 < n_val < n:
-        raise UserError(
-            f"data.val_fraction: {val_fraction} of {n} training examples leaves {n_val} for "
-            "validation; both the train and the val split need at least one"
-        )
+    raw = _read(name, root, options, cache_dir)
     rng = np.random.default_rng(seed)
-    order = rng.permutation(n)
-    # Sorted so the splits keep the file order: reads are sequential and order carries no meaning.
-    val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
+    if raw.x_val is not None and raw.y_val is not None:
+        train_idx = np.arange(len(raw.y_train))
+        x_val, y_val = raw.x_val, raw.y_val
+        if len(y_val) == 0:
+            raise UserError(f"data.root: {name}'s validation split holds no readable example")
+    else:
+        n = len(raw.y_train)
+        n_val = round(n * val_fraction)
+        if not 0 < n_val < n:
+            raise UserError(
+                f"data.val_fraction: {val_fraction} of {n} training examples leaves {n_val} for "
+                "validation; both the train and the val split need at least one"
+            )
+        order = rng.permutation(n)
+        # Sorted so the splits keep the file order: reads are sequential, order means nothing.
+        val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
+        x_val, y_val = raw.x_train[val_idx], raw.y_train[val_idx]
     if train_subset is not None:
         train_idx = _stratified_subset(raw.y_train, train_idx, train_subset, rng)
 
@@ -106,15 +122,37 @@ def load_data(
         name=name,
         x_train=normalise(raw.x_train[train_idx]),
         y_train=raw.y_train[train_idx],
-        x_val=normalise(raw.x_train[val_idx]),
-        y_val=raw.y_train[val_idx],
+        x_val=normalise(x_val),
+        y_val=y_val,
         x_test=normalise(raw.x_test) if has_test else None,
         y_test=raw.y_test if has_test else None,
         num_classes=raw.num_classes,
         mean=tuple(float(m) for m in mean),
         std=tuple(float(s) for s in std),
         identity=_identity(raw, name, val_fraction, seed, train_subset),
+        classes=raw.classes,
+        skipped=raw.skipped,
     )
+
+
+def _read(
+    name: str,
+    root: str | Path | None,
+    options: Mapping[str, Any] | None,
+    cache_dir: Path | None,
+) -> RawData:
+    """The dataset's raw arrays, its options checked against what its loader takes."""
+    loader = DATASETS.get(name)
+    takes = inspect.signature(loader).parameters
+    kwargs = dict(options or {})
+    for key in kwargs:
+        if key not in takes or key in ("root", "cache_dir"):
+            raise UserError(f"data.{key}: {name} takes no {key}")
+    if "cache_dir" in takes:
+        from autostudent.teacher_outputs import default_cache_dir
+
+        kwargs["cache_dir"] = cache_dir or default_cache_dir()
+    return loader(None if root is None else Path(root).expanduser(), **kwargs)
 
 
 @dataclass(frozen=True, eq=False)
@@ -127,9 +165,14 @@ class UnitTestSplit:
     scale: str  # how the stored pixels became [0, 1]
 
 
-def unit_test_split(name: str, root: str | Path | None = None) -> UnitTestSplit | None:
+def unit_test_split(
+    name: str,
+    root: str | Path | None = None,
+    options: Mapping[str, Any] | None = None,
+    cache_dir: Path | None = None,
+) -> UnitTestSplit | None:
     """The dataset's test split for an exported student; None when it has none."""
-    raw = DATASETS.get(name)(None if root is None else Path(root).expanduser())
+    raw = _read(name, root, options, cache_dir)
     if raw.x_test is None or raw.y_test is None:
         return None
     x = raw.x_test.astype(np.float32)
@@ -200,7 +243,14 @@ def _identity(
     digest = hashlib.sha256()
     options = (_IDENTITY_VERSION, name, val_fraction, seed, train_subset, raw.num_classes)
     digest.update(repr(options).encode())
-    for array in (raw.x_train, raw.y_train, raw.x_test, raw.y_test):
+    arrays = [raw.x_train, raw.y_train, raw.x_test, raw.y_test]
+    # Only datasets with a val split or class names of their own hash them: the identities of
+    # the others (keys of existing teacher-output caches) stay what they were.
+    if raw.x_val is not None:
+        arrays += [raw.x_val, raw.y_val]
+    if raw.classes is not None:
+        digest.update(repr(raw.classes).encode())
+    for array in arrays:
         if array is None:
             digest.update(b"none")
             continue
@@ -286,3 +336,38 @@ def digits(root: Path | None) -> RawData:
 def npz(root: Path | None) -> RawData:
     """A .npz file with x, y and optional x_test, y_test (see `read_npz`)."""
     return read_npz(_require_root(root, "npz"))
+
+
+@DATASETS.register("image-folder")
+def image_folder(
+    root: Path | None,
+    *,
+    image_size: int = 32,
+    channels: int = 3,
+    skip_bad_files: bool = False,
+    cache_dir: Path | None = None,
+) -> RawData:
+    """Class subfolders of PNG/JPEG images (train/, optional val/ and test/; or the classes
+    directly), resized to image_size; decoded once and cached (see `_image_folder`)."""
+    from autostudent._image_folder import read_image_folder  # Pillow: only this dataset
+
+    splits = read_image_folder(
+        _require_root(root, "image-folder"),
+        image_size=image_size,
+        channels=channels,
+        skip_bad_files=skip_bad_files,
+        cache_dir=cache_dir,
+    )
+    x, y = splits.x, splits.y
+    has_test = "test" in y and len(y["test"]) > 0  # every test file skipped: no test split
+    return RawData(
+        x["train"],
+        y["train"],
+        x["test"] if has_test else None,
+        y["test"] if has_test else None,
+        len(splits.classes),
+        x_val=x.get("val"),
+        y_val=y.get("val"),
+        classes=splits.classes,
+        skipped=splits.skipped,
+    )

@@ -33,3 +33,8 @@ class SearchStopped(Exception):
 
 class Interrupted(Exception):
     """Ctrl-C stopped the search; the study database was left consistent."""
+
+
+class ExportFailed(Exception):
+    """An export whose artefacts failed their own check (student.onnx disagreeing with torch):
+    nothing is written."""

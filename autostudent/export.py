@@ -29,8 +29,10 @@ from autostudent.candidate import KD_PARAMS
 from autostudent.card import render_card
 from autostudent.config import StudyConfig, describe_error
 from autostudent.datasets import unit_test_split
+from autostudent.driver import Prepared, prepare
 from autostudent.errors import TrialFailed, UserError
-from autostudent.measure import count_flops, count_params, latency_ms
+from autostudent.measure import count_flops, count_params, measure_latency
+from autostudent.onnx_export import export_format, onnx_artefact
 from autostudent.pareto import FrontPoint, pick
 from autostudent.retrain import (
     Retrained,
@@ -39,7 +41,6 @@ from autostudent.retrain import (
     full_training_split,
     retrain,
 )
-from autostudent.search import Prepared, prepare
 from autostudent.teacher_outputs import TeacherOutputs, default_cache_dir, teacher_outputs
 from autostudent.training import accuracy
 from autostudent.trial import Budget, KDSettings
@@ -59,6 +60,7 @@ class ExportRequest:
     augment: str = "none"
     seed: int = 0
     baseline: bool = True
+    format: str = "torchscript"  # torchscript | onnx | both (onnx_export.FORMATS)
 
 
 class Normalised(nn.Module):
@@ -178,6 +180,7 @@ def run_export(req: ExportRequest) -> dict:
     """The whole export; returns metrics.json's content."""
     started = time.perf_counter()
     augment_mode(req.augment)
+    fmt = export_format(req.format)
     if req.epochs < 1 or req.family < 1:
         raise UserError("--epochs/--family: must be ≥ 1")
     _check_out(req.out)
@@ -190,7 +193,9 @@ def run_export(req: ExportRequest) -> dict:
             f"teacher.path: {p.teacher.path} is not the teacher study {req.study!r} was "
             "searched with (its SHA-256 differs)"
         )
-    test = unit_test_split(p.data.name, p.config.data.root)
+    test = unit_test_split(
+        p.data.name, p.config.data.root, p.config.data.options(), p.config.cache_dir
+    )
     if test is None:
         raise UserError(f"data: {p.data.name} has no test split to measure the export on")
     specs, skipped = family_specs(p, trial, req.family)
@@ -239,8 +244,15 @@ def run_export(req: ExportRequest) -> dict:
         }
     if len(members) > 1:
         metrics["family"] = _family(members, best, skipped)
+    onnx = None
+    if fmt.onnx:  # checked against the torch module on the test split; raises on disagreement
+        onnx, metrics["onnx"] = onnx_artefact(chosen.module, data.input_shape, test.x, test.y)
+    metrics["files"] = [
+        *(["student.pt"] if fmt.torchscript else []),
+        *(["student.onnx"] if onnx else []),
+    ]
     metrics["wall_seconds"] = time.perf_counter() - started
-    _write(req.out, chosen.module, chosen.spec, metrics)
+    _write(req.out, chosen.module if fmt.torchscript else None, chosen.spec, metrics, onnx)
     return metrics
 
 
@@ -282,6 +294,7 @@ def _metrics(
     shape = p.data.input_shape
     model, done = chosen.trained.model, chosen.trained
     searched = study.user_attrs.get("teacher", {})
+    runtime = p.config.resources.latency_runtime
     return {
         "study": study.study_name,
         "trial": trial.number,
@@ -289,8 +302,10 @@ def _metrics(
         "test_accuracy": chosen.test_accuracy,
         "params": count_params(model),
         "flops": count_flops(model, shape),
-        # the exported module, as deployed, beside the teacher as the search loaded it
-        "latency_ms": latency_ms(chosen.module, shape),
+        # the exported module, as deployed, beside the teacher as the search loaded it, both in
+        # the study's latency runtime (onnxruntime runs their ONNX exports)
+        "latency_ms": measure_latency(runtime, chosen.module, shape),
+        "latency_runtime": runtime,
         "epochs": req.epochs,
         "retrain_seconds": done.seconds,
         "epoch_seconds": done.epoch_seconds,
@@ -312,11 +327,12 @@ def _metrics(
         "threads": torch.get_num_threads(),
         "device": p.config.resources.device,
         "dataset": p.data.name,
+        "classes": list(p.data.classes) if p.data.classes else None,  # label i's name
         "teacher": {
             "test_accuracy": outputs.test_accuracy,
             "params": outputs.params,
             "flops": count_flops(p.teacher.module, shape),
-            "latency_ms": latency_ms(p.teacher.module, shape),
+            "latency_ms": measure_latency(runtime, p.teacher.module, shape),
             "path": str(p.teacher.path),
             "sha256": p.teacher.sha256,
         },
@@ -337,13 +353,22 @@ def _metrics(
     }
 
 
-def _write(out: Path, module: torch.jit.ScriptModule, spec: dict, metrics: dict) -> None:
+def _write(
+    out: Path,
+    module: torch.jit.ScriptModule | None,
+    spec: dict,
+    metrics: dict,
+    onnx: bytes | None = None,
+) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:
-        module.save(str(tmp / "student.pt"))
+        if module is not None:
+            module.save(str(tmp / "student.pt"))
+        if onnx is not None:
+            (tmp / "student.onnx").write_bytes(onnx)
         (tmp / "spec.json").write_text(json.dumps(spec, indent=1) + "\n")
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
         (tmp / "card.md").write_text(render_card(metrics))

@@ -42,8 +42,8 @@ class Context:
 
 def load_context(config) -> Context:
     from autostudent.datasets import unit_test_split
+    from autostudent.driver import prepare
     from autostudent.retrain import full_training_split
-    from autostudent.search import prepare
     from autostudent.teacher_outputs import default_cache_dir, teacher_outputs
 
     p = prepare(config)

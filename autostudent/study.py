@@ -250,6 +250,8 @@ def summary(study: optuna.Study) -> dict:
         "cache_rebuilds": study.user_attrs.get("cache_rebuilds", 0),
         # hand-designed students trained with export's recipe (``autostudent baselines``)
         "baselines": baselines.baseline_rows(runs),
+        # unreadable images left out of the data (data.skip_bad_files)
+        "skipped_files": len(study.user_attrs.get("data", {}).get("skipped_files", [])),
     }
 
 

@@ -20,6 +20,7 @@ import torch
 
 from autostudent import killpoints
 from autostudent.datasets import Data
+from autostudent.device import precision
 from autostudent.processes import pid_alive
 from autostudent.teacher import Teacher
 
@@ -126,8 +127,10 @@ def _compute(teacher: Teacher, data: Data, device: str, batch_size: int) -> dict
     started = time.perf_counter()
     x = torch.from_numpy(data.x_train)
     logits, features = [], []
+    amp = precision(device)  # autocast on a GPU; outputs are stored in float32 either way
     for start in range(0, len(x), batch_size):
-        out, feats = teacher.forward_with_features(x[start : start + batch_size].to(device))
+        with amp.autocast():
+            out, feats = teacher.forward_with_features(x[start : start + batch_size].to(device))
         logits.append(out.float().cpu())
         if feats is not None:
             features.append(feats.flatten(1).float().cpu())

@@ -13,6 +13,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from autostudent.device import precision
+
 
 def batch_indices(n: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
     """Shuffled index batches covering range(n) once; the last, smaller batch is dropped when it
@@ -84,6 +86,11 @@ class OneCycleSGD:
         self.total_steps = max(total_steps, 1)
         self.steps = 0
 
+    @property
+    def param_groups(self) -> list[dict]:
+        """torch.optim's view of the parameters: what ``torch.amp.GradScaler`` unscales."""
+        return [{"params": group} for group, _ in self.groups]
+
     def schedule(self, step: int) -> tuple[float, float]:
         """(learning rate, momentum) of optimizer step ``step`` (0-based): cosine from
         lr/25 up to lr over the first quarter, then down to lr/25e4; momentum the other way."""
@@ -149,10 +156,12 @@ def accuracy(
     x = torch.as_tensor(x)
     y = torch.as_tensor(y)
     correct = 0
+    amp = precision(device)  # autocast on a GPU, nothing on the CPU
     for start in range(0, len(x), batch_size):
         xb = x[start : start + batch_size].to(device, non_blocking=True)
         if xb.ndim == 4:
             xb = xb.contiguous(memory_format=torch.channels_last)
-        logits = predict(xb)
+        with amp.autocast():
+            logits = predict(xb)
         correct += (logits.argmax(1).cpu() == y[start : start + batch_size]).sum().item()
     return correct / max(len(x), 1)

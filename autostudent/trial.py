@@ -17,9 +17,11 @@ import torch
 from torch import nn
 
 from autostudent.datasets import Data
+from autostudent.device import Precision
+from autostudent.device import precision as device_precision
 from autostudent.errors import TrialFailed
 from autostudent.losses import kd_loss
-from autostudent.measure import latency_ms
+from autostudent.measure import measure_latency
 from autostudent.objectives import OBJECTIVES
 from autostudent.sizes import count_sizes
 from autostudent.student import build_student
@@ -161,11 +163,13 @@ def run_trial(
     caps: Caps = Caps(),
     device: str = "cpu",
     report: Report | None = None,
+    latency_runtime: str = "torch",
 ) -> TrialResult:
     """Build the student from ``spec``, distill it for ``budget.epochs`` and measure it.
 
     ``report(result_so_far)`` is called after every epoch (the executor's early stopping
-    listens there and may stop the trial). Raises TrialFailed with a reason for a
+    listens there and may stop the trial). ``latency_runtime`` measures ``latency_ms``
+    (``measure.LATENCY_RUNTIMES``). Raises TrialFailed with a reason for a
     student over a cap or a loss that is not finite.
     """
     dev = torch.device(device)
@@ -174,7 +178,8 @@ def run_trial(
     model = build_student(spec).to(dev)
     shape = data.input_shape
     sizes = count_sizes(spec)  # exact, and ~1000x faster than tracing the FLOPs of the module
-    params, flops, lat = sizes.params, sizes.flops, latency_ms(model, shape)
+    params, flops = sizes.params, sizes.flops
+    lat = measure_latency(latency_runtime, model, shape)
     check_caps(params, flops, lat, caps)
 
     loss = kd_loss(kd.loss)
@@ -191,6 +196,7 @@ def run_trial(
         budget.weight_decay,
         budget.epochs * steps_per_epoch(len(x), budget.batch_size),
     )
+    amp = device_precision(dev)  # one scaler for the whole trial: its scale carries across epochs
     result = TrialResult(0.0, params, flops, lat, 0.0, 0.0, 0)
     result.setup_seconds = time.perf_counter() - setup_started
     for epoch in range(1, budget.epochs + 1):
@@ -206,6 +212,7 @@ def run_trial(
             gen,
             features=loss.needs_features,
             epoch=epoch,
+            precision=amp,
         )
         result.train_seconds += time.perf_counter() - started
         started = time.perf_counter()
@@ -237,25 +244,33 @@ def distill_epoch(
     epoch: int = 1,
     transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
     on_step: Callable[[], None] | None = None,
+    precision: Precision | None = None,
 ) -> None:
     """One pass over the training data; the loop the search runs, the benchmark times and the
     export retrains with. ``transform`` (data augmentation) changes each batch before the
     teacher lookup and the student see it; ``on_step`` is called after every step (a progress
-    bar)."""
+    bar). The forward passes run under the device's mixed precision (``device.precision``,
+    float32 on the CPU); the loss is computed in float32 outside it."""
+    amp = precision if precision is not None else device_precision(x.device)
     model.train()
     for step, idx in enumerate(batch_indices(len(x), batch_size, gen)):
         idx = idx.to(x.device)
         xb = x[idx] if transform is None else transform(x[idx])
-        t_logits, t_feats = teacher(idx, xb)
-        if features:
-            s_feats = model.body(xb)
-            logits = model.head(s_feats)
-        else:
-            s_feats, logits = None, model(xb)
+        with amp.autocast():
+            t_logits, t_feats = teacher(idx, xb)
+            if features:
+                s_feats = model.body(xb)
+                logits = model.head(s_feats)
+            else:
+                s_feats, logits = None, model(xb)
+        if amp.enabled:
+            logits = logits.float()
+            s_feats = None if s_feats is None else s_feats.float()
+            t_logits = None if t_logits is None else t_logits.float()
+            t_feats = None if t_feats is None else t_feats.float()
         loss = objective(logits, y[idx], t_logits, s_feats, t_feats)
         opt.zero_grad()
-        loss.backward()
-        opt.step()
+        amp.backward_step(loss, opt)
         # A finite check per step is a device sync; every 20 steps catches divergence early enough.
         if step % 20 == 0 and not math.isfinite(loss.item()):
             raise TrialFailed(f"loss is {loss.item()} at epoch {epoch}, step {step}")

@@ -14,6 +14,7 @@ import warnings
 import torch
 from ray import tune
 
+from autostudent.device import trial_device
 from autostudent.errors import TrialFailed
 from autostudent.trial import KDSettings, TrialResult, run_trial
 
@@ -37,8 +38,9 @@ def train_candidate(config: dict, payload: dict) -> None:
             budget=payload["budget"],
             seed=config["seed"],
             caps=payload["caps"],
-            device=payload["device"],
+            device=trial_device(payload["device"]),
             report=report,
+            latency_runtime=payload.get("latency_runtime", "torch"),
         )
     except TrialFailed as exc:  # with its sizes and cap constraints, when it knows them
         tune.report(

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from autostudent.datasets import Data
+from autostudent.device import precision
 from autostudent.registry import Registry
 from autostudent.training import accuracy, augment, batch_indices, sgd, steps_per_epoch
 
@@ -94,15 +95,17 @@ def train_teacher(
     x, y = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)
     gen = torch.Generator().manual_seed(seed)
     opt = sgd(model, lr, weight_decay, epochs * steps_per_epoch(len(x), batch_size))
+    amp = precision(device)  # mixed precision on a GPU, float32 on the CPU
     for epoch in range(1, epochs + 1):
         model.train()
         started = time.perf_counter()
         for idx in batch_indices(len(x), batch_size, gen):
             xb = augment(x[idx], gen).to(device, non_blocking=True)
-            loss = nn.functional.cross_entropy(model(xb), y[idx].to(device))
+            with amp.autocast():
+                logits = model(xb)
+            loss = nn.functional.cross_entropy(logits.float(), y[idx].to(device))
             opt.zero_grad()
-            loss.backward()
-            opt.step()
+            amp.backward_step(loss, opt)
         model.eval()
         val = accuracy(model, data.x_val, data.y_val, device)
         log(

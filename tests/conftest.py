@@ -64,8 +64,8 @@ def digits_study(tmp_path_factory, teacher_file: Path) -> tuple[Path, str]:
     import yaml
 
     from autostudent.config import load_config
+    from autostudent.driver import run_search
     from autostudent.executor import Resources, init_ray
-    from autostudent.search import run_search
 
     tmp = tmp_path_factory.mktemp("digits-study")
     config = {
@@ -140,3 +140,25 @@ def user_error() -> Callable[..., str]:
         return message
 
     return check
+
+
+@pytest.fixture(scope="session")
+def fashion_image_folder(tmp_path_factory) -> Path:
+    """An RGB 40x40 image folder of 560 real Fashion-MNIST images: train/ (40 a class), val/
+    (6 a class) and test/ (10 a class). Shared: copy it before changing it."""
+    root = tmp_path_factory.mktemp("fashion-images")
+    from tests.image_folders import write_image_folder
+
+    return write_image_folder(root, {"train": 40, "val": 6, "test": 10})
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Tests marked ``cuda`` need an NVIDIA GPU: skipped, with the reason, where torch sees
+    none (``pytest -m cuda`` collects them all the same)."""
+    if torch.cuda.is_available():
+        return
+    build = "a CPU-only torch build" if torch.version.cuda is None else "no CUDA device"
+    skip = pytest.mark.skip(reason=f"needs an NVIDIA GPU; torch sees {build} here")
+    for item in items:
+        if item.get_closest_marker("cuda") is not None:
+            item.add_marker(skip)

@@ -172,7 +172,9 @@ def test_identity_tracks_content_and_split_options(tmp_path: Path) -> None:
 
 
 def test_registry_lists_the_datasets() -> None:
-    assert DATASETS.names() == ["cifar10", "cifar100", "digits", "fashion-mnist", "mnist", "npz"]
+    assert DATASETS.names() == [
+        "cifar10", "cifar100", "digits", "fashion-mnist", "image-folder", "mnist", "npz"
+    ]  # fmt: skip
     user_error(lambda: load_data("imagenet"), "imagenet", "fashion-mnist", "digits")
 
 

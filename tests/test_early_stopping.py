@@ -143,7 +143,7 @@ def _run_fixed_trials(tmp_path, teacher_file, rule: str):
     import optuna
     import yaml
 
-    from autostudent.search import run_search
+    from autostudent.driver import run_search
 
     name = f"es-{rule}-{uuid.uuid4().hex[:8]}"
     storage = f"sqlite:///{tmp_path / f'{name}.db'}"

@@ -22,9 +22,9 @@ from autostudent import study as studydb
 from autostudent.config import load_config
 from autostudent.dashboard._data import load_study_data
 from autostudent.dashboard._page import render_report
+from autostudent.driver import run_search
 from autostudent.errors import SearchStopped, UserError
 from autostudent.measure import count_params
-from autostudent.search import run_search
 from autostudent.student import build_student
 
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"

@@ -132,7 +132,7 @@ def run_once(config: StudyConfig) -> dict:
     """One search to ``n_trials`` finished trials; its hypervolume and clock per finished trial."""
     from autostudent import study as studydb
     from autostudent.dashboard._data import hypervolume_history, trials_table
-    from autostudent.search import run_search
+    from autostudent.driver import run_search
 
     started = time.perf_counter()
     study = run_search(config, show_progress=False)

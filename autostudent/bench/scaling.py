@@ -129,7 +129,7 @@ def summarise(runs: list[dict], probes: list[dict]) -> dict:
 
 def _run(config: StudyConfig, warm_up: bool) -> tuple[dict, optuna.Study]:
     """One search: its raw numbers, and the study (the warm-up's names the probe's student)."""
-    from autostudent.search import run_search
+    from autostudent.driver import run_search
 
     load = os.getloadavg()[0]
     started = time.perf_counter()

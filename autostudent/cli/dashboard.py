@@ -43,29 +43,23 @@ def dashboard(
 ) -> None:
     """Pareto front, hypervolume, learning curves, timeline, parameters, importances and the
     architecture of front students, from the study database alone."""
-    from autostudent.dashboard import StudySource, write_report
-    from autostudent.dashboard import serve as serve_live
+    from autostudent import api
 
     if (out is None) == (not serve):
         raise UserError("--out/--serve: give exactly one (a report file, or the live view)")
     if png is not None and out is None:
         raise UserError("--png: only with --out (a screenshot of the written report)")
-    if out is not None and out.suffix.lower() not in (".html", ".htm"):
-        raise UserError(f"--out: {out} should end in .html")
-    # a bad URL or study name fails here, before anything is written
-    sources = [StudySource(url, name) for url, name in _pairs(storage, study)]
+    pairs = _pairs(storage, study)
     if out is not None:
-        studies = [source.load() for source in sources]
-        write_report(studies, out)
+        api.write_dashboard([api.load(url, name) for url, name in pairs], out, png=png)
         typer.echo(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB; opens offline)")
         if png is not None:
-            from autostudent.dashboard import VIEWS
-            from autostudent.dashboard._browser import screenshot
-
-            per_study = sum(1 for v in VIEWS if not v.overlay)
-            count = sum(1 for v in VIEWS if v.overlay) + per_study * len(studies)
-            screenshot(out.resolve().as_uri(), png, count)
             typer.echo(f"wrote {png}")
         return
+    from autostudent.dashboard import StudySource
+    from autostudent.dashboard import serve as serve_live
+
+    # a bad URL or study name fails here, before the server starts
+    sources = [StudySource(url, name) for url, name in pairs]
     typer.echo(f"serving the live view on http://{host}:{port}/ (Ctrl-C stops)", err=True)
     serve_live(sources, host=host, port=port, refresh_seconds=refresh)

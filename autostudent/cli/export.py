@@ -35,30 +35,29 @@ def export(
     threads: int | None = typer.Option(
         None, "--threads", min=1, help="Torch CPU threads (default: torch's, all cores)."
     ),
+    fmt: str = typer.Option(
+        "torchscript",
+        "--format",
+        help="torchscript (student.pt) | onnx (student.onnx, checked with onnxruntime) | both.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print metrics.json on stdout."),
 ) -> None:
     """Retrain the chosen student from scratch with KD on the full training split, measure it
-    on the test split, and write DIR/student.pt (TorchScript, normalisation inside),
-    spec.json, metrics.json and card.md."""
-    import torch
+    on the test split, and write DIR/student.pt (TorchScript, normalisation inside) and/or
+    student.onnx (dynamic batch), spec.json, metrics.json and card.md."""
+    from autostudent import api
 
-    from autostudent.export import ExportRequest, run_export
-
-    if threads:
-        torch.set_num_threads(threads)
-    metrics = run_export(
-        ExportRequest(
-            storage=storage,
-            study=study,
-            out=out,
-            trial=trial,
-            pick=pick,
-            epochs=epochs,
-            family=family,
-            augment=augment,
-            seed=seed,
-            baseline=not no_baseline,
-        )
+    metrics = api.load(storage, study).export(
+        out,
+        trial=trial,
+        pick=pick,
+        epochs=epochs,
+        format=fmt,
+        family=family,
+        augment=augment,
+        seed=seed,
+        baseline=not no_baseline,
+        threads=threads,
     )
     if as_json:
         typer.echo(json.dumps(metrics))

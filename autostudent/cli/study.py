@@ -1,4 +1,5 @@
-"""``autostudent search | status | trials``: run a study and look into its database."""
+"""``autostudent search | status | trials``: run a study and look into its database (the
+Python API's ``search``, ``load``, ``Study.status`` and ``Study.trials``, printed)."""
 
 from __future__ import annotations
 
@@ -7,27 +8,9 @@ from pathlib import Path
 
 import typer
 
-from autostudent import study as studydb
-from autostudent.config import StudyConfig, load_config
+from autostudent import api
 from autostudent.errors import UserError
-
-
-def _configured(
-    config: Path,
-    n_trials: int | None,
-    workers: int | None,
-    storage: str | None,
-    study: str | None,
-    seed: int | None,
-) -> StudyConfig:
-    c = load_config(config)
-    search = c.search.model_copy(
-        update={k: v for k, v in (("n_trials", n_trials), ("workers", workers)) if v is not None}
-    )
-    top = {
-        k: v for k, v in (("storage", storage), ("study", study), ("seed", seed)) if v is not None
-    }
-    return c.model_copy(update={"search": search, **top})
+from autostudent.storage import safe_url
 
 
 def search(
@@ -47,16 +30,22 @@ def search(
     quiet: bool = typer.Option(False, "--quiet", help="No live progress."),
 ) -> None:
     """Create the study, or continue it, until N trials are finished (COMPLETE + PRUNED)."""
-    from autostudent.search import run_search
-
-    c = _configured(config, n_trials, workers, storage, study, seed)
-    result = run_search(c, ray_address=ray_address, show_progress=not quiet)
-    s = studydb.summary(result)
+    result = api.search(
+        config,
+        storage=storage,
+        study=study,
+        n_trials=n_trials,
+        workers=workers,
+        seed=seed,
+        ray_address=ray_address,
+        progress=not quiet,
+    )
+    s = result.status()
     typer.echo(
         f"study {s['study']}: {s['states']['COMPLETE']} complete, {s['states']['PRUNED']} pruned, "
         f"{s['states']['FAIL']} failed, {s['fallbacks']} sampler fallbacks; "
         f"Pareto front {len(s['pareto'])} trials, "
-        f"hypervolume {s['hypervolume']:.4f}  ({studydb.safe_url(c.storage_url())})"
+        f"hypervolume {s['hypervolume']:.4f}  ({safe_url(result.storage)})"
     )
 
 
@@ -66,7 +55,7 @@ def status(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """States, Pareto front, hypervolume and teacher of a study."""
-    s = studydb.summary(studydb.load(storage, study))
+    s = api.load(storage, study).status()
     if as_json:
         typer.echo(json.dumps(s))
         return
@@ -74,6 +63,8 @@ def status(
     typer.echo(f"study {s['study']}  objectives {', '.join(s['objectives'])}")
     typer.echo("  " + "  ".join(f"{k} {v}" for k, v in st.items()))
     typer.echo(f"  sampler fallbacks {s['fallbacks']}")
+    if s["skipped_files"]:
+        typer.echo(f"  data: {s['skipped_files']} unreadable files skipped (data.skip_bad_files)")
     d = s["driver"]
     if d:
         state = "running" if d["alive"] else ("stopped" if d["released"] else "dead")
@@ -101,7 +92,7 @@ def trials(
     """Every trial as a table: params, KD settings, metrics, state, failure reason."""
     if fmt not in ("csv", "json"):
         raise UserError(f"--format: {fmt!r} is not csv or json")
-    frame = studydb.trials_frame(studydb.load(storage, study))
+    frame = api.load(storage, study).trials()
     text = (
         frame.to_csv(index=False) if fmt == "csv" else frame.to_json(orient="records", indent=None)
     )

@@ -12,6 +12,24 @@ import typer
 
 from autostudent.errors import UserError
 
+
+def _root_option(help: str = "Dataset folder or file.") -> typer.Option:
+    return typer.Option(None, "--data-root", "--root", help=help)
+
+
+# image-folder's options (None: not given, the dataset's default)
+IMAGE_SIZE = typer.Option(None, "--image-size", min=4, help="image-folder: side to resize to.")
+CHANNELS = typer.Option(None, "--channels", help="image-folder: 3 (RGB) or 1 (grayscale).")
+SKIP_BAD = typer.Option(
+    None, "--skip-bad-files/--no-skip-bad-files", help="image-folder: leave unreadable files out."
+)
+
+
+def _options(image_size: int | None, channels: int | None, skip: bool | None) -> dict:
+    given = {"image_size": image_size, "channels": channels, "skip_bad_files": skip}
+    return {key: value for key, value in given.items() if value is not None}
+
+
 app = typer.Typer(
     help="Train a built-in teacher or evaluate any teacher file.", no_args_is_help=True
 )
@@ -23,7 +41,10 @@ def train(
         ..., "--out", help="Where to write the teacher (.pt2 torch.export archive)."
     ),
     data: str = typer.Option("fashion-mnist", "--data", help="Dataset name."),
-    data_root: Path | None = typer.Option(None, "--data-root", help="Dataset folder or file."),
+    data_root: Path | None = _root_option(),
+    image_size: int | None = IMAGE_SIZE,
+    channels: int | None = CHANNELS,
+    skip_bad_files: bool | None = SKIP_BAD,
     arch: str = typer.Option("resnet8", "--arch", help="Zoo architecture: resnet8, resnet14, ..."),
     width: int | None = typer.Option(None, "--width", help="Channels of the first stage."),
     epochs: int = typer.Option(15, "--epochs", min=1),
@@ -34,14 +55,17 @@ def train(
 ) -> None:
     """Train a zoo teacher with augmentation and write it as a self-contained archive."""
     from autostudent.datasets import load_data
+    from autostudent.device import resolve
     from autostudent.teacher import save_teacher
     from autostudent.zoo import TEACHERS, train_teacher
 
     TEACHERS.get(arch)
-    d = load_data(data, data_root, val_fraction=val_fraction, seed=seed)
+    resolve(device, "--device")  # before the data: no GPU is one line, at once
+    options = _options(image_size, channels, skip_bad_files)
+    d = load_data(data, data_root, val_fraction=val_fraction, seed=seed, options=options)
     model = train_teacher(arch, d, epochs=epochs, seed=seed, width=width, lr=lr, device=device)
     save_teacher(model, out, d.input_shape)
-    _report(out, d.name, data_root, val_fraction, seed, device)
+    _report(out, d.name, data_root, val_fraction, seed, device, options=options)
 
 
 @app.command("eval")
@@ -50,7 +74,10 @@ def evaluate(
         ..., help="Teacher file (torch.export, TorchScript or state_dict)."
     ),
     data: str = typer.Option("fashion-mnist", "--data"),
-    data_root: Path | None = typer.Option(None, "--data-root"),
+    data_root: Path | None = _root_option(),
+    image_size: int | None = IMAGE_SIZE,
+    channels: int | None = CHANNELS,
+    skip_bad_files: bool | None = SKIP_BAD,
     factory: str | None = typer.Option(
         None, "--factory", help="'package.module:fn' or 'zoo:NAME' for state_dicts."
     ),
@@ -60,7 +87,8 @@ def evaluate(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Print a teacher's validation and test accuracy and its parameter count."""
-    _report(path, data, data_root, val_fraction, seed, device, as_json, factory)
+    options = _options(image_size, channels, skip_bad_files)
+    _report(path, data, data_root, val_fraction, seed, device, as_json, factory, options)
 
 
 def _report(
@@ -72,13 +100,16 @@ def _report(
     device: str,
     as_json: bool = False,
     factory: str | None = None,
+    options: dict | None = None,
 ) -> None:
     if not path.is_file():  # before loading torch and the data: a typo is reported at once
         raise UserError(f"teacher.path: {path} does not exist")
     from autostudent.datasets import load_data
+    from autostudent.device import resolve
     from autostudent.teacher import TeacherSource, check_teacher, load_teacher
 
-    d = load_data(data, root, val_fraction=val_fraction, seed=seed)
+    resolve(device, "--device")
+    d = load_data(data, root, val_fraction=val_fraction, seed=seed, options=options)
     teacher = load_teacher(
         TeacherSource(path, factory=factory), device, d.input_shape, d.num_classes
     )

@@ -37,7 +37,7 @@ def trial(
     import torch
 
     from autostudent.config import load_config
-    from autostudent.search import prepare
+    from autostudent.driver import prepare
     from autostudent.teacher_outputs import default_cache_dir, teacher_outputs
     from autostudent.trial import Budget, Caps, run_trial
 

@@ -105,6 +105,10 @@ def create_app(sources: list[StudySource], refresh_seconds: float = 5.0):
         Output("updated", "children"),
         Input("tick", "n_intervals"),
         State("shown", "data"),
+        # No tick while a refresh is in flight: Dash drops the answer of a callback that was
+        # requested again before it came back, so ticks faster than a redraw (figures take
+        # seconds on a loaded machine) would drop every answer and the page would never fill.
+        running=[(Output("tick", "disabled"), True, False)],
     )
     def refresh(_tick, shown):
         key, studies = live.current()

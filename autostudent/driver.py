@@ -1,4 +1,5 @@
-"""``autostudent search``: config → data + teacher → teacher-output cache → study → Ray Tune.
+"""The search driver (``autostudent search``, ``autostudent.search``): config → data + teacher →
+teacher-output cache → study → Ray Tune.
 
 Everything that can be wrong with the input is checked before the study database is touched;
 the database is written only by this driver process.
@@ -11,17 +12,20 @@ from pathlib import Path
 
 import numpy as np
 import optuna
+from torch import nn
 
 from autostudent import executor, storage
 from autostudent import objectives as objs
 from autostudent import study as studydb
 from autostudent.candidate import CandidateFactory
-from autostudent.config import StudyConfig
+from autostudent.config import StudyConfig, TeacherConfig
 from autostudent.datasets import Data, load_data
+from autostudent.device import resolve
 from autostudent.errors import Interrupted, SearchStopped, UserError
+from autostudent.inmemory import store_teacher
 from autostudent.lease import Lease, LeaseLost
 from autostudent.losses import kd_loss
-from autostudent.measure import count_flops, latency_ms
+from autostudent.measure import count_flops, measure_latency
 from autostudent.progress import SearchProgress
 from autostudent.sampler import make_sampler
 from autostudent.storage import StorageLost, public_url
@@ -42,7 +46,10 @@ class Prepared:
     store: optuna.storages.RDBStorage | None = None
 
 
-def prepare(config: StudyConfig) -> Prepared:
+def prepare(config: StudyConfig, teacher_module: nn.Module | None = None) -> Prepared:
+    """Load and check the data and the teacher. A ``teacher_module`` (the Python API's
+    in-memory teacher) is stored as a teacher file first (``inmemory.py``): the returned
+    config's ``teacher.path`` names that file."""
     c = config
     data = load_data(
         c.data.name,
@@ -50,15 +57,14 @@ def prepare(config: StudyConfig) -> Prepared:
         val_fraction=c.data.val_fraction,
         seed=c.data.split_seed,
         train_subset=c.budget.train_subset,
+        options=c.data.options(),
+        cache_dir=c.cache_dir,
     )
+    if teacher_module is not None:
+        stored = store_teacher(teacher_module, data.input_shape, c.cache_dir or default_cache_dir())
+        c = c.model_copy(update={"teacher": TeacherConfig(path=stored, format="export")})
     device = c.resources.device
-    if device.startswith("cuda"):
-        import torch
-
-        if not torch.cuda.is_available():
-            raise UserError(
-                f"resources.device: {device!r} asked for, but no CUDA device is present"
-            )
+    resolve(device)  # cuda asked for and absent: one line, before the teacher loads
     teacher = load_teacher(
         TeacherSource(
             c.teacher.path, c.teacher.format, c.teacher.factory, tuple(c.teacher.kwargs.items())
@@ -89,7 +95,9 @@ def teacher_identity(p: Prepared, outputs: TeacherOutputs) -> dict:
         "format": p.teacher.format,
         "params": outputs.params,
         "flops": count_flops(p.teacher.module, shape),
-        "latency_ms": latency_ms(p.teacher.module, shape),
+        # the same runtime as the students': the latency objective's reference is the teacher's
+        "latency_ms": measure_latency(p.config.resources.latency_runtime, p.teacher.module, shape),
+        "latency_runtime": p.config.resources.latency_runtime,
         "val_accuracy": outputs.val_accuracy,
         "test_accuracy": outputs.test_accuracy,
     }
@@ -98,6 +106,7 @@ def teacher_identity(p: Prepared, outputs: TeacherOutputs) -> dict:
 def run_search(
     config: StudyConfig,
     *,
+    teacher_module: nn.Module | None = None,
     ray_address: str | None = None,
     show_progress: bool = True,
 ) -> optuna.Study:
@@ -105,10 +114,11 @@ def run_search(
 
     One driver per study: this one holds the study's lease (``lease.py``) while it runs; a
     second driver on a live study stops with a one-line ``UserError`` naming the live one.
+    ``teacher_module``: an in-memory teacher, in place of the config's teacher file.
     """
     executor.check_ray_address(ray_address)
-    p = prepare(config)
-    c = config
+    p = prepare(config, teacher_module)
+    c = p.config
     # A study of that name with other objectives, another teacher or other data fails here,
     # before the teacher runs and before anything is written.
     studydb.check_resumable(
@@ -120,6 +130,7 @@ def run_search(
             "data": ("data", {"identity": p.data.identity}),
         },
     )
+    _check_latency_runtime(p, c.resources.latency_runtime)
     with Lease.acquire(p.store, c.study) as lease:
         return _run(p, lease, ray_address=ray_address, show_progress=show_progress)
 
@@ -152,6 +163,7 @@ def _run(p: Prepared, lease: Lease, *, ray_address: str | None, show_progress: b
             "num_classes": p.data.num_classes,
             "mean": list(p.data.mean),
             "std": list(p.data.std),
+            "skipped_files": list(p.data.skipped),  # data.skip_bad_files: status counts them
         },
         "data",
     )
@@ -200,6 +212,7 @@ def _run(p: Prepared, lease: Lease, *, ray_address: str | None, show_progress: b
         "caps": caps,
         "device": c.resources.device,
         "threads": c.resources.cpus_per_trial,
+        "latency_runtime": c.resources.latency_runtime,
     }
     executor.init_ray(ray_address, resources)
     try:
@@ -243,6 +256,21 @@ def _run(p: Prepared, lease: Lease, *, ray_address: str | None, show_progress: b
             f"{searcher.last_failure!r}; widen caps or narrow the search space"
         )
     return study
+
+
+def _check_latency_runtime(p: Prepared, runtime: str) -> None:
+    """A study's latencies come from one runtime: resuming it with another would mix them."""
+    try:
+        study = optuna.load_study(study_name=p.config.study, storage=p.store)
+    except KeyError:
+        return  # a new study
+    teacher = study.user_attrs.get("teacher")
+    was = None if teacher is None else teacher.get("latency_runtime", "torch")
+    if was is not None and was != runtime:
+        raise UserError(
+            f"resources.latency_runtime: study {p.config.study!r} measured latency with {was}, "
+            f"the config asks for {runtime}; use a new --study name"
+        )
 
 
 def _cause(exc: BaseException, kinds: tuple[type[Exception], ...]) -> Exception | None:

@@ -1,0 +1,194 @@
+"""The Python API: ``autostudent.search`` and ``autostudent.load`` return a `Study`.
+
+    study = autostudent.search("smoke", n_trials=4, teacher=my_module)
+    study.front()                       # the Pareto front, a pandas DataFrame
+    study.export("out/", pick="knee")   # metrics.json's content
+
+The CLI is a layer over these functions (``cli/``: parse the flags, call, print): one code path,
+the same validation and the same study database. A user error is an
+``autostudent.errors.UserError`` carrying the one-line message the CLI prints after ``error:``.
+A new command is a function or a `Study` method here, and a Typer function in ``cli/`` that
+calls it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from autostudent import study as studydb
+from autostudent.errors import UserError
+from autostudent.overrides import study_config
+from autostudent.storage import safe_url
+
+if TYPE_CHECKING:
+    import optuna
+    import pandas as pd
+
+    from autostudent.config import StudyConfig
+
+__all__ = ["Study", "load", "search", "write_dashboard"]
+
+FRONT_COLUMNS = ("trial", "accuracy", "params", "flops", "latency_ms")
+
+
+def search(
+    config: str | os.PathLike | dict | StudyConfig,
+    *,
+    storage: str | None = None,
+    study: str | None = None,
+    n_trials: int | None = None,
+    workers: int | None = None,
+    seed: int | None = None,
+    ray_address: str | None = None,
+    progress: bool = True,
+    **overrides: Any,
+) -> Study:
+    """Create the study, or continue it, until ``n_trials`` trials are finished.
+
+    ``config``: a built-in study name (``smoke``, ``fashion_mnist``), a study YAML, a dict of
+    sections or a `StudyConfig`. ``overrides`` set config fields (``overrides.py``): e.g.
+    ``teacher=`` a path or an ``nn.Module``, ``data="digits"`` or arrays ``(x, y, x_test,
+    y_test)``, ``budget={"epochs": 1}``. ``ray_address`` joins a Ray cluster; ``progress`` draws
+    the live progress on stderr. Raises `UserError` on bad input (before the study database is
+    touched), ``Interrupted`` on Ctrl-C and
+    ``SearchStopped`` when the search gives up, as ``autostudent search`` exits.
+    """
+    from autostudent.driver import run_search  # Ray, torch: only when a search runs
+
+    c, module = study_config(
+        config,
+        storage=storage,
+        study=study,
+        n_trials=n_trials,
+        workers=workers,
+        seed=seed,
+        **overrides,
+    )
+    result = run_search(c, teacher_module=module, ray_address=ray_address, show_progress=progress)
+    return Study(c.storage_url(), result.study_name, result)
+
+
+def load(storage: str, study: str) -> Study:
+    """Open a study of a database (a SQLAlchemy URL): what ``--storage``/``--study`` name."""
+    return Study(storage, study)
+
+
+class Study:
+    """A study in its database: the handle `search` returns and `load` opens.
+
+    ``optuna`` is the Optuna study itself (``optuna.load_study`` opens the same one).
+    """
+
+    def __init__(self, storage: str, name: str, optuna_study: optuna.Study | None = None):
+        self.storage = storage
+        self.name = name
+        # a bad URL or an unknown name is a UserError here, before anything else
+        self.optuna = optuna_study if optuna_study is not None else studydb.load(storage, name)
+
+    def __repr__(self) -> str:
+        return f"Study({self.name!r}, storage={safe_url(self.storage)!r})"
+
+    def front(self) -> pd.DataFrame:
+        """The Pareto front of COMPLETE, feasible trials: one row a trial (``trial``,
+        ``accuracy`` — validation — and the sizes), sorted by the first size objective."""
+        import pandas as pd
+
+        return pd.DataFrame(studydb.pareto_rows(self.optuna), columns=list(FRONT_COLUMNS))
+
+    def trials(self) -> pd.DataFrame:
+        """Every trial: state, parameters, metrics, curve, failure (``autostudent trials``)."""
+        return studydb.trials_frame(self.optuna)
+
+    def status(self) -> dict:
+        """States, front, hypervolume, teacher and driver: what ``status --json`` prints."""
+        return studydb.summary(self.optuna)
+
+    def dashboard(self, path: str | os.PathLike, *, png: str | os.PathLike | None = None) -> Path:
+        """Write the study's self-contained HTML report (``autostudent dashboard --out``)."""
+        return write_dashboard([self], path, png=png)
+
+    def export(
+        self,
+        out: str | os.PathLike,
+        *,
+        trial: int | None = None,
+        pick: str | None = None,
+        epochs: int = 15,
+        format: str = "torchscript",
+        family: int = 1,
+        augment: str = "none",
+        seed: int = 0,
+        baseline: bool = True,
+        threads: int | None = None,
+        **options: Any,
+    ) -> dict:
+        """Retrain a trial (``trial=N``, or ``pick="knee" | "max-accuracy" |
+        "smallest-within:PTS"``) in full with KD and write a deployable directory at ``out``
+        (``autostudent export``); ``format``: torchscript | onnx | both. Returns metrics.json's
+        content. ``threads``: torch CPU threads while it trains (restored after). ``options``:
+        any other field of ``export.ExportRequest`` (a newer export flag), passed on as is."""
+        from autostudent.export import ExportRequest, run_export
+
+        fields = {f.name for f in dataclasses.fields(ExportRequest)} - {"storage", "study", "out"}
+        fields -= {"trial", "pick", "epochs", "format", "family", "augment", "seed", "baseline"}
+        unknown = sorted(set(options) - fields)
+        if unknown:
+            others = f" (others: {', '.join(sorted(fields))})" if fields else ""
+            raise UserError(f"{unknown[0]}: not an export option of Study.export{others}")
+        request = ExportRequest(
+            storage=self.storage,
+            study=self.name,
+            out=Path(out),
+            trial=trial,
+            pick=pick,
+            epochs=epochs,
+            format=format,
+            family=family,
+            augment=augment,
+            seed=seed,
+            baseline=baseline,
+            **options,
+        )
+        with _torch_threads(threads):
+            return run_export(request)
+
+
+def write_dashboard(
+    studies: Sequence[Study], out: str | os.PathLike, *, png: str | os.PathLike | None = None
+) -> Path:
+    """One HTML report of several studies (their fronts overlaid); ``png``: also a screenshot
+    of it (needs Chromium and Playwright)."""
+    from autostudent.dashboard import write_report
+    from autostudent.dashboard._data import study_data
+
+    out = Path(out)
+    if out.suffix.lower() not in (".html", ".htm"):
+        raise UserError(f"--out: {out} should end in .html")
+    write_report([study_data(s.optuna, safe_url(s.storage)) for s in studies], out)
+    if png is not None:
+        from autostudent.dashboard import VIEWS
+        from autostudent.dashboard._browser import screenshot
+
+        per_study = sum(1 for v in VIEWS if not v.overlay)
+        count = sum(1 for v in VIEWS if v.overlay) + per_study * len(studies)
+        screenshot(out.resolve().as_uri(), Path(png), count)
+    return out
+
+
+@contextmanager
+def _torch_threads(threads: int | None) -> Iterator[None]:
+    """Torch's CPU thread count set for a block, then restored (None: unchanged)."""
+    import torch
+
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

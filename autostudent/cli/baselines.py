@@ -39,14 +39,11 @@ def baselines(
     students themselves with export's recipe, with the study's KD settings and without, over
     seeds; store every run in the study (a finished run is never run again) and print each front
     student's margin over the best baseline of at most its size."""
+    from autostudent.api import load
     from autostudent.baselines import parse_sizes
-    from autostudent.families import family_names
-    from autostudent.final_training import run_baselines
 
-    result = run_baselines(
-        storage,
-        study,
-        families=family_names(families),
+    result = load(storage, study).baselines(
+        families=families.split(","),
         sizes=parse_sizes(sizes),
         seeds=seeds,
         epochs=epochs,

@@ -138,7 +138,8 @@ def run_all(
     """Run the plans not yet stored, ``workers`` at a time (each on ``threads`` torch threads),
     storing each record as it lands; returns the new records."""
     todo = pending(study, plans)
-    log(f"{len(plans) - len(todo)} of {len(plans)} runs already stored; {len(todo)} to run")
+    planned = len({p.key for p in plans})  # two sizes may give a family the same member
+    log(f"{planned - len(todo)} of {planned} runs already stored; {len(todo)} to run")
     new: list[dict] = []
 
     def land(run: dict) -> None:
@@ -260,7 +261,7 @@ def run_baselines(
             "weight_decay": b.weight_decay,
             "augment": recipe.augment,
         },
-        "planned": len(plans),
+        "planned": len({p.key for p in plans}),
         "to_run": len(todo) if dry_run else 0,
         "baselines": baseline_rows(r for r in runs if r["key"] in keys),
         "margins": margins(r for r in runs if r["key"] in keys),

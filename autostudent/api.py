@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -156,6 +156,43 @@ class Study:
         )
         with _torch_threads(threads):
             return run_export(request)
+
+    def baselines(
+        self,
+        *,
+        families: Sequence[str] = ("resnet", "mobilenetv2"),
+        sizes: Sequence[int] | None = None,
+        seeds: int = 3,
+        epochs: int = 5,
+        students: bool = True,
+        workers: int = 1,
+        threads: int = 1,
+        raw_dir: str | os.PathLike | None = None,
+        dry_run: bool = False,
+        log: Callable[[str], None] | None = None,
+    ) -> dict:
+        """Hand-designed students (each family sized to every front student, or to ``sizes``)
+        and the front's students, retrained with export's recipe with and without KD over
+        seeds (``autostudent baselines``); every run is stored in the study and never run
+        again. Returns the baselines and each front student's margin over the best baseline of
+        at most its size. ``log``: called with each progress line."""
+        from autostudent.families import family_names
+        from autostudent.final_training import run_baselines
+
+        return run_baselines(
+            self.storage,
+            self.name,
+            families=family_names(",".join(families)),
+            sizes=sizes,
+            seeds=seeds,
+            epochs=epochs,
+            students=students,
+            workers=workers,
+            threads=threads,
+            raw_dir=None if raw_dir is None else Path(raw_dir),
+            dry_run=dry_run,
+            log=log or (lambda _line: None),
+        )
 
 
 def write_dashboard(

@@ -111,3 +111,43 @@ def _nago(spec: Spec) -> tuple[Sizes, int]:
         if stage != start:
             total += _conv(channels[start], channels[stage], 1, sides[stage]) + _bn(channels[stage])
     return total, channels[-1]
+
+
+# --- hand-designed kinds (autostudent.families) -------------------------------------------
+
+
+@COUNTERS.register("resnet")
+def _count_resnet(spec: Spec) -> tuple[Sizes, int]:
+    width, side = spec["width"], spec["input_size"]
+    total = _conv(spec["in_channels"], width, 3, side) + _bn(width)
+    c_in = width
+    for stage in range(3):
+        c_out = width * 2**stage
+        for b in range(spec["blocks"]):
+            stride = 2 if stage > 0 and b == 0 else 1
+            side = _conv_side(side, stride)
+            total += _conv(c_in, c_out, 3, side) + _bn(c_out) + _conv(c_out, c_out, 3, side)
+            total += _bn(c_out)
+            if stride != 1 or c_in != c_out:
+                total += _conv(c_in, c_out, 1, side) + _bn(c_out)
+            c_in = c_out
+    return total, c_in
+
+
+@COUNTERS.register("mobilenetv2")
+def _count_mobilenetv2(spec: Spec) -> tuple[Sizes, int]:
+    stages, side = spec["stages"], spec["input_size"]
+    c_in = stages[0]["channels"]
+    total = _conv(spec["in_channels"], c_in, 3, side) + _bn(c_in)
+    for index, stage in enumerate(stages):
+        for b in range(stage["blocks"]):
+            expansion = 1 if index == 0 else spec["expansion"]
+            hidden = c_in * expansion
+            if expansion != 1:
+                total += _conv(c_in, hidden, 1, side) + _bn(hidden)
+            side = _conv_side(side, stage["stride"] if b == 0 else 1)
+            total += _conv(hidden, hidden, 3, side, groups=hidden) + _bn(hidden)
+            total += _conv(hidden, stage["channels"], 1, side) + _bn(stage["channels"])
+            c_in = stage["channels"]
+    last = spec["last_channels"]
+    return total + _conv(c_in, last, 1, side) + _bn(last), last

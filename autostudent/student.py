@@ -18,6 +18,7 @@ from torch import nn
 
 from autostudent.edges import predecessors, sinks
 from autostudent.registry import Registry
+from autostudent.zoo import ResNet
 
 Spec = dict[str, Any]
 # A builder returns the body and the width D of the features it produces.
@@ -204,3 +205,58 @@ def _build_chain(spec: Spec) -> tuple[nn.Module, int]:
             layers.append(relu_conv_bn(op, c_in, stage["channels"], stride))
             c_in = stage["channels"]
     return pooled_body(stem, nn.Sequential(*layers)), c_in
+
+
+# --- hand-designed kinds: the baselines a searched student must beat (autostudent.families) ---
+
+
+@BUILDERS.register("resnet")
+def _build_resnet(spec: Spec) -> tuple[nn.Module, int]:
+    net = ResNet(spec["in_channels"], spec["num_classes"], spec["blocks"], spec["width"])
+    return net.body, 4 * spec["width"]
+
+
+class InvertedResidual(nn.Module):
+    """1×1 expand → ReLU6 → 3×3 depthwise → ReLU6 → 1×1 linear projection (+ input)."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int, expansion: int) -> None:
+        super().__init__()
+        hidden = c_in * expansion
+        layers: list[nn.Module] = []
+        if expansion != 1:
+            layers += [nn.Conv2d(c_in, hidden, 1, bias=False), nn.BatchNorm2d(hidden), nn.ReLU6()]
+        layers += [
+            nn.Conv2d(hidden, hidden, 3, stride, 1, groups=hidden, bias=False),
+            nn.BatchNorm2d(hidden),
+            nn.ReLU6(),
+            nn.Conv2d(hidden, c_out, 1, bias=False),
+            nn.BatchNorm2d(c_out),
+        ]
+        self.block = nn.Sequential(*layers)
+        self.residual = stride == 1 and c_in == c_out
+
+    def forward(self, x):
+        out = self.block(x)
+        return x + out if self.residual else out
+
+
+@BUILDERS.register("mobilenetv2")
+def _build_mobilenetv2(spec: Spec) -> tuple[nn.Module, int]:
+    stages = spec["stages"]
+    c_in = stages[0]["channels"]
+    layers: list[nn.Module] = [Stem(spec["in_channels"], c_in, 1), nn.ReLU6()]
+    for index, stage in enumerate(stages):
+        for b in range(stage["blocks"]):
+            expansion = 1 if index == 0 else spec["expansion"]
+            stride = stage["stride"] if b == 0 else 1
+            layers.append(InvertedResidual(c_in, stage["channels"], stride, expansion))
+            c_in = stage["channels"]
+    last = spec["last_channels"]
+    layers += [
+        nn.Conv2d(c_in, last, 1, bias=False),
+        nn.BatchNorm2d(last),
+        nn.ReLU6(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+    ]
+    return nn.Sequential(*layers), last

@@ -15,6 +15,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from autostudent import baselines, final_runs
 from autostudent import objectives as objs
 from autostudent import worker_log
 from autostudent.errors import UserError
@@ -220,12 +221,18 @@ def summary(study: optuna.Study) -> dict:
     teacher = study.user_attrs.get("teacher", {})
     driver = driver_info(study._storage, study.study_name)
     recovered = study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+    runs = list(final_runs.stored(study).values())
+    margin = baselines.margin_by_trial(runs)
     return {
         "study": study.study_name,
         "directions": [d.name.lower() for d in study.directions],
         "objectives": objectives_of(study),
         "states": states,
-        "pareto": pareto_rows(study),
+        # margin_over_baseline: points of test accuracy over the best hand-designed student of
+        # at most its size (export's recipe, mean over seeds); None until both were retrained
+        "pareto": [
+            {**r, "margin_over_baseline": margin.get(r["trial"])} for r in pareto_rows(study)
+        ],
         "hypervolume": study_hypervolume(study),
         "hypervolume_reference": study.user_attrs.get("hv_reference", {}),
         # proposals that were not the sampler's Bayesian ones (a numerical failure): never silent
@@ -242,6 +249,8 @@ def summary(study: optuna.Study) -> dict:
         ),
         "storage_retries": driver["storage_retries"] if driver else 0,
         "cache_rebuilds": study.user_attrs.get("cache_rebuilds", 0),
+        # hand-designed students trained with export's recipe (``autostudent baselines``)
+        "baselines": baselines.baseline_rows(runs),
         # unreadable images left out of the data (data.skip_bad_files)
         "skipped_files": len(study.user_attrs.get("data", {}).get("skipped_files", [])),
         # what the Ray workers printed, failed trials' whole tracebacks included

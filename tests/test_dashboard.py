@@ -155,10 +155,49 @@ def test_pareto_figure_tells_states_apart_and_switches_axes(tmp_path):
 
 @pytest.fixture(scope="module")
 def demo_study(tmp_path_factory, digits_study) -> tuple[str, str]:
-    """The session's real digits study (6 NAGO students, 2 epochs, two Ray workers), copied."""
+    """The session's real digits study (6 NAGO students, 2 epochs, two Ray workers), copied,
+    with final-fidelity records for its front and a baseline family beside it (the records'
+    shape is the one ``autostudent baselines`` stores; tests/test_baselines.py makes real ones)."""
     copy = tmp_path_factory.mktemp("dash") / "study.db"
     shutil.copyfile(digits_study[0], copy)
-    return f"sqlite:///{copy}", digits_study[1]
+    url, name = f"sqlite:///{copy}", digits_study[1]
+    add_final_runs(studydb.load(url, name))
+    return url, name
+
+
+def add_final_runs(study) -> None:
+    """Each front student retrained at 2 seeds (KD: 0.90 + 0.01·i, no KD 0.88), and a resnet8
+    baseline of 90 % of its size (0.89 with KD, 0.87 without): margins +1.00, +2.00, … pt."""
+    from autostudent.final_runs import record
+
+    recipe = {"epochs": 5, "batch_size": 64, "lr": 0.05, "weight_decay": 5e-4, "augment": "none"}
+    kd = {"loss": "kd", "temperature": 4.0, "alpha": 0.9}
+    for i, row in enumerate(studydb.pareto_rows(study)):
+        params = row["params"]
+        for seed in (0, 1):
+            for role, run_name, size, acc_kd, acc_plain in (
+                ("searched", f"trial {row['trial']}", params, 0.90 + 0.01 * i, 0.88),
+                ("baseline", "resnet8", int(0.9 * params), 0.89, 0.87),
+            ):
+                for settings, acc in ((kd, acc_kd), (None, acc_plain)):
+                    key = f"{role}-{run_name}-{size}-{settings is not None}-{seed}".replace(" ", "")
+                    record(
+                        study,
+                        {
+                            "key": key,
+                            "role": role,
+                            "name": run_name,
+                            "trial": row["trial"] if role == "searched" else None,
+                            "family": None if role == "searched" else run_name,
+                            "params": size,
+                            "flops": 1000,
+                            "kd": settings,
+                            "seed": seed,
+                            "recipe": recipe,
+                            "test_accuracy": acc + 0.002 * seed,
+                        },
+                        None,
+                    )
 
 
 def not_blank(png: Path) -> None:
@@ -193,6 +232,7 @@ def test_report_renders_every_view_in_chromium(cli, demo_study, tmp_path):
         page.goto(out.as_uri())
         shown = wait_for_figures(page, len(VIEWS))
         header = page.inner_text("header")
+        front_text = page.inner_text("[data-view='front']")
     views = {f["view"]: f for f in shown}
     assert set(views) == {v.key for v in VIEWS}
     for key, fig in views.items():
@@ -201,6 +241,20 @@ def test_report_renders_every_view_in_chromium(cli, demo_study, tmp_path):
     assert views["front"]["points"] >= 1
     assert views["curves"]["points"] >= 6  # every trial's curve
     assert "6 complete" in header and "0 sampler fallbacks" in header
+    # the front beside the hand-designed baselines: the family (KD and no KD) and the retrained
+    # students, each with its error bar; the front table gives each student's margin
+    front = len(studydb.pareto_rows(studydb.load(url, name)))
+    assert views["baselines"]["traces"] == 4 and views["baselines"]["points"] == 4 * front
+    assert "+1.00 pt" in front_text
+
+
+def test_baselines_view_without_runs_says_how_to_make_them(tmp_path, digits_study):
+    copy = tmp_path / "study.db"
+    shutil.copyfile(digits_study[0], copy)
+    data = load_study_data(f"sqlite:///{copy}", digits_study[1])
+    fig = dict((v.key, f) for v, _, f in figures([data]))["baselines"]
+    assert not fig.data
+    assert "autostudent baselines" in fig.layout.annotations[0].text
 
 
 def free_port() -> int:

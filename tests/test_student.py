@@ -167,8 +167,8 @@ def test_params_span_an_order_of_magnitude_across_the_space() -> None:
 
 def test_unknown_kind_and_op() -> None:
     spec = spec_of("chain", CHAIN)
-    with pytest.raises(UserError, match="student kind 'resnet'"):
-        build_student({**spec, "kind": "resnet"})
+    with pytest.raises(UserError, match="student kind 'vgg'"):
+        build_student({**spec, "kind": "vgg"})
     with pytest.raises(UserError, match="op type 'conv9x9'"):
         build_student({**spec, "op": "conv9x9"})
 

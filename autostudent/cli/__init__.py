@@ -13,7 +13,7 @@ import traceback
 import typer
 
 from autostudent.allocator import keep_freed_memory
-from autostudent.cli import bench, dashboard, export, study, teacher, trial
+from autostudent.cli import baselines, bench, dashboard, export, study, teacher, trial
 from autostudent.errors import ExportFailed, Interrupted, SearchStopped, UserError
 from autostudent.lease import LeaseLost
 from autostudent.storage import StorageLost, redact
@@ -31,6 +31,7 @@ app.command()(study.trials)
 app.command()(trial.trial)
 app.command()(dashboard.dashboard)
 app.command()(export.export)
+app.command()(baselines.baselines)
 app.add_typer(teacher.app, name="teacher")
 app.add_typer(bench.app, name="bench")
 

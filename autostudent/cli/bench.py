@@ -117,3 +117,53 @@ def hypervolume(
         out, seeds=seed_list, n_trials=trials, samplers=names, teacher=teacher, task=task, log=log
     )
     _print(result, as_json)
+
+
+@app.command()
+def students(
+    storage: str = typer.Option(..., "--storage", help="SQLAlchemy URL of the study database."),
+    study: str = typer.Option(..., "--study", help="Study name."),
+    top: int = typer.Option(
+        12, "--top", min=3, help="Students: the front, then dominated ones up to this many."
+    ),
+    seeds: int = typer.Option(3, "--seeds", min=1, help="Seeds 0..S-1 of every run."),
+    epochs: int = typer.Option(5, "--epochs", min=1, help="Epochs of export's recipe."),
+    families: str = typer.Option(
+        "resnet,mobilenetv2", "--families", help="Hand-designed baseline families."
+    ),
+    workers: int = typer.Option(1, "--workers", min=1, help="Runs in parallel (processes)."),
+    threads: int = typer.Option(1, "--threads", min=1, help="Torch threads per run."),
+    raw: Path | None = typer.Option(None, "--raw", help="Also write every run as JSON here."),
+    out: Path | None = typer.Option(None, "--out", help="Also write the result to this file."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Retrain the front, dominated students and the baselines with export's recipe over seeds:
+    proxy → final rank correlation, test-accuracy fronts and margins (resumable)."""
+    from autostudent.bench.students import bench_students
+    from autostudent.families import family_names
+
+    log = (lambda line: typer.echo(line, err=True)) if as_json else typer.echo
+    result = bench_students(
+        storage,
+        study,
+        top=top,
+        seeds=seeds,
+        epochs=epochs,
+        families=family_names(families),
+        workers=workers,
+        threads=threads,
+        raw_dir=raw,
+        log=log,
+    )
+    from autostudent.storage import safe_url
+
+    result["command"] = (
+        f"autostudent bench students --storage {safe_url(storage)} --study {study} --top {top} "
+        f"--seeds {seeds} --epochs {epochs} --families {families} --workers {workers} "
+        f"--threads {threads}"
+    )
+    if out is not None:
+        tmp = out.with_name(out.name + ".partial")
+        tmp.write_text(json.dumps(result, indent=1) + "\n")
+        tmp.replace(out)
+    _print(result, as_json)

@@ -17,6 +17,7 @@ import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
+from autostudent import final_runs
 from autostudent import objectives as objs
 from autostudent import study as studydb
 from autostudent.pareto import hypervolume, pareto_mask
@@ -39,6 +40,8 @@ class StudyData:
     hv_history: pd.DataFrame  # finished (count) → hypervolume, in completion order
     importances: dict[str, dict[str, float]] = field(default_factory=dict)  # objective → param
     importance_note: str = ""  # why importances are missing, when they are
+    # final-fidelity runs (baselines and retrained students) over seeds: final_runs.groups
+    final_groups: list[dict] = field(default_factory=list)
 
     @property
     def size_objective(self) -> str:
@@ -89,6 +92,7 @@ def study_data(study: optuna.Study, storage: str) -> StudyData:
         hv_history=hypervolume_history(table, objectives, refs),
         importances=importances,
         importance_note=note,
+        final_groups=final_runs.groups(final_runs.stored(study).values()),
     )
 
 

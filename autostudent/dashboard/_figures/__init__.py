@@ -3,12 +3,13 @@
 The static report and the live app render the same figures. ``VIEWS`` lists them in page order;
 a view either overlays every study (the Pareto front, the hypervolume) or draws one study.
 
-One module per view (``pareto``, ``front_table``, ``hypervolume``, ``curves``, ``architecture``,
-``parameters``, ``importances``, ``timeline``), what they share in ``style`` (colours, layout)
-and ``text`` (hover text, sizes in words), and the catalogue in ``views``.
+One module per view (``pareto``, ``front_table``, ``baselines``, ``hypervolume``, ``curves``,
+``architecture``, ``parameters``, ``importances``, ``timeline``), what they share in ``style``
+(colours, layout) and ``text`` (hover text, sizes in words), and the catalogue in ``views``.
 """
 
 from autostudent.dashboard._figures.architecture import architecture
+from autostudent.dashboard._figures.baselines import baselines
 from autostudent.dashboard._figures.curves import curves
 from autostudent.dashboard._figures.front_table import front_table, front_trials
 from autostudent.dashboard._figures.hypervolume import hypervolume
@@ -39,6 +40,7 @@ __all__ = [
     "VIEWS",
     "View",
     "architecture",
+    "baselines",
     "curves",
     "figures",
     "front_table",

@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 
 from autostudent.dashboard._data import StudyData
 from autostudent.dashboard._figures.architecture import architecture
+from autostudent.dashboard._figures.baselines import baselines
 from autostudent.dashboard._figures.curves import curves
 from autostudent.dashboard._figures.front_table import front_table
 from autostudent.dashboard._figures.hypervolume import hypervolume
@@ -44,6 +45,14 @@ VIEWS: tuple[View, ...] = (
         "against the teacher, with the command that exports each.",
         front_table,
         overlay=False,
+    ),
+    View(
+        "baselines",
+        "Against hand-designed students",
+        "The front's students and hand-designed baselines (ResNet, MobileNetV2-style) of "
+        "similar size, all retrained with export's recipe: test accuracy, mean ± sd over seeds.",
+        baselines,
+        overlay=True,
     ),
     View(
         "hypervolume",

@@ -1,0 +1,160 @@
+"""``autostudent baselines``: hand-designed students beside the front, trained like them, stored
+in the study (resumable), read back as margins by ``status``."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from autostudent.baselines import best_baseline, margins, parse_sizes
+from autostudent.final_runs import groups
+
+
+def _run(role, name, params, seed, acc, *, kd=True, trial=None, epochs=5):
+    return {
+        "key": f"{role}-{name}-{params}-{kd}-{seed}-{epochs}",
+        "role": role,
+        "name": name,
+        "trial": trial,
+        "family": None if role == "searched" else name,
+        "params": params,
+        "flops": 1,
+        "kd": {"loss": "kd", "temperature": 4.0, "alpha": 0.9} if kd else None,
+        "seed": seed,
+        "recipe": {"epochs": epochs, "batch_size": 64, "lr": 0.05, "weight_decay": 5e-4},
+        "test_accuracy": acc,
+    }
+
+
+def test_margin_is_over_the_best_baseline_of_at_most_its_size_and_same_recipe():
+    runs = [
+        # trial 3: 20K params, KD 0.90/0.92, no KD 0.88/0.88
+        _run("searched", "trial 3", 20_000, 0, 0.90, trial=3),
+        _run("searched", "trial 3", 20_000, 1, 0.92, trial=3),
+        _run("searched", "trial 3", 20_000, 0, 0.88, trial=3, kd=False),
+        _run("searched", "trial 3", 20_000, 1, 0.88, trial=3, kd=False),
+        # a baseline of 19K: no KD beats its KD runs, and counts
+        _run("baseline", "resnet", 19_000, 0, 0.86),
+        _run("baseline", "resnet", 19_000, 1, 0.86),
+        _run("baseline", "resnet", 19_000, 0, 0.895, kd=False),
+        _run("baseline", "resnet", 19_000, 1, 0.895, kd=False),
+        # better, but larger than the student: not a fair comparison
+        _run("baseline", "mobilenetv2", 21_000, 0, 0.95),
+        # better, but another recipe (1 epoch): not comparable
+        _run("baseline", "mobilenetv2", 10_000, 0, 0.97, epochs=1),
+        # trial 4: smaller than every baseline
+        _run("searched", "trial 4", 5_000, 0, 0.80, trial=4),
+    ]
+    by_trial = {m["trial"]: m for m in margins(runs)}
+    m3 = by_trial[3]
+    assert m3["mean"] == pytest.approx(0.91)
+    assert m3["sd"] == pytest.approx(0.01414, abs=1e-4)
+    assert m3["no_kd"]["mean"] == pytest.approx(0.88)
+    assert (m3["baseline"]["family"], m3["baseline"]["kd"]) == ("resnet", False)
+    assert m3["margin_pt"] == pytest.approx(1.5)
+    assert by_trial[4]["baseline"] is None and by_trial[4]["margin_pt"] is None
+    gs = groups(runs)
+    assert best_baseline(gs, 9_000, runs[0]["recipe"]) is None
+
+
+def test_sizes_flag(user_error):
+    assert parse_sizes("auto") is None
+    assert parse_sizes("20_000,5000,5000") == [5000, 20000]
+    user_error(lambda: parse_sizes("5k"), "--sizes", "5k")
+    user_error(lambda: parse_sizes("0"), "--sizes")
+
+
+@pytest.fixture
+def study_copy(tmp_path, digits_study) -> tuple[str, str]:
+    copy = tmp_path / "study.db"
+    shutil.copyfile(digits_study[0], copy)
+    return f"sqlite:///{copy}", digits_study[1]
+
+
+def test_baselines_run_store_resume_and_show_in_status(cli, study_copy, tmp_path):
+    url, name = study_copy
+    args = ["baselines", "--storage", url, "--study", name, "--families", "resnet8,mobilenetv2"]
+    args += [
+        "--sizes",
+        "3000,6000",
+        "--seeds",
+        "1",
+        "--epochs",
+        "1",
+        "--raw",
+        str(tmp_path / "raw"),
+    ]
+    code, out, err = cli(*args, "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    # two families × two sizes × (KD, no KD), and every front student with and without KD
+    families = {(b["family"], b["params"], b["kd"]) for b in result["baselines"]}
+    assert {f for f, _, _ in families} == {"resnet8", "mobilenetv2"}
+    assert all(b["params"] <= 6000 for b in result["baselines"])
+    assert {kd for _, _, kd in families} == {True, False}
+    assert result["kd"]["loss"] in ("kd", "dkd")
+    assert result["margins"], "the front's students were retrained"
+    for m in result["margins"]:
+        assert m["no_kd"] is not None
+        assert (m["baseline"] is None) == (m["params"] < min(p for _, p, _ in families))
+    raw = sorted((tmp_path / "raw").glob("*.json"))
+    assert len(raw) == result["planned"]
+    assert all(0 <= json.loads(p.read_text())["test_accuracy"] <= 1 for p in raw)
+
+    # nothing is run again
+    code, out, err = cli(*args)
+    assert code == 0, err
+    assert f"{result['planned']} of {result['planned']} runs already stored" in out
+
+    code, out, err = cli("status", "--storage", url, "--study", name, "--json")
+    status = json.loads(out)
+    assert len(status["baselines"]) == len(result["baselines"])
+    margin = {m["trial"]: m["margin_pt"] for m in result["margins"]}
+    for row in status["pareto"]:
+        assert row["margin_over_baseline"] == pytest.approx(margin[row["trial"]])
+
+
+def test_baselines_bad_input_exits_2_and_stores_nothing(cli, study_copy):
+    url, name = study_copy
+    code, _, err = cli("baselines", "--storage", url, "--study", name, "--families", "vgg")
+    assert code == 2 and err.startswith("error: --families") and err.count("\n") == 1
+    code, _, err = cli("baselines", "--storage", url, "--study", "nope")
+    assert code == 2 and "nope" in err
+    code, out, _ = cli("status", "--storage", url, "--study", name, "--json")
+    assert json.loads(out)["baselines"] == []
+
+
+def test_the_students_at_the_target_fractions_and_their_baselines_run_first():
+    from autostudent.baselines import pick_at_fraction, run_order
+    from autostudent.final_runs import KD, Recipe, RunPlan
+
+    front = [
+        {"trial": 1, "params": 3_000, "accuracy": 0.80},
+        {"trial": 2, "params": 7_000, "accuracy": 0.84},
+        {"trial": 5, "params": 25_000, "accuracy": 0.90},
+        {"trial": 7, "params": 28_000, "accuracy": 0.89},  # less accurate by the proxy
+        {"trial": 9, "params": 90_000, "accuracy": 0.92},
+    ]
+    assert pick_at_fraction(front, 300_000, 10)["trial"] == 5
+    assert pick_at_fraction(front, 300_000, 40)["trial"] == 2
+    assert pick_at_fraction(front, 100_000, 40) is None
+    recipe, kd = Recipe(5, 64, 0.05, 5e-4), KD("kd", 4.0, 0.9)
+    plans = [
+        RunPlan("searched", f"trial {r['trial']}", {}, r["params"], kd, seed, recipe, r["trial"])
+        for r in front
+        for seed in (0, 1)
+    ] + [
+        RunPlan(
+            "baseline", "resnet", {}, r["params"] - 10, k, seed, recipe, target_params=r["params"]
+        )
+        for r in front
+        for seed in (0, 1)
+        for k in (kd, None)
+    ]
+    order = run_order(plans, [5, 2])
+    assert [p.seed for p in order] == sorted(p.seed for p in plans)  # seed by seed
+    first = order[:6]  # seed 0: trials 2 and 5, and their baselines with and without KD
+    assert {p.trial for p in first if p.role == "searched"} == {2, 5}
+    assert {p.target_params for p in first if p.role == "baseline"} == {7_000, 25_000}

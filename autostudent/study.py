@@ -15,9 +15,8 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from autostudent import baselines, final_runs
+from autostudent import baselines, final_runs, worker_log
 from autostudent import objectives as objs
-from autostudent import worker_log
 from autostudent.errors import UserError
 from autostudent.lease import driver_info
 from autostudent.pareto import hypervolume, pareto_mask

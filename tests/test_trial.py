@@ -152,6 +152,46 @@ def spy_on_features(loss, seen: list[torch.Tensor]):
     return type(loss)(loss.name, fn, loss.needs_features)
 
 
+def test_views_feed_the_student_a_view_and_the_teacher_s_outputs_on_it(
+    tmp_path, teacher_file, digits, monkeypatch
+):
+    outputs = teacher_outputs(load_teacher(TeacherSource(teacher_file)), digits, tmp_path, views=3)
+    views = outputs.views
+    x = torch.from_numpy(digits.x_train)
+    feed = trial_module.view_teacher(views, x, torch.device("cpu"), False, torch.Generator())
+    idx = torch.arange(100, 164)
+    xb, logits, feats = feed(idx, x[idx])
+    assert feats is None and xb.shape == x[idx].shape
+    chosen = []
+    for j, i in enumerate(idx.tolist()):
+        v = int((views.logits[i] == logits[j]).all(1).nonzero()[0])  # which view's targets
+        chosen.append(v)
+        torch.testing.assert_close(xb[j], views.images(x, idx[j : j + 1], torch.tensor([v]))[0])
+    assert len(set(chosen)) == 3  # a random view per image, not always the same
+
+    fed: list[torch.Tensor] = []
+    view_teacher = trial_module.view_teacher
+
+    def recorded(*args):
+        inner = view_teacher(*args)
+
+        def feed(idx, xb):
+            out = inner(idx, xb)
+            fed.append(out[1])
+            return out
+
+        return feed
+
+    monkeypatch.setattr(trial_module, "view_teacher", recorded)
+    result = run_trial(
+        chain_spec(digits), KDSettings("kd", alpha=0.5), digits, outputs, budget=FAST, seed=0
+    )
+    assert result.val_accuracy > 0.3 and len(fed) > 2 * (len(x) // FAST.batch_size) - 2
+    flat = views.logits.flatten(0, 1)
+    assert all((flat == row).all(1).any() for row in fed[0])  # the views' targets
+    assert not all((outputs.logits == row).all(1).any() for row in fed[0])  # not the clean ones
+
+
 def test_relational_kd_without_teacher_features_fails(digits, no_training):
     with pytest.raises(TrialFailed, match="features"):
         run_trial(

@@ -127,7 +127,8 @@ class OneCycleSGD:
 
     @torch.no_grad()
     def step(self) -> None:
-        lr, momentum = self.schedule(min(self.steps, self.total_steps))
+        # a step past the planned last one keeps the last one's lr (the cosine would climb back)
+        lr, momentum = self.schedule(min(self.steps, self.total_steps - 1))
         for group, weight_decay in self.groups:
             for p in group:
                 if p.grad is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -234,6 +235,30 @@ def test_batch_indices_cover_the_data_once(n, batch):
     dropped = n - len(seen)
     assert dropped == (1 if n % batch == 1 else 0)  # only a lone last example is dropped
     assert len(seen.unique()) == len(seen) and all(len(b) > 1 for b in batches)
+
+
+def test_one_cycle_schedule_of_a_patient_run():
+    """A long export (200 epochs of 938 steps: Fashion-MNIST at batch 64) warms up over its
+    first quarter, peaks once, anneals to lr/25e4 at its very last step and stays there (a
+    step past the planned ones, as the optimizer clamps it, does not climb back)."""
+    total = 200 * 938
+    opt = sgd(nn.Linear(2, 2), lr=0.05, weight_decay=5e-4, total_steps=total)
+    steps = [0, total // 8, total // 4 - 1, total // 2, total - 1, total, total + 500]
+    lrs = [opt.schedule(min(s, total - 1))[0] for s in steps]
+    assert lrs[0] == pytest.approx(0.05 / 25)
+    assert lrs[0] < lrs[1] < lrs[2] == pytest.approx(0.05)
+    assert lrs[2] > lrs[3] > lrs[4] == pytest.approx(0.05 / 25 / 1e4)
+    assert lrs[5] == lrs[6] == lrs[4]
+    opt.steps = total + 3  # steps past the plan use the last planned step's lr
+    asked: list[int] = []
+    schedule = opt.schedule
+    opt.schedule = lambda step: asked.append(step) or schedule(step)
+    opt.step()
+    assert asked == [total - 1]
+    whole = [opt.schedule(s)[0] for s in range(0, total, 97)]
+    peak = whole.index(max(whole))
+    assert all(a <= b for a, b in pairwise(whole[: peak + 1]))
+    assert all(a >= b for a, b in pairwise(whole[peak:]))
 
 
 @pytest.mark.parametrize("total_steps", [1, 4, 13, 40])

@@ -342,3 +342,33 @@ def test_rungs_validate_on_part_of_the_split_and_the_last_epoch_on_all(digits, m
     )
     assert seen == [100, 100, len(digits.x_val)]
     assert result.eval_seconds > 0 and result.setup_seconds > 0
+
+
+def test_trial_command_trains_on_the_study_s_teacher_views(cli, tmp_path, teacher_file):
+    """``budget.teacher_views: K`` in a study file: the trial caches K views once (features too
+    when the loss needs them) and trains on them; K must be 0-64."""
+    import json
+
+    import yaml
+
+    config = {
+        "study": "views",
+        "cache_dir": str(tmp_path / "cache"),
+        "data": {"name": "digits", "val_fraction": 0.2},
+        "teacher": {"path": str(teacher_file)},
+        "space": {"name": "chain"},
+        "kd": {"losses": ["rkd"]},
+        "budget": {"epochs": 1, "batch_size": 32, "teacher_views": 2},
+    }
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(config))
+    code, stdout, stderr = cli("trial", str(path), "--json")
+    assert code == 0, stderr
+    assert json.loads(stdout)["val_accuracy"] > 0.1  # better than chance after one epoch
+    (entry,) = (tmp_path / "cache" / "teacher_outputs").glob("views*.pt")
+    assert "-k2-" in entry.name and entry.name.endswith("-f.pt")  # rkd: features cached
+    assert torch.load(entry, weights_only=True)["logits"].shape[1] == 2
+
+    path.write_text(yaml.safe_dump({**config, "budget": {"teacher_views": -1}}))
+    code, _, stderr = cli("trial", str(path))
+    assert code == 2 and "budget.teacher_views" in stderr

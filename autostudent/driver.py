@@ -139,7 +139,14 @@ def run_search(
 def _run(p: Prepared, lease: Lease, *, ray_address: str | None, show_progress: bool):
     c = p.config
     cache_dir = c.cache_dir or default_cache_dir()
-    outputs = teacher_outputs(p.teacher, p.data, cache_dir, device=c.resources.device)
+    outputs = teacher_outputs(
+        p.teacher,
+        p.data,
+        cache_dir,
+        device=c.resources.device,
+        views=c.budget.teacher_views,
+        view_features=any(kd_loss(name).needs_features for name in c.kd.losses),
+    )
     objectives = list(c.search.objectives)
     study = studydb.create_or_load(
         p.storage_url, c.study, objectives, optuna.samplers.RandomSampler()

@@ -2,7 +2,10 @@
 baseline) → measure it on the test split → write a directory a user can deploy.
 
 Everything comes from the study database: the trial's architecture spec and KD settings, the
-study's config (data split, teacher file, batch size, learning rate). Every input is checked
+study's config (data split, teacher file, batch size, learning rate). Nothing is chosen on the
+test split: the student is chosen by a rule or a trial number, the epochs are fixed, and the
+shipped file is the trial's own architecture retrained at the first seed; ``--seeds N`` and
+``--family K`` only add evidence (test accuracy and KD gain as mean ± sd). Every input is checked
 before any training, and the directory is written under a temporary name and renamed at the
 end, so a bad request or a crash leaves nothing at ``--out``.
 """
@@ -31,6 +34,7 @@ from autostudent.config import StudyConfig, describe_error
 from autostudent.datasets import unit_test_split
 from autostudent.driver import Prepared, prepare
 from autostudent.errors import TrialFailed, UserError
+from autostudent.losses import kd_loss
 from autostudent.measure import count_flops, count_params, measure_latency
 from autostudent.onnx_export import export_format, onnx_artefact
 from autostudent.pareto import FrontPoint, pick
@@ -58,7 +62,9 @@ class ExportRequest:
     epochs: int = 15
     family: int = 1
     augment: str = "none"
+    views: int = 4  # K of ``augment="views"``
     seed: int = 0
+    seeds: int = 1  # retrains of the trial's architecture, seeds seed .. seed + seeds - 1
     baseline: bool = True
     format: str = "torchscript"  # torchscript | onnx | both (onnx_export.FORMATS)
 
@@ -176,13 +182,18 @@ class Member:
     test_accuracy: float
 
 
+SHIP_RULE = "the trial's own architecture (arch seed from the study) retrained at the first seed"
+
+
 def run_export(req: ExportRequest) -> dict:
     """The whole export; returns metrics.json's content."""
     started = time.perf_counter()
-    augment_mode(req.augment)
+    mode = augment_mode(req.augment)
     fmt = export_format(req.format)
-    if req.epochs < 1 or req.family < 1:
-        raise UserError("--epochs/--family: must be ≥ 1")
+    if req.epochs < 1 or req.family < 1 or req.seeds < 1:
+        raise UserError("--epochs/--family/--seeds: must be ≥ 1")
+    if mode.views and req.views < 1:
+        raise UserError("--views: must be ≥ 1")
     _check_out(req.out)
     study = studydb.load(req.storage, req.study)
     trial = chosen_trial(study, req.trial, req.pick)
@@ -199,20 +210,25 @@ def run_export(req: ExportRequest) -> dict:
     if test is None:
         raise UserError(f"data: {p.data.name} has no test split to measure the export on")
     specs, skipped = family_specs(p, trial, req.family)
-
-    data = full_training_split(p.data)
-    c = p.config
-    outputs = teacher_outputs(
-        p.teacher, data, c.cache_dir or default_cache_dir(), device=c.resources.device
-    )
     kd = KDSettings(
         trial.params["kd_loss"],
         float(trial.params["kd_temperature"]),
         float(trial.params["kd_alpha"]),
     )
+
+    data = full_training_split(p.data)
+    c = p.config
+    outputs = teacher_outputs(
+        p.teacher,
+        data,
+        c.cache_dir or default_cache_dir(),
+        device=c.resources.device,
+        views=req.views if mode.views else 0,
+        view_features=kd_loss(kd.loss).needs_features,
+    )
     budget = Budget.of(c.budget.model_copy(update={"epochs": req.epochs}))
 
-    def train(arch_seed: int, spec: dict, label: str, with_kd: bool) -> Member:
+    def train(arch_seed: int, spec: dict, seed: int, label: str, with_kd: bool) -> Member:
         done = retrain(
             spec,
             data,
@@ -220,7 +236,7 @@ def run_export(req: ExportRequest) -> dict:
             outputs=outputs,
             teacher=p.teacher,
             budget=budget,
-            seed=req.seed,
+            seed=seed,
             augment_with=req.augment,
             device=c.resources.device,
             label=label,
@@ -228,39 +244,89 @@ def run_export(req: ExportRequest) -> dict:
         module = deployable(done.model, data.mean, data.std, data.input_shape)
         return Member(arch_seed, spec, done, module, accuracy(module, test.x, test.y))
 
-    members = [
-        train(seed, spec, f"trial {trial.number} KD{_of(i, len(specs))}", True)
-        for i, (seed, spec) in enumerate(specs)
+    seeds = [req.seed + i for i in range(req.seeds)]
+    own_seed, own_spec = specs[0]
+    name = f"trial {trial.number}"
+    runs = [  # the trial's own architecture, KD, every seed: runs[0] is the one shipped
+        train(own_seed, own_spec, s, f"{name} KD{_of('seed', i, len(seeds))}", True)
+        for i, s in enumerate(seeds)
     ]
-    best = max(range(len(members)), key=lambda i: members[i].test_accuracy)
-    chosen = members[best]
-    metrics = _metrics(req, study, trial, p, outputs, test.scale, len(test.y), kd, chosen)
-    metrics["no_kd"] = {"test_accuracy": None, "skipped": "--no-baseline"}
+    bases = []
     if req.baseline:
-        base = train(chosen.arch_seed, chosen.spec, f"trial {trial.number} no KD", False)
+        bases = [
+            train(own_seed, own_spec, s, f"{name} no KD{_of('seed', i, len(seeds))}", False)
+            for i, s in enumerate(seeds)
+        ]
+    others = [  # the family's other members, at the first seed
+        train(a, spec, req.seed, f"{name} KD{_of('family', i + 1, len(specs))}", True)
+        for i, (a, spec) in enumerate(specs[1:], start=1)
+    ]
+    shipped = runs[0]
+    metrics = _metrics(req, study, trial, p, outputs, test.scale, len(test.y), kd, shipped)
+    metrics["shipped"] = {
+        "rule": SHIP_RULE,
+        "chosen_by": f"--pick {req.pick}" if req.pick else f"--trial {trial.number}",
+        "trial": trial.number,
+        "arch_seed": shipped.arch_seed,
+        "seed": req.seed,
+        "epochs": req.epochs,
+        "seeds": req.seeds,
+        "family": req.family,
+    }
+    metrics["seeds"] = _over_seeds(seeds, runs, bases)
+    metrics["test_accuracy_mean"] = metrics["seeds"]["kd"]["mean"]
+    metrics["test_accuracy_sd"] = metrics["seeds"]["kd"]["sd"]
+    metrics["kd_gain"] = metrics["seeds"]["kd_gain"]
+    metrics["no_kd"] = {"test_accuracy": None, "skipped": "--no-baseline"}
+    if bases:
         metrics["no_kd"] = {
-            "test_accuracy": base.test_accuracy,
-            "retrain_seconds": base.trained.seconds,
+            "test_accuracy": bases[0].test_accuracy,  # the shipped student's own seed
+            "test_accuracy_mean": metrics["seeds"]["no_kd"]["mean"],
+            "test_accuracy_sd": metrics["seeds"]["no_kd"]["sd"],
+            "retrain_seconds": bases[0].trained.seconds,
         }
-    if len(members) > 1:
-        metrics["family"] = _family(members, best, skipped)
+    if others:
+        metrics["family"] = _family([shipped, *others], skipped)
     onnx = None
     if fmt.onnx:  # checked against the torch module on the test split; raises on disagreement
-        onnx, metrics["onnx"] = onnx_artefact(chosen.module, data.input_shape, test.x, test.y)
+        onnx, metrics["onnx"] = onnx_artefact(shipped.module, data.input_shape, test.x, test.y)
     metrics["files"] = [
         *(["student.pt"] if fmt.torchscript else []),
         *(["student.onnx"] if onnx else []),
     ]
     metrics["wall_seconds"] = time.perf_counter() - started
-    _write(req.out, chosen.module if fmt.torchscript else None, chosen.spec, metrics, onnx)
+    _write(req.out, shipped.module if fmt.torchscript else None, shipped.spec, metrics, onnx)
     return metrics
 
 
-def _of(i: int, n: int) -> str:
-    return f" (family {i + 1}/{n})" if n > 1 else ""
+def _of(what: str, i: int, n: int) -> str:
+    return f" ({what} {i + 1}/{n})" if n > 1 else ""
 
 
-def _family(members: list[Member], best: int, skipped: int) -> dict:
+def _stats(values: list[float]) -> dict:
+    """Mean ± sample sd (None for one value) of a list, the list kept."""
+    return {
+        "values": values,
+        "mean": statistics.fmean(values) if values else None,
+        "sd": statistics.stdev(values) if len(values) > 1 else None,
+    }
+
+
+def _over_seeds(seeds: list[int], runs: list[Member], bases: list[Member]) -> dict:
+    """Test accuracy with and without KD over the seeds, and the KD gain paired by seed (the
+    same seed gives both runs the same initial weights and batch order)."""
+    kd = [m.test_accuracy for m in runs]
+    no_kd = [m.test_accuracy for m in bases]
+    return {
+        "seeds": seeds,
+        "kd": _stats(kd),
+        "no_kd": _stats(no_kd) if bases else None,
+        "kd_gain": _stats([a - b for a, b in zip(kd, no_kd, strict=True)]) if bases else None,
+        "retrain_seconds": [m.trained.seconds for m in runs + bases],
+    }
+
+
+def _family(members: list[Member], skipped: int) -> dict:
     accs = [m.test_accuracy for m in members]
     return {
         "members": [
@@ -274,8 +340,8 @@ def _family(members: list[Member], best: int, skipped: int) -> dict:
         ],
         "test_accuracy_mean": statistics.fmean(accs),
         "test_accuracy_sd": statistics.stdev(accs),
-        # chosen on the test split: its figure is optimistic, the mean ± sd is not
-        "best": best,
+        # the trial's own architecture, whatever the others scored: never chosen on the test split
+        "shipped": 0,
         "skipped_seeds": skipped,
     }
 
@@ -318,6 +384,7 @@ def _metrics(
         "augment": {
             "mode": req.augment,
             **(augmentation(p.data) if augment_mode(req.augment).augments else {}),
+            **({"views": req.views} if augment_mode(req.augment).views else {}),
         },
         "kd": {"loss": kd.loss, "temperature": kd.temperature, "alpha": kd.alpha},
         "arch_seed": chosen.arch_seed,

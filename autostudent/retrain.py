@@ -3,14 +3,18 @@ without it (the no-KD baseline), optionally with data augmentation.
 
 It runs the search's own loop (``trial.distill_epoch``, one-cycle SGD from ``training.sgd``) for
 more epochs and on more data. With augmentation the teacher's targets must follow the images,
-and there are two ways (``AUGMENT_MODES``): ``cached`` keeps the clean-image logits from the
+and there are three ways (``AUGMENT_MODES``): ``cached`` keeps the clean-image logits from the
 teacher-output cache (free, but the target belongs to a slightly different image), ``online``
-runs the teacher on every augmented batch (a teacher forward per step).
+runs the teacher on every augmented batch (a teacher forward per step), ``views`` trains on K
+fixed augmented views of each image whose teacher outputs were cached once (consistent, and no
+teacher forward in a step). The no-KD baseline of an augmenting mode gets the same crop-and-flip
+recipe, drawn afresh every step.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -25,33 +29,34 @@ from autostudent.progress import TrainingProgress
 from autostudent.registry import Registry
 from autostudent.student import build_student
 from autostudent.teacher import Teacher
-from autostudent.teacher_outputs import TeacherOutputs
+from autostudent.teacher_outputs import TeacherOutputs, augmentation, view_recipe
 from autostudent.training import augment, sgd, steps_per_epoch
 from autostudent.trial import (
     Budget,
+    Feed,
     KDSettings,
     Objective,
-    TeacherBatch,
     cached_teacher,
     distill_epoch,
     kd_objective,
+    view_teacher,
 )
 
-# Datasets whose labels survive a horizontal flip (a mirrored shirt is a shirt; a mirrored
-# digit is not a digit).
-FLIP_INVARIANT = frozenset({"fashion-mnist", "cifar10", "cifar100"})
+__all__ = ["AUGMENT_MODES", "augmentation", "full_training_split", "retrain"]
 
 
 @dataclass(frozen=True)
 class AugmentMode:
     augments: bool  # random crop (+ flip where the labels allow) on every training batch
-    online_teacher: bool  # the teacher runs on the augmented batch instead of the cache
+    online_teacher: bool = False  # the teacher runs on the augmented batch instead of the cache
+    views: bool = False  # K fixed views of each image with their cached teacher outputs
 
 
 AUGMENT_MODES: Registry[AugmentMode] = Registry("augment mode")
-AUGMENT_MODES.register("none")(AugmentMode(augments=False, online_teacher=False))
-AUGMENT_MODES.register("cached")(AugmentMode(augments=True, online_teacher=False))
+AUGMENT_MODES.register("none")(AugmentMode(augments=False))
+AUGMENT_MODES.register("cached")(AugmentMode(augments=True))
 AUGMENT_MODES.register("online")(AugmentMode(augments=True, online_teacher=True))
+AUGMENT_MODES.register("views")(AugmentMode(augments=True, views=True))
 
 
 def augment_mode(name: str) -> AugmentMode:
@@ -59,14 +64,6 @@ def augment_mode(name: str) -> AugmentMode:
         return AUGMENT_MODES.get(name)
     except UserError as exc:
         raise UserError(f"--augment: {exc}") from None
-
-
-def augmentation(data: Data) -> dict:
-    """What augmentation does to this dataset's images (stored in metrics.json)."""
-    return {
-        "crop_pad": max(1, round(data.input_shape[1] / 14)),
-        "flip": data.name in FLIP_INVARIANT,
-    }
 
 
 def full_training_split(data: Data) -> Data:
@@ -88,19 +85,38 @@ class Retrained:
     epoch_seconds: list[float]
 
 
-def online_teacher(teacher: Teacher, features: bool) -> TeacherBatch:
-    """Teacher outputs of the batch the student sees (augmented): one teacher forward a step."""
+Transform = Callable[[torch.Tensor], torch.Tensor]
+
+
+def online_teacher(teacher: Teacher, features: bool, transform: Transform) -> Feed:
+    """The augmented batch and the teacher's outputs on it: one teacher forward a step."""
 
     @torch.no_grad()  # not inference_mode: the KD loss keeps the targets for backward
     def forward(_idx: torch.Tensor, xb: torch.Tensor):
+        xb = transform(xb)
         logits, feats = teacher.forward_with_features(xb)
-        return logits.float(), feats.flatten(1).float() if features and feats is not None else None
+        t_feats = feats.flatten(1).float() if features and feats is not None else None
+        return xb, logits.float(), t_feats
 
     return forward
 
 
-def _no_teacher(_idx: torch.Tensor, _xb: torch.Tensor):
-    return None, None
+def clean_targets(outputs: TeacherOutputs, dev: torch.device, features: bool, transform) -> Feed:
+    """The clean image's cached outputs as the target of its augmented version (``cached``)."""
+    lookup = cached_teacher(outputs, dev, features)
+
+    def feed(idx: torch.Tensor, xb: torch.Tensor):
+        _, logits, feats = lookup(idx, xb)
+        return transform(xb), logits, feats
+
+    return feed
+
+
+def no_teacher(transform: Transform | None) -> Feed:
+    def feed(_idx: torch.Tensor, xb: torch.Tensor):
+        return (xb if transform is None else transform(xb)), None, None
+
+    return feed
 
 
 def _cross_entropy(logits, labels, _t_logits, _s_feats, _t_feats) -> torch.Tensor:
@@ -122,7 +138,9 @@ def retrain(
 ) -> Retrained:
     """Train ``spec`` from scratch on ``data.x_train`` for ``budget.epochs``: with the KD loss
     and settings ``kd``, or plain cross-entropy when ``kd`` is None. The same seed gives the same
-    initial weights, batch order and augmentations with and without KD."""
+    initial weights and batch order with and without KD (and the same augmentations, except in
+    ``views`` mode, where KD draws stored views and the baseline fresh crops). ``views`` needs
+    ``outputs.views`` (``teacher_outputs(..., views=K)``)."""
     mode = augment_mode(augment_with)
     dev = torch.device(device)
     torch.manual_seed(seed)
@@ -131,24 +149,33 @@ def retrain(
     if features and outputs.features is None:
         raise UserError(f"kd_loss: {kd.loss!r} needs teacher features; this teacher exposes none")
     objective: Objective = _cross_entropy if kd is None else kd_objective(kd)
-    if kd is None:
-        teacher_batch: TeacherBatch = _no_teacher
-    elif mode.online_teacher:
-        teacher_batch = online_teacher(teacher, features)
-    else:
-        teacher_batch = cached_teacher(outputs, dev, features)
+    if mode.views and outputs.views is None:
+        raise UserError("--augment: views needs the teacher's outputs on K views (none cached)")
 
     x = torch.from_numpy(data.x_train).to(dev)
     y = torch.from_numpy(data.y_train).to(dev)
     gen = torch.Generator().manual_seed(seed)
     transform = None
     if mode.augments:
-        how = augmentation(data)
-        # pad with black (the normalised value of a 0 pixel), the background of these images
-        black = -torch.tensor(data.mean) / torch.tensor(data.std)
+        # the same recipe as the stored views: padding with black, the images' background
+        recipe = view_recipe(data, 1)
 
         def transform(xb: torch.Tensor) -> torch.Tensor:
-            return augment(xb, gen, pad=how["crop_pad"], flip=how["flip"], fill=black)
+            return augment(
+                xb, gen, pad=recipe.crop_pad, flip=recipe.flip, fill=recipe.fill_tensor()
+            )
+
+    feed: Feed
+    if kd is None:
+        feed = no_teacher(transform)
+    elif mode.views:
+        feed = view_teacher(outputs.views, x, dev, features, gen)
+    elif mode.online_teacher:
+        feed = online_teacher(teacher, features, transform)
+    elif mode.augments:
+        feed = clean_targets(outputs, dev, features, transform)
+    else:
+        feed = cached_teacher(outputs, dev, features)
 
     steps = steps_per_epoch(len(x), budget.batch_size)
     opt = sgd(model, budget.lr, budget.weight_decay, budget.epochs * steps)
@@ -160,14 +187,13 @@ def retrain(
                 model,
                 x,
                 y,
-                teacher_batch,
+                feed,
                 objective,
                 opt,
                 budget.batch_size,
                 gen,
                 features=features,
                 epoch=epoch,
-                transform=transform,
                 on_step=progress.step,
             )
             epoch_seconds.append(time.perf_counter() - started)

@@ -37,24 +37,42 @@ def augment(
 
     The padding is 0 (the mean pixel, after normalisation) unless ``fill`` gives a value per
     channel, e.g. the normalised value of a black pixel for images on a black background."""
+    n = x.shape[0]
+    dy = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
+    dx = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
+    flips = torch.rand(n, generator=generator) < 0.5 if flip else None
+    return crop_flip(x, dy, dx, flips, pad=pad, fill=fill)
+
+
+def crop_flip(
+    x: torch.Tensor,
+    dy: torch.Tensor,
+    dx: torch.Tensor,
+    flips: torch.Tensor | None,
+    *,
+    pad: int,
+    fill: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The deterministic half of ``augment``: example i cropped at offset (``dy[i]``,
+    ``dx[i]``) of the padded image and mirrored where ``flips[i]``. Given the same offsets and
+    flags it regenerates the same pixels, so a stored view needs only three small numbers."""
     n, _, h, w = x.shape
     if fill is None:
         padded = nn.functional.pad(x, (pad, pad, pad, pad))
     else:
         fill = fill.to(x).reshape(1, -1, 1, 1)
         padded = nn.functional.pad(x - fill, (pad, pad, pad, pad)) + fill
-    dy = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
-    dx = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
-    rows = (dy[:, None] + torch.arange(h)[None, :])[:, None, :, None]
-    cols = (dx[:, None] + torch.arange(w)[None, :])[:, None, None, :]
+    dy, dx = dy.to(x.device, torch.long), dx.to(x.device, torch.long)
+    rows = (dy[:, None] + torch.arange(h, device=x.device)[None, :])[:, None, :, None]
+    cols = (dx[:, None] + torch.arange(w, device=x.device)[None, :])[:, None, None, :]
     out = padded[
-        torch.arange(n)[:, None, None, None],
-        torch.arange(x.shape[1])[None, :, None, None],
+        torch.arange(n, device=x.device)[:, None, None, None],
+        torch.arange(x.shape[1], device=x.device)[None, :, None, None],
         rows,
         cols,
     ]
-    if flip:
-        mask = torch.rand(n, generator=generator) < 0.5
+    if flips is not None:
+        mask = flips.to(x.device, torch.bool)
         out[mask] = out[mask].flip(-1)
     return out
 
@@ -116,7 +134,8 @@ class OneCycleSGD:
 
     @torch.no_grad()
     def step(self) -> None:
-        lr, momentum = self.schedule(min(self.steps, self.total_steps))
+        # a step past the planned last one keeps the last one's lr (the cosine would climb back)
+        lr, momentum = self.schedule(min(self.steps, self.total_steps - 1))
         for group, weight_decay in self.groups:
             for p in group:
                 if p.grad is None:

@@ -1,7 +1,9 @@
 """One KD trial: (architecture spec, KD settings, budget, seed) → trained student's metrics.
 
 The teacher never runs here: its logits and features come from the teacher-output cache,
-indexed with the same batch indices as the student's inputs. Size, FLOPs and latency are
+indexed with the same batch indices as the student's inputs — or, when the cache holds K
+augmented views of each image, the student sees a random one of them and gets the teacher's
+outputs on that very view (consistent teaching). Size, FLOPs and latency are
 measured before training, so a student over a hard cap fails in milliseconds, not minutes.
 """
 
@@ -26,14 +28,18 @@ from autostudent.measure import measure_latency
 from autostudent.objectives import OBJECTIVES
 from autostudent.sizes import count_sizes
 from autostudent.student import build_student
-from autostudent.teacher_outputs import TeacherOutputs
+from autostudent.teacher_outputs import TeacherOutputs, TeacherViews
 from autostudent.training import OneCycleSGD, accuracy, batch_indices, sgd, steps_per_epoch
 
 if TYPE_CHECKING:  # the config models import the search spaces; a Ray worker needs neither
     from autostudent.config import BudgetConfig, CapsConfig
 
-# (indices, student inputs) → (teacher logits, teacher features or None) for that batch
-TeacherBatch = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, "torch.Tensor | None"]]
+# (indices, clean images of the batch) → (what the student sees, the teacher's logits and
+# features (or None) on exactly that): the one seam between the loop and the teacher's targets
+Feed = Callable[
+    [torch.Tensor, torch.Tensor],
+    tuple[torch.Tensor, "torch.Tensor | None", "torch.Tensor | None"],
+]
 Report = Callable[["TrialResult"], None]
 # (student logits, labels, teacher logits, student features, teacher features) → loss
 Objective = Callable[..., torch.Tensor]
@@ -125,14 +131,51 @@ def check_caps(params: int, flops: int, latency: float | None, caps: Caps) -> No
         )
 
 
-def cached_teacher(outputs: TeacherOutputs, device: torch.device, features: bool) -> TeacherBatch:
+def cached_teacher(outputs: TeacherOutputs, device: torch.device, features: bool) -> Feed:
+    """The clean images and the teacher's cached outputs on them."""
     logits = outputs.logits.to(device)
     feats = outputs.features.to(device) if features and outputs.features is not None else None
 
-    def lookup(idx: torch.Tensor, _x: torch.Tensor):
-        return logits[idx], None if feats is None else feats[idx]
+    def lookup(idx: torch.Tensor, xb: torch.Tensor):
+        return xb, logits[idx], None if feats is None else feats[idx]
 
     return lookup
+
+
+def view_teacher(
+    views: TeacherViews,
+    x: torch.Tensor,
+    device: torch.device,
+    features: bool,
+    generator: torch.Generator,
+) -> Feed:
+    """A random one of the K stored views of each image (drawn from ``generator`` every step,
+    so an image is seen under another view each epoch), with the teacher's outputs on it."""
+    if features and views.features is None:
+        raise TrialFailed("the teacher-view cache holds no features; this loss needs them")
+    logits = views.logits.to(device)
+    feats = views.features.to(device) if features else None
+    k = views.recipe.k
+
+    def lookup(idx: torch.Tensor, _xb: torch.Tensor):
+        view = torch.randint(0, k, (len(idx),), generator=generator).to(idx.device)
+        xb = views.images(x, idx, view)
+        return xb, logits[idx, view], None if feats is None else feats[idx, view]
+
+    return lookup
+
+
+def teacher_feed(
+    outputs: TeacherOutputs,
+    x: torch.Tensor,
+    device: torch.device,
+    features: bool,
+    generator: torch.Generator,
+) -> Feed:
+    """Views when the cache holds them, else the clean images: what a trial trains on."""
+    if outputs.views is not None:
+        return view_teacher(outputs.views, x, device, features, generator)
+    return cached_teacher(outputs, device, features)
 
 
 def kd_objective(kd: KDSettings) -> Objective:
@@ -186,11 +229,11 @@ def run_trial(
     loss = kd_loss(kd.loss)
     if loss.needs_features and outputs.features is None:
         raise TrialFailed(f"KD loss {kd.loss!r} needs teacher features; this teacher exposes none")
-    teacher = cached_teacher(outputs, dev, loss.needs_features)
     objective = kd_objective(kd)
     x = torch.from_numpy(data.x_train).to(dev)
     y = torch.from_numpy(data.y_train).to(dev)
     gen = torch.Generator().manual_seed(seed)
+    teacher = teacher_feed(outputs, x, dev, loss.needs_features, gen)
     opt = sgd(
         model,
         budget.lr,
@@ -236,7 +279,7 @@ def distill_epoch(
     model: nn.Module,
     x: torch.Tensor,
     y: torch.Tensor,
-    teacher: TeacherBatch,
+    feed: Feed,
     objective: Objective,
     opt: OneCycleSGD,
     batch_size: int,
@@ -244,22 +287,20 @@ def distill_epoch(
     *,
     features: bool,
     epoch: int = 1,
-    transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
     on_step: Callable[[], None] | None = None,
     precision: Precision | None = None,
 ) -> None:
     """One pass over the training data; the loop the search runs, the benchmark times and the
-    export retrains with. ``transform`` (data augmentation) changes each batch before the
-    teacher lookup and the student see it; ``on_step`` is called after every step (a progress
+    export retrains with. ``feed`` turns each batch into the student's inputs (augmented or
+    not) and the teacher's targets on them; ``on_step`` is called after every step (a progress
     bar). The forward passes run under the device's mixed precision (``device.precision``,
     float32 on the CPU); the loss is computed in float32 outside it."""
     amp = precision if precision is not None else device_precision(x.device)
     model.train()
     for step, idx in enumerate(batch_indices(len(x), batch_size, gen)):
         idx = idx.to(x.device)
-        xb = x[idx] if transform is None else transform(x[idx])
         with amp.autocast():
-            t_logits, t_feats = teacher(idx, xb)
+            xb, t_logits, t_feats = feed(idx, x[idx])
             if features:
                 s_feats = model.body(xb)
                 logits = model.head(s_feats)

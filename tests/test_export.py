@@ -147,10 +147,61 @@ def test_family_reports_mean_and_sd(cli, study_db, tmp_path):
     assert len(accs) == 2 and len({m["arch_seed"] for m in family["members"]}) == 2
     assert family["test_accuracy_mean"] == pytest.approx(sum(accs) / 2)
     assert family["test_accuracy_sd"] == pytest.approx(abs(accs[0] - accs[1]) / 2**0.5)
-    assert metrics["test_accuracy"] == max(accs) == accs[family["best"]]
-    assert metrics["no_kd"]["test_accuracy"] is None
+    # the trial's own architecture is shipped, whichever member scored best on the test split
+    study = optuna.load_study(study_name=name, storage=url)
+    own = study.trials[metrics["trial"]].user_attrs
+    assert family["shipped"] == 0 and "best" not in family
+    assert metrics["test_accuracy"] == accs[0]
+    assert family["members"][0]["arch_seed"] == own.get("arch_seed", 0) == metrics["arch_seed"]
+    assert json.loads((out / "spec.json").read_text()) == own["spec"]
+    assert metrics["no_kd"]["test_accuracy"] is None and metrics["kd_gain"] is None
     card = (out / "card.md").read_text()
     assert "--no-baseline" in card and "mean ± sd" in card
+    assert "member 1, the trial's own architecture" in card and "best on the test" not in card
+    assert "a family of 2 architectures" in card
+
+
+def test_seeds_report_mean_sd_and_kd_gain_and_ship_the_first_seed(cli, study_db, tmp_path):
+    url, name = study_db
+    out = tmp_path / "seeds"
+    code, stdout, stderr = cli(
+        "export", "--storage", url, "--study", name, "--pick", "knee", "--epochs", "1",
+        "--seeds", "2", "--seed", "3", "--augment", "views", "--views", "2", "--json",
+        "--out", str(out),
+    )  # fmt: skip
+    assert code == 0, stderr
+    metrics = json.loads(stdout)
+    over = metrics["seeds"]
+    kd, no_kd = over["kd"]["values"], over["no_kd"]["values"]
+    assert over["seeds"] == [3, 4] and len(kd) == len(no_kd) == 2
+    assert kd != no_kd  # KD and no KD are separate runs
+    assert metrics["test_accuracy_mean"] == pytest.approx(sum(kd) / 2)
+    assert metrics["test_accuracy_sd"] == pytest.approx(abs(kd[0] - kd[1]) / 2**0.5)
+    gains = [a - b for a, b in zip(kd, no_kd, strict=True)]
+    assert metrics["kd_gain"]["values"] == pytest.approx(gains)
+    assert metrics["kd_gain"]["mean"] == pytest.approx(sum(gains) / 2)
+    assert metrics["kd_gain"]["sd"] == pytest.approx(abs(gains[0] - gains[1]) / 2**0.5)
+    assert metrics["no_kd"]["test_accuracy"] == no_kd[0]
+    assert metrics["augment"] == {"mode": "views", "crop_pad": 1, "flip": False, "views": 2}
+    # the first seed's student is the one written, whatever the second one scored
+    assert metrics["test_accuracy"] == kd[0] and metrics["seed"] == 3
+    shipped = metrics["shipped"]
+    assert (shipped["seed"], shipped["seeds"], shipped["epochs"]) == (3, 2, 1)
+    assert shipped["chosen_by"] == "--pick knee" and shipped["trial"] == metrics["trial"]
+    test = unit_test_split("digits")
+    torch.save({"x": torch.from_numpy(test.x), "y": torch.from_numpy(test.y)}, tmp_path / "t.pt")
+    reloaded = subprocess.run(
+        [sys.executable, "-c", RELOAD, str(out / "student.pt"), str(tmp_path / "t.pt")],
+        capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    assert json.loads(reloaded.stdout) == kd[0]
+
+    card = (out / "card.md").read_text()
+    assert "## How this student was chosen" in card and "`--pick knee`" in card
+    assert "retrained at the first seed (seed 3" in card and "nothing was chosen" in card
+    g = metrics["kd_gain"]
+    assert f"**KD gain: {100 * g['mean']:+.2f} ± {100 * g['sd']:.2f} pt**" in card
+    assert "seeds 3, 4" in card and "| 3 |" in card and "| 4 |" in card
 
 
 @pytest.mark.slow  # the session's digits search, retrained
@@ -228,3 +279,31 @@ def test_card_says_how_far_a_missed_target_is_and_what_bears_on_it():
         card_metrics(dataset="digits", no_kd={"test_accuracy": None, "skipped": "--no-baseline"})
     )
     assert "50,000" not in other and "--no-baseline" in other  # Fashion-MNIST's own target
+
+
+def test_card_over_seeds_holds_the_mean_to_the_targets_and_says_how_it_was_chosen():
+    from autostudent.card import render_card
+
+    over = {
+        "seeds": [0, 1, 2],
+        "kd": {"values": [0.9290, 0.9200, 0.9170], "mean": 0.9220, "sd": 0.0062},
+        "no_kd": {"values": [0.9200, 0.9210, 0.9190], "mean": 0.9200, "sd": 0.0010},
+        "kd_gain": {"values": [0.009, 0.005, 0.004], "mean": 0.006, "sd": 0.0026},
+    }
+    m = card_metrics(
+        test_accuracy=0.9290, params=30_000, seeds=over, test_accuracy_mean=0.9220,
+        test_accuracy_sd=0.0062, kd_gain=over["kd_gain"],
+        shipped={"rule": "the trial's own architecture retrained at the first seed",
+                 "chosen_by": "--trial 7", "trial": 7, "arch_seed": 11, "seed": 0,
+                 "epochs": 3, "seeds": 3, "family": 1},
+    )  # fmt: skip
+    card = render_card(m)
+    # the written seed (92.90 %) would meet 1/10 within 0.5 pt (≥ 92.32 %); the mean does not
+    tenth = next(line for line in card.splitlines() if line.startswith("- **1/10"))
+    assert "**not met**" in tenth and "0.12 pt short, mean of 3 seeds" in tenth
+    assert "KD added +0.60 ± 0.26 pt" in tenth
+    assert "**KD gain: +0.60 ± 0.26 pt**" in card
+    assert "with KD 92.20 ± 0.62 %, without KD 92.00 ± 0.10 %" in card
+    assert "(`--trial 7`)" in card and "Trial 7 was named" in card
+    assert "seed 0, arch seed 11" in card and "trained 3 seeds" in card
+    assert "| 0 | 92.90 % | 92.00 % | yes |" in card and "| 1 | 92.00 % | 92.10 % |  |" in card

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import shutil
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -175,3 +176,110 @@ def _tampered(path) -> bytes:
     buffer = io.BytesIO()
     torch.save(stored, buffer)
     return buffer.getvalue()
+
+
+# --- teacher outputs on K augmented views (consistent teaching) ---------------------------------
+
+
+@pytest.fixture
+def count_view_computes(monkeypatch) -> list[int]:
+    calls: list[int] = []
+    compute = teacher_outputs_module._compute_views
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return compute(*args, **kwargs)
+
+    monkeypatch.setattr(teacher_outputs_module, "_compute_views", counted)
+    return calls
+
+
+def _by_hand(image: np.ndarray, dy: int, dx: int, flip: bool, pad: int, fill: float):
+    """One view written out with numpy: pad with ``fill``, crop, mirror."""
+    padded = np.pad(image, ((0, 0), (pad, pad), (pad, pad)), constant_values=fill)
+    h, w = image.shape[1:]
+    out = padded[:, dy : dy + h, dx : dx + w]
+    return out[:, :, ::-1] if flip else out
+
+
+def test_view_targets_are_the_teacher_on_the_regenerated_view(
+    tmp_path, teacher_file, zoo_teacher, digits
+):
+    teacher = load_teacher(TeacherSource(teacher_file))
+    out = teacher_outputs(teacher, digits, tmp_path, views=3, view_features=True)
+    views = out.views
+    n, k = len(digits.x_train), 3
+    assert views.logits.shape == (n, k, digits.num_classes)
+    assert views.features.shape[:2] == (n, k)
+    recipe = views.recipe
+    assert (recipe.k, recipe.crop_pad, recipe.flip) == (3, 1, False)  # digits: no mirror
+    assert not views.flips.any()
+    assert int(views.dy.max()) == int(views.dx.max()) == 2 * recipe.crop_pad
+    # the views are not the clean image: most are shifted, and the targets follow them
+    assert ((views.dy != recipe.crop_pad) | (views.dx != recipe.crop_pad)).float().mean() > 0.5
+    assert not torch.allclose(views.logits[:, 0], out.logits, atol=1e-3)
+
+    idx = torch.tensor([0, 5, 17, 400, n - 1] * k)
+    view = torch.arange(k).repeat_interleave(5)
+    images = views.images(torch.from_numpy(digits.x_train), idx, view)
+    for j, (i, v) in enumerate(zip(idx.tolist(), view.tolist(), strict=True)):
+        expected = _by_hand(
+            digits.x_train[i],
+            int(views.dy[i, v]),
+            int(views.dx[i, v]),
+            bool(views.flips[i, v]),
+            recipe.crop_pad,
+            recipe.fill[0],
+        )
+        np.testing.assert_allclose(images[j].numpy(), expected, atol=1e-6)
+    with torch.inference_mode():
+        torch.testing.assert_close(views.logits[idx, view], zoo_teacher(images))
+        torch.testing.assert_close(views.features[idx, view], zoo_teacher.body(images))
+    # the black padding is the normalised value of a 0 pixel
+    assert recipe.fill[0] == pytest.approx(-digits.mean[0] / digits.std[0])
+
+
+def test_views_are_keyed_by_k_recipe_and_features(
+    tmp_path, teacher_file, digits, count_view_computes
+):
+    teacher = load_teacher(TeacherSource(teacher_file))
+    two = teacher_outputs(teacher, digits, tmp_path, views=2).views
+    again = teacher_outputs(load_teacher(TeacherSource(teacher_file)), digits, tmp_path, views=2)
+    assert len(count_view_computes) == 1  # read back, not recomputed
+    assert again.views.path == two.path and torch.equal(again.views.logits, two.logits)
+    assert torch.equal(again.views.dy, two.dy) and two.features is None
+
+    three = teacher_outputs(teacher, digits, tmp_path, views=3).views
+    reseeded = teacher_outputs(teacher, digits, tmp_path, views=2, view_seed=1).views
+    with_features = teacher_outputs(teacher, digits, tmp_path, views=2, view_features=True).views
+    paths = {two.path, three.path, reseeded.path, with_features.path}
+    assert len(paths) == 4 and len(count_view_computes) == 4
+    assert not torch.equal(reseeded.dy, two.dy)  # another seed, other crops
+    assert with_features.features is not None
+    assert teacher_outputs(teacher, digits, tmp_path).views is None  # K = 0: no views
+
+
+def test_a_view_entry_with_another_recipe_is_rebuilt(
+    tmp_path, teacher_file, digits, count_view_computes
+):
+    teacher = load_teacher(TeacherSource(teacher_file))
+    first = teacher_outputs(teacher, digits, tmp_path, views=2).views
+    stored = torch.load(first.path, weights_only=True)
+    stored["recipe"] = {**stored["recipe"], "crop_pad": 3}
+    stored["sha256"] = teacher_outputs_module._checksum(stored)  # whole, but not this recipe
+    torch.save(stored, first.path)
+    again = teacher_outputs(teacher, digits, tmp_path, views=2).views
+    assert again.rebuilt == "another view recipe" and len(count_view_computes) == 2
+    assert torch.equal(again.logits, first.logits)
+    first.path.write_bytes(first.path.read_bytes()[:100])  # truncated
+    assert teacher_outputs(teacher, digits, tmp_path, views=2).views.rebuilt.startswith("unread")
+
+
+def test_flip_invariant_data_mirror_about_half_the_views():
+    from autostudent.teacher_outputs import ViewRecipe, draw_views
+
+    dy, dx, flips = draw_views(1000, ViewRecipe(4, 2, True, (0.0,), seed=0))
+    assert dy.dtype == torch.uint8 and dy.shape == (1000, 4) and int(dy.max()) == 4
+    assert 0.45 < flips.float().mean() < 0.55
+    again = draw_views(1000, ViewRecipe(4, 2, True, (0.0,), seed=0))
+    assert all(torch.equal(a, b) for a, b in zip((dy, dx, flips), again, strict=True))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -152,6 +153,46 @@ def spy_on_features(loss, seen: list[torch.Tensor]):
     return type(loss)(loss.name, fn, loss.needs_features)
 
 
+def test_views_feed_the_student_a_view_and_the_teacher_s_outputs_on_it(
+    tmp_path, teacher_file, digits, monkeypatch
+):
+    outputs = teacher_outputs(load_teacher(TeacherSource(teacher_file)), digits, tmp_path, views=3)
+    views = outputs.views
+    x = torch.from_numpy(digits.x_train)
+    feed = trial_module.view_teacher(views, x, torch.device("cpu"), False, torch.Generator())
+    idx = torch.arange(100, 164)
+    xb, logits, feats = feed(idx, x[idx])
+    assert feats is None and xb.shape == x[idx].shape
+    chosen = []
+    for j, i in enumerate(idx.tolist()):
+        v = int((views.logits[i] == logits[j]).all(1).nonzero()[0])  # which view's targets
+        chosen.append(v)
+        torch.testing.assert_close(xb[j], views.images(x, idx[j : j + 1], torch.tensor([v]))[0])
+    assert len(set(chosen)) == 3  # a random view per image, not always the same
+
+    fed: list[torch.Tensor] = []
+    view_teacher = trial_module.view_teacher
+
+    def recorded(*args):
+        inner = view_teacher(*args)
+
+        def feed(idx, xb):
+            out = inner(idx, xb)
+            fed.append(out[1])
+            return out
+
+        return feed
+
+    monkeypatch.setattr(trial_module, "view_teacher", recorded)
+    result = run_trial(
+        chain_spec(digits), KDSettings("kd", alpha=0.5), digits, outputs, budget=FAST, seed=0
+    )
+    assert result.val_accuracy > 0.3 and len(fed) > 2 * (len(x) // FAST.batch_size) - 2
+    flat = views.logits.flatten(0, 1)
+    assert all((flat == row).all(1).any() for row in fed[0])  # the views' targets
+    assert not all((outputs.logits == row).all(1).any() for row in fed[0])  # not the clean ones
+
+
 def test_relational_kd_without_teacher_features_fails(digits, no_training):
     with pytest.raises(TrialFailed, match="features"):
         run_trial(
@@ -194,6 +235,30 @@ def test_batch_indices_cover_the_data_once(n, batch):
     dropped = n - len(seen)
     assert dropped == (1 if n % batch == 1 else 0)  # only a lone last example is dropped
     assert len(seen.unique()) == len(seen) and all(len(b) > 1 for b in batches)
+
+
+def test_one_cycle_schedule_of_a_patient_run():
+    """A long export (200 epochs of 938 steps: Fashion-MNIST at batch 64) warms up over its
+    first quarter, peaks once, anneals to lr/25e4 at its very last step and stays there (a
+    step past the planned ones, as the optimizer clamps it, does not climb back)."""
+    total = 200 * 938
+    opt = sgd(nn.Linear(2, 2), lr=0.05, weight_decay=5e-4, total_steps=total)
+    steps = [0, total // 8, total // 4 - 1, total // 2, total - 1, total, total + 500]
+    lrs = [opt.schedule(min(s, total - 1))[0] for s in steps]
+    assert lrs[0] == pytest.approx(0.05 / 25)
+    assert lrs[0] < lrs[1] < lrs[2] == pytest.approx(0.05)
+    assert lrs[2] > lrs[3] > lrs[4] == pytest.approx(0.05 / 25 / 1e4)
+    assert lrs[5] == lrs[6] == lrs[4]
+    opt.steps = total + 3  # steps past the plan use the last planned step's lr
+    asked: list[int] = []
+    schedule = opt.schedule
+    opt.schedule = lambda step: asked.append(step) or schedule(step)
+    opt.step()
+    assert asked == [total - 1]
+    whole = [opt.schedule(s)[0] for s in range(0, total, 97)]
+    peak = whole.index(max(whole))
+    assert all(a <= b for a, b in pairwise(whole[: peak + 1]))
+    assert all(a >= b for a, b in pairwise(whole[peak:]))
 
 
 @pytest.mark.parametrize("total_steps", [1, 4, 13, 40])
@@ -277,3 +342,33 @@ def test_rungs_validate_on_part_of_the_split_and_the_last_epoch_on_all(digits, m
     )
     assert seen == [100, 100, len(digits.x_val)]
     assert result.eval_seconds > 0 and result.setup_seconds > 0
+
+
+def test_trial_command_trains_on_the_study_s_teacher_views(cli, tmp_path, teacher_file):
+    """``budget.teacher_views: K`` in a study file: the trial caches K views once (features too
+    when the loss needs them) and trains on them; K must be 0-64."""
+    import json
+
+    import yaml
+
+    config = {
+        "study": "views",
+        "cache_dir": str(tmp_path / "cache"),
+        "data": {"name": "digits", "val_fraction": 0.2},
+        "teacher": {"path": str(teacher_file)},
+        "space": {"name": "chain"},
+        "kd": {"losses": ["rkd"]},
+        "budget": {"epochs": 1, "batch_size": 32, "teacher_views": 2},
+    }
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(config))
+    code, stdout, stderr = cli("trial", str(path), "--json")
+    assert code == 0, stderr
+    assert json.loads(stdout)["val_accuracy"] > 0.1  # better than chance after one epoch
+    (entry,) = (tmp_path / "cache" / "teacher_outputs").glob("views*.pt")
+    assert "-k2-" in entry.name and entry.name.endswith("-f.pt")  # rkd: features cached
+    assert torch.load(entry, weights_only=True)["logits"].shape[1] == 2
+
+    path.write_text(yaml.safe_dump({**config, "budget": {"teacher_views": -1}}))
+    code, _, stderr = cli("trial", str(path))
+    assert code == 2 and "budget.teacher_views" in stderr

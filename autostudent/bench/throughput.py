@@ -74,7 +74,7 @@ def bench_throughput(
         return teacher.forward_with_features(xb)[0]
 
     def naive(idx, xb):
-        return _teacher_forward(xb).clone(), None
+        return xb, _teacher_forward(xb).clone(), None
 
     cached = cached_teacher(outputs, torch.device("cpu"), features=False)
     modes = {

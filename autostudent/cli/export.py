@@ -20,15 +20,28 @@ def export(
     ),
     epochs: int = typer.Option(15, "--epochs", min=1, help="Retrain epochs (full training split)."),
     family: int = typer.Option(
-        1, "--family", min=1, help="Retrain K architectures of the trial's generator point."
+        1,
+        "--family",
+        min=1,
+        help="Also retrain K-1 other architectures of the trial's generator point and report "
+        "the family's mean ± sd (the trial's own architecture is the one written).",
     ),
     augment: str = typer.Option(
         "none",
         "--augment",
-        help="Crop + flip: none | online (the teacher runs on each augmented batch) | cached "
-        "(the clean image's cached teacher outputs; measured worse than online).",
+        help="Crop + flip: none | views (K fixed views per image, the teacher's outputs on each "
+        "cached once) | online (the teacher runs on each augmented batch) | cached (the clean "
+        "image's cached teacher outputs; measured worse than online).",
     ),
+    views: int = typer.Option(4, "--views", min=1, help="K of --augment views."),
     seed: int = typer.Option(0, "--seed", help="Seed of weights, batch order and augmentation."),
+    seeds: int = typer.Option(
+        1,
+        "--seeds",
+        min=1,
+        help="Retrain N times (seeds --seed .. --seed+N-1), with and without KD: test accuracy "
+        "and KD gain as mean ± sd. The first seed's student is the one written.",
+    ),
     no_baseline: bool = typer.Option(
         False, "--no-baseline", help="Skip the no-KD baseline (the card then says so)."
     ),
@@ -58,12 +71,20 @@ def export(
         seed=seed,
         baseline=not no_baseline,
         threads=threads,
+        views=views,
+        seeds=seeds,
     )
     if as_json:
         typer.echo(json.dumps(metrics))
         return
     no_kd = metrics["no_kd"]["test_accuracy"]
     gain = "" if no_kd is None else f" (no KD {100 * no_kd:.2f} %)"
+    if seeds > 1:
+        sd = metrics["test_accuracy_sd"]
+        gain += f"; over {seeds} seeds {100 * metrics['test_accuracy_mean']:.2f} ± {100 * sd:.2f} %"
+        if metrics["kd_gain"]:
+            g = metrics["kd_gain"]
+            gain += f", KD gain {100 * g['mean']:+.2f} ± {100 * g['sd']:.2f} pt"
     typer.echo(
         f"wrote {out}: trial {metrics['trial']}, {metrics['params']:,} params, test accuracy "
         f"{100 * metrics['test_accuracy']:.2f} %{gain}, teacher "

@@ -38,6 +38,7 @@ def trial(
 
     from autostudent.config import load_config
     from autostudent.driver import prepare
+    from autostudent.losses import kd_loss
     from autostudent.teacher_outputs import default_cache_dir, teacher_outputs
     from autostudent.trial import Budget, Caps, run_trial
 
@@ -62,7 +63,12 @@ def trial(
     point = scratch.ask(dists).params
     candidate = p.factory.make(0, point)
     outputs = teacher_outputs(
-        p.teacher, p.data, c.cache_dir or default_cache_dir(), device=c.resources.device
+        p.teacher,
+        p.data,
+        c.cache_dir or default_cache_dir(),
+        device=c.resources.device,
+        views=c.budget.teacher_views,
+        view_features=kd_loss(candidate.kd.loss).needs_features,
     )
 
     def report(result) -> None:

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from autostudent.datasets import Data
+from autostudent.device import precision
 from autostudent.errors import UserError
 from autostudent.losses import kd_loss
 from autostudent.progress import TrainingProgress
@@ -179,6 +180,7 @@ def retrain(
 
     steps = steps_per_epoch(len(x), budget.batch_size)
     opt = sgd(model, budget.lr, budget.weight_decay, budget.epochs * steps)
+    amp = precision(dev)  # one per retrain: a float16 GradScaler keeps its scale across epochs
     epoch_seconds = []
     with TrainingProgress(label, budget.epochs, steps) as progress:
         for epoch in range(1, budget.epochs + 1):
@@ -195,6 +197,7 @@ def retrain(
                 features=features,
                 epoch=epoch,
                 on_step=progress.step,
+                precision=amp,
             )
             epoch_seconds.append(time.perf_counter() - started)
             progress.epoch(epoch, epoch_seconds[-1])

@@ -192,6 +192,26 @@ def _load_it(m: dict) -> list[str]:
     return lines
 
 
+def _versus_baseline(m: dict) -> list[str]:
+    """What this student wins over the hand-designed one a user would build instead."""
+    vs = m.get("versus_baseline")
+    if not vs:
+        return []
+    lines = ["## Against hand-designed students", ""]
+    base = vs.get("baseline")
+    if base is None:
+        return [*lines, f"Not measured: {vs['why']}.", ""]
+    kd = "with KD" if base["kd"] else "without KD"
+    return [
+        *lines,
+        f"The best hand-designed student of at most this one's size, retrained with the same "
+        f"recipe: {base['family']} ({base['params']:,} params, {kd}), test accuracy "
+        f"{100 * base['mean']:.2f} ± {100 * base['sd']:.2f} % over {len(base['seeds'])} seeds "
+        f"(`autostudent baselines`). This student: **{vs['margin_pt']:+.2f} pt** over it.",
+        "",
+    ]
+
+
 def render_card(m: dict) -> str:
     t, kd = m["teacher"], m["kd"]
     shape = m["input_shape"]
@@ -275,6 +295,7 @@ def render_card(m: dict) -> str:
             ),
             "",
         ]
+    lines += _versus_baseline(m)
     fam = m.get("family")
     if fam:
         lines += [

@@ -287,6 +287,7 @@ def run_export(req: ExportRequest) -> dict:
         }
     if others:
         metrics["family"] = _family([shipped, *others], skipped)
+    metrics["versus_baseline"] = versus_baseline(study, metrics, req)
     onnx = None
     if fmt.onnx:  # checked against the torch module on the test split; raises on disagreement
         onnx, metrics["onnx"] = onnx_artefact(shipped.module, data.input_shape, test.x, test.y)
@@ -297,6 +298,43 @@ def run_export(req: ExportRequest) -> dict:
     metrics["wall_seconds"] = time.perf_counter() - started
     _write(req.out, shipped.module if fmt.torchscript else None, shipped.spec, metrics, onnx)
     return metrics
+
+
+def versus_baseline(study: optuna.Study, metrics: dict, req: ExportRequest) -> dict:
+    """The best hand-designed student of at most this one's params that ``autostudent
+    baselines`` retrained with this very recipe (epochs, batch, lr, weight decay, augmentation),
+    and this student's margin over it (its mean over seeds); or why there is none."""
+    from autostudent.baselines import best_baseline
+    from autostudent.final_runs import groups, stored
+
+    b = study_config(study, req.storage).budget
+    recipe = {
+        "epochs": req.epochs,
+        "batch_size": b.batch_size,
+        "lr": b.lr,
+        "weight_decay": b.weight_decay,
+        "augment": req.augment,
+    }
+    base = best_baseline(groups(stored(study).values()), metrics["params"], recipe)
+    if base is None:
+        return {
+            "baseline": None,
+            "why": f"no hand-designed student of at most {metrics['params']:,} params was "
+            f"retrained with this recipe: autostudent baselines --epochs {req.epochs}",
+        }
+    mean = metrics.get("test_accuracy_mean") or metrics["test_accuracy"]
+    return {
+        "baseline": {
+            "family": base["name"],
+            "params": base["params"],
+            "kd": base["kd"],
+            "mean": base["test_accuracy_mean"],
+            "sd": base["test_accuracy_sd"],
+            "seeds": base["seeds"],
+        },
+        "margin_pt": 100 * (mean - base["test_accuracy_mean"]),
+        "recipe": recipe,
+    }
 
 
 def _of(what: str, i: int, n: int) -> str:

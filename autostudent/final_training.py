@@ -233,7 +233,6 @@ def run_baselines(
     teacher_params = study.user_attrs.get("teacher", {}).get("params")
     firsts = [pick_at_fraction(list(rows.values()), teacher_params, f) for f in (10, 40)]
     plans = run_order(plans, [r["trial"] for r in firsts if r is not None])
-    todo = pending(study, plans)
     log(
         f"baselines of {study_name!r}: families {', '.join(families)} at "
         f"{', '.join(f'{s:,}' for s in targets)} params; KD settings of trial {kd_trial} "
@@ -262,7 +261,7 @@ def run_baselines(
             "augment": recipe.augment,
         },
         "planned": len({p.key for p in plans}),
-        "to_run": len(todo) if dry_run else 0,
+        "to_run": len(pending(study, plans)),
         "baselines": baseline_rows(r for r in runs if r["key"] in keys),
         "margins": margins(r for r in runs if r["key"] in keys),
     }

@@ -115,6 +115,24 @@ def test_baselines_run_store_resume_and_show_in_status(cli, study_copy, tmp_path
     for row in status["pareto"]:
         assert row["margin_over_baseline"] == pytest.approx(margin[row["trial"]])
 
+    # export's card names the best baseline of at most the student's size, same recipe
+    biggest = max(result["margins"], key=lambda m: m["params"])
+    out = tmp_path / "export"
+    code, _, err = cli(
+        "export", "--storage", url, "--study", name, "--trial", str(biggest["trial"]),
+        "--epochs", "1", "--out", str(out),
+    )  # fmt: skip
+    assert code == 0, err
+    metrics = json.loads((out / "metrics.json").read_text())
+    vs = metrics["versus_baseline"]
+    if biggest["baseline"] is None:
+        assert vs["baseline"] is None and "autostudent baselines" in vs["why"]
+    else:
+        assert vs["baseline"]["family"] == biggest["baseline"]["family"]
+        expected = 100 * (metrics["test_accuracy"] - biggest["baseline"]["mean"])
+        assert vs["margin_pt"] == pytest.approx(expected)
+    assert "## Against hand-designed students" in (out / "card.md").read_text()
+
 
 def test_baselines_bad_input_exits_2_and_stores_nothing(cli, study_copy):
     url, name = study_copy

@@ -194,10 +194,11 @@ def bench_students(
     workers: int = 1,
     threads: int = 1,
     raw_dir=None,
+    report_only: bool = False,
     log: Callable[[str], None] = print,
 ) -> dict:
     """Run what is not stored yet (baselines and front with and without KD, the sample with KD),
-    then read the evidence back."""
+    then read the evidence back; ``report_only``: train nothing, read what is stored so far."""
     from autostudent import study as studydb
     from autostudent.errors import UserError
     from autostudent.final_training import run_baselines
@@ -218,6 +219,7 @@ def bench_students(
         workers=workers,
         threads=threads,
         raw_dir=raw_dir,
+        dry_run=report_only,
         log=log,
     )
     b = _config(study, storage).budget
@@ -226,6 +228,8 @@ def bench_students(
     found["kd_gap_closed"] = found["kd_gap"]["share"]
     return {
         "study": study_name,
+        "runs_planned": result["planned"],
+        "runs_to_go": result["to_run"],
         "recipe": result["recipe"],
         "seeds": list(range(seeds)),
         "baseline_kd": result["kd"],

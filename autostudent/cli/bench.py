@@ -135,6 +135,9 @@ def students(
     threads: int = typer.Option(1, "--threads", min=1, help="Torch threads per run."),
     raw: Path | None = typer.Option(None, "--raw", help="Also write every run as JSON here."),
     out: Path | None = typer.Option(None, "--out", help="Also write the result to this file."),
+    report_only: bool = typer.Option(
+        False, "--report-only", help="Train nothing: report what is stored so far."
+    ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Retrain the front, dominated students and the baselines with export's recipe over seeds:
@@ -153,6 +156,7 @@ def students(
         workers=workers,
         threads=threads,
         raw_dir=raw,
+        report_only=report_only,
         log=log,
     )
     from autostudent.storage import safe_url

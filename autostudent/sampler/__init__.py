@@ -6,8 +6,9 @@
 
 Its parts are private modules named by role: ``_encoding`` (parameters <-> unit cube),
 ``_history`` (trials -> training data), ``_model`` and ``_posterior`` (the GPs),
-``_acquisition`` (qLogEHVI / qLogEI), ``_optimise`` (maximising it), ``_propose`` (one proposal),
-``_sampler`` (the Optuna sampler) and ``_catalogue`` (samplers by name).
+``_acquisition`` (qLogEHVI / qLogEI), ``_optimise`` (maximising it), ``_settings`` (their
+knobs), ``_propose`` (one proposal), ``_sampler`` (the Optuna sampler) and ``_catalogue``
+(samplers by name).
 """
 
 from autostudent.sampler._acquisition import load_fused_kernel

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from botorch.acquisition import AcquisitionFunction
 
     from autostudent.sampler._encoding import CubeEncoding
-    from autostudent.sampler._propose import ProposalSettings
+    from autostudent.sampler._settings import ProposalSettings
 
 
 def optimise(

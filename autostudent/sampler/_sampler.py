@@ -38,7 +38,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from autostudent.sampler._encoding import CubeEncoding, unit_to_value
 from autostudent.sampler._history import KnownConstraints, TrialRecords, read_history
-from autostudent.sampler._propose import ProposalSettings, propose
+from autostudent.sampler._propose import propose
+from autostudent.sampler._settings import ProposalSettings
 
 if TYPE_CHECKING:
     from optuna.study import Study

@@ -34,10 +34,13 @@ def propose(
     seed: int,
     warm_start: dict[str, Any],
     settings: ProposalSettings,
-    feasible: Callable[[np.ndarray], bool] | None = None,
-) -> np.ndarray:
-    """The next point of the cube to evaluate. ``warm_start`` is read and updated in place;
-    ``feasible(row)`` (known constraints) rejects candidates inside the optimisation."""
+    tier: Callable[[np.ndarray], int] | None = None,
+    parego: bool = True,
+) -> tuple[np.ndarray, str]:
+    """The next point of the cube to evaluate and the acquisition that chose it ("ehvi",
+    "parego" or "ei"). ``warm_start`` is read and updated in place; ``tier(row)`` (known
+    constraints and ``_coverage``'s rules, 0: all met) ranks candidates inside the
+    optimisation; ``parego=False``: no ParEGO draw, the hypervolume (gap proposals)."""
     import torch
     from botorch.exceptions.warnings import OptimizationWarning
 
@@ -64,6 +67,7 @@ def propose(
         reference = None
         if history.reference is not None:
             reference = torch.as_tensor(history.reference, dtype=torch.float64)
+        weights = trade_off(m, seed, settings.scalarised_share if parego else 0.0)
         acqf = acquisition(
             model,
             X,
@@ -74,12 +78,13 @@ def propose(
             seed,
             settings,
             reference,
-            weights=trade_off(m, seed, settings.scalarised_share),
+            weights=weights,
         )
         rows = front(history.Y, history.feasible)
         spread = np.linspace(0, len(rows) - 1, min(len(rows), 8)).astype(int)
         anchors = X[torch.as_tensor(rows[spread])]
-        return optimise(acqf, cube, anchors, seed, settings, feasible)
+        kind = "ei" if m == 1 else "ehvi" if weights is None else "parego"
+        return optimise(acqf, cube, anchors, seed, settings, tier), kind
 
 
 def trade_off(n_objectives: int, seed: int, share: float) -> torch.Tensor | None:

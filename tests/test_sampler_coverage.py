@@ -166,3 +166,36 @@ def test_a_third_of_the_proposals_target_the_gap_drawn_from_their_seed():
     assert 160 < sum(draws) < 240
     assert draws == [wants_gap(seed, 1 / 3) for seed in range(600)]
     assert not any(wants_gap(seed, 0.0) for seed in range(50))
+
+
+def test_a_points_sizes_are_counted_without_building_and_match_the_built_student():
+    from autostudent.candidate import CandidateFactory
+    from autostudent.config import load_config
+    from autostudent.measure import count_params
+    from autostudent.student import build_student
+
+    factory = CandidateFactory(load_config("fashion_mnist"), (1, 28, 28), 10)
+    distributions = factory.distributions()
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(5):
+        point = study.ask(distributions).params
+        sizes = factory.sizes(point)
+        assert sizes["params"] == count_params(build_student(factory.make(0, point).spec))
+        # the KD settings do not change the student: the repeat rule's "same architecture"
+        assert factory.sizes({**point, "kd_alpha": 0.123, "kd_loss": "rkd"}) == sizes
+
+
+def test_the_second_bench_task_has_another_shape():
+    from pathlib import Path
+
+    from autostudent.bench.hypervolume import task_config
+
+    def config(task):
+        return task_config(Path("/tmp/x"), Path("teacher.pt2"), "botorch", 0, 40, task)
+
+    first, second = config("fashion-mnist-2k"), config("fashion-mnist-2k-flops")
+    assert first.search.objectives == ["accuracy", "params"] and first.caps.max_params == 50_000
+    assert second.search.objectives == ["accuracy", "flops"] and second.caps.max_params is None
+    assert second.caps.max_flops == 12_000_000 and second.budget.epochs == 4
+    assert (first.search.n_startup_trials, second.search.n_startup_trials) == (10, 6)
+    assert second.search.sampler == "botorch" and second.search.n_trials == 40

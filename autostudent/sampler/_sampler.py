@@ -278,8 +278,11 @@ class BoTorchSampler(BaseSampler):
             if known is None:
                 return None, None
             return (lambda p: _coverage.OK if known(p) else _coverage.INFEASIBLE), None
+        # another thread's trial may not have its point yet: only whole points are measured
         trained = [
-            t for t in study.get_trials(deepcopy=False, states=_TRAINED) if t.number != trial.number
+            t
+            for t in study.get_trials(deepcopy=False, states=_TRAINED)
+            if t.number != trial.number and search_space.keys() <= t.params.keys()
         ]
         counts = _coverage.repeats((t.params for t in trained), self._measure)
         gap = None

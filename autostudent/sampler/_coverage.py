@@ -95,13 +95,6 @@ def tiers(
     gap: tuple[float, float] | None,
 ) -> Callable[[Mapping[str, Any]], int]:
     """A point's tier (OK, OFF_GAP, REPEAT, INFEASIBLE), memoised for one proposal."""
-    seen: dict[tuple, int] = {}
-
-    def tier(params: Mapping[str, Any]) -> int:
-        key = tuple(params.items())
-        if key not in seen:
-            seen[key] = _tier(params)
-        return seen[key]
 
     def _tier(params: Mapping[str, Any]) -> int:
         if known is not None and not known(params):
@@ -115,4 +108,17 @@ def tiers(
             return OFF_GAP
         return OK
 
-    return tier
+    return memoised(_tier)
+
+
+def memoised(tier: Callable[[Mapping[str, Any]], int]) -> Callable[[Mapping[str, Any]], int]:
+    """``tier`` computed once per point (the optimiser ranks a finalist more than once)."""
+    seen: dict[tuple, int] = {}
+
+    def cached(params: Mapping[str, Any]) -> int:
+        key = tuple(params.items())
+        if key not in seen:
+            seen[key] = tier(params)
+        return seen[key]
+
+    return cached

@@ -277,7 +277,9 @@ class BoTorchSampler(BaseSampler):
         if coverage is None:
             if known is None:
                 return None, None
-            return (lambda p: _coverage.OK if known(p) else _coverage.INFEASIBLE), None
+            return _coverage.memoised(
+                lambda p: _coverage.OK if known(p) else _coverage.INFEASIBLE
+            ), None
         # another thread's trial may not have its point yet: only whole points are measured
         trained = [
             t

@@ -199,3 +199,12 @@ def test_the_second_bench_task_has_another_shape():
     assert second.caps.max_flops == 12_000_000 and second.budget.epochs == 4
     assert (first.search.n_startup_trials, second.search.n_startup_trials) == (10, 6)
     assert second.search.sampler == "botorch" and second.search.n_trials == 40
+
+
+def test_the_gap_range_ends_at_the_cap():
+    s = sampler(gap_share=1.0)
+    s._reference = [0.0, 100_000.0]  # the study's hypervolume reference: a 100K-param cap
+    low, high = largest_gap([], TEACHER / 50, 100_000, 2.0)  # 20K .. 100K, not 333K
+    asked = proposals(s, SMALL_CORNER, 3)
+    sizes = [measure(t.params)["params"] for t in asked]
+    assert all(low <= size <= high < 100_000 for size in sizes), sizes

@@ -70,8 +70,10 @@ def _botorch(
         curve_objective=accuracy[0] if accuracy else 0,
     )
     # gaps are measured on the study's first size objective (params or FLOPs)
-    sizes = [o.result_key for o in table if not o.maximize]
-    coverage = Coverage(measure, size=sizes[0]) if measure is not None and sizes else None
+    sizes = [(i, o.result_key) for i, o in enumerate(table) if not o.maximize]
+    coverage = None
+    if measure is not None and sizes:
+        coverage = Coverage(measure, size=sizes[0][1], objective=sizes[0][0])
     return BoTorchSampler(
         seed=seed,
         n_startup_trials=n_startup_trials,

@@ -40,12 +40,14 @@ class Coverage:
     """How the sampler covers the size range (see the module docstring).
 
     ``size`` names the size that measures a gap (a key of ``measure``'s result: "params" or
-    "flops", the study's size objective); the teacher's size is read from the study (user
-    attribute ``teacher``) at every proposal, so no gap without one.
+    "flops"), ``objective`` the index of the study's objective it is; the teacher's size is read
+    from the study (user attribute ``teacher``) at every proposal, so no gap without one. The
+    range ends at the objective's hypervolume reference (the cap) when that is lower.
     """
 
     measure: Measure
     size: str = "params"
+    objective: int = 1
     max_repeats: int = 3
     gap_share: float = 1 / 3
     gap_fractions: tuple[float, float] = (1 / 50, 1 / 3)

@@ -299,7 +299,8 @@ class BoTorchSampler(BaseSampler):
         self, study: Study, trained: Sequence[FrozenTrial], coverage: Coverage
     ) -> tuple[float, float] | None:
         """The middle of the largest log-size gap that the feasible COMPLETE front and the
-        RUNNING trials leave between the teacher's size x ``gap_fractions``."""
+        RUNNING trials leave between the teacher's size x ``gap_fractions`` (at most the
+        size's hypervolume reference, the cap)."""
         teacher = study.user_attrs.get("teacher", {}).get(coverage.size)
         if not teacher:
             return None
@@ -311,6 +312,8 @@ class BoTorchSampler(BaseSampler):
         running = [t for t in trained if t.state == TrialState.RUNNING]
         sizes = [s[coverage.size] for t in front + running if (s := self._measure(t.params))]
         low, high = (teacher * f for f in coverage.gap_fractions)
+        if self._reference is not None:  # nothing above the cap is a student to aim at
+            high = min(high, self._reference[coverage.objective])
         return _coverage.largest_gap(sizes, low, high, coverage.min_gap_ratio)
 
     @staticmethod

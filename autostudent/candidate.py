@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution
 
 from autostudent.config import StudyConfig
+from autostudent.errors import TrialFailed
+from autostudent.sizes import count_sizes
 from autostudent.spaces import SearchSpace, load_space
 from autostudent.trial import KDSettings
 
@@ -56,6 +60,21 @@ class CandidateFactory:
         arch = {k: v for k, v in point.items() if k not in KD_PARAMS}
         blob = json.dumps([self.seed, arch], sort_keys=True, default=str).encode()
         return int.from_bytes(hashlib.sha256(blob).digest()[:4], "little")
+
+    def sizes(self, point: Mapping[str, Any]) -> dict[str, int] | None:
+        """The exact params and FLOPs of the student at ``point`` (the space's single-valued
+        parameters may be left out), counted from its spec without building it; None when the
+        point has no architecture (the trial would fail)."""
+        fixed = {
+            name: d.choices[0] if isinstance(d, CategoricalDistribution) else d.low
+            for name, d in self.distributions().items()
+            if d.single()
+        }
+        try:
+            sizes = count_sizes(self.make(-1, {**fixed, **point}).spec)
+        except TrialFailed:
+            return None
+        return {"params": sizes.params, "flops": sizes.flops}
 
     def make(self, number: int, point: dict) -> Candidate:
         arch = {k: v for k, v in point.items() if k not in KD_PARAMS}

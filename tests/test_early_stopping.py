@@ -3,6 +3,7 @@ config key, and one real search where MO-ASHA keeps a small student that ASHA st
 
 from __future__ import annotations
 
+import math
 import textwrap
 import uuid
 
@@ -79,7 +80,8 @@ def result(epoch: int, acc: float, params: int) -> dict:
 
 
 def test_scheduler_decides_asynchronously_per_rung():
-    s = MOASHAScheduler(ACC_PARAMS, max_t=4, grace_period=1, reduction_factor=2)
+    # the whole rung at once (no size neighbourhood): the ranking of Syne Tune's MO-ASHA
+    s = MOASHAScheduler(ACC_PARAMS, max_t=4, grace_period=1, reduction_factor=2, size_band=math.inf)
     assert sorted(s.rungs) == [1, 2] == milestones(1, 4, 2)
     go, stop = TrialScheduler.CONTINUE, TrialScheduler.STOP
     assert s.decide("a", result(1, 0.8, 50_000)) == go  # first at rung 1
@@ -93,6 +95,20 @@ def test_scheduler_decides_asynchronously_per_rung():
     assert s.decide("d", {"epoch": 0, "val_accuracy": 0.0, "failure": "x"}) == go  # not ranked
     assert set(s.rungs[1]) == {"a", "b", "c"} and set(s.rungs[2]) == {"a", "c"}
     assert s.stopped == 2
+
+
+def test_a_rung_ranks_an_arrival_among_students_of_its_size():
+    # at epoch 1 accuracy is mostly noise: against the whole rung a larger student is dominated
+    # by every smaller one that happened to score higher; against its size neighbourhood it is not
+    go, stop = TrialScheduler.CONTINUE, TrialScheduler.STOP
+    for band, big in ((math.inf, stop), (2.0, go)):
+        s = MOASHAScheduler(ACC_PARAMS, max_t=3, grace_period=1, reduction_factor=2, size_band=band)
+        assert s.decide("s1", result(1, 0.50, 3_000)) == go
+        assert s.decide("s2", result(1, 0.45, 3_500)) == stop  # dominated by s1, its neighbour
+        assert s.decide("s3", result(1, 0.40, 4_000)) == stop
+        assert s.decide("big", result(1, 0.20, 30_000)) == big
+    assert s.decide("big2", result(1, 0.10, 40_000)) == stop  # big is its neighbour now
+    assert s.rungs[1].keys() == {"s1", "s2", "s3", "big", "big2"}
 
 
 def test_rule_by_name(tmp_path, user_error):

@@ -21,7 +21,7 @@ from autostudent.sampler import (
     TrialRecords,
 )
 from autostudent.sampler._encoding import CubeEncoding
-from autostudent.sampler._propose import ProposalSettings
+from autostudent.sampler._settings import ProposalSettings
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

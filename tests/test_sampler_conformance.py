@@ -15,7 +15,7 @@ from optuna.testing.pytest_samplers import (
 )
 
 from autostudent.sampler import BoTorchSampler, ProposalFallbackWarning
-from autostudent.sampler._propose import ProposalSettings
+from autostudent.sampler._settings import ProposalSettings
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 CHEAP = ProposalSettings(

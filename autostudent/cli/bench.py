@@ -88,7 +88,9 @@ def hypervolume(
     teacher: Path | None = typer.Option(
         None, "--teacher", help="Teacher file (default: the task's own)."
     ),
-    task: str = typer.Option("fashion-mnist-2k", "--task", help="fashion-mnist-2k | digits"),
+    task: str = typer.Option(
+        "fashion-mnist-2k", "--task", help="fashion-mnist-2k | fashion-mnist-2k-flops | digits"
+    ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """One real KD search task with ours and Optuna's samplers: hypervolume per trial and per

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from botorch.acquisition import AcquisitionFunction
     from botorch.models.model import Model
 
-    from autostudent.sampler._propose import ProposalSettings
+    from autostudent.sampler._settings import ProposalSettings
 
 
 def load_fused_kernel() -> None:

@@ -1,8 +1,9 @@
 """The samplers a study can use, by name: ours (BoTorch) and Optuna's, for comparison.
 
 ``make_sampler`` gets what the study knows beside the names of its objectives: its declared
-search space, the size caps as known constraints, and the hypervolume reference per objective.
-Ours uses all of it; Optuna's samplers take what they can (seed, startup).
+search space, the size caps as known constraints, the hypervolume reference per objective, and
+``measure`` (a point's student's exact sizes by name, for the repeat and gap rules of
+``_coverage``). Ours uses all of it; Optuna's samplers take what they can (seed, startup).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from optuna.distributions import BaseDistribution
 
 from autostudent.objectives import OBJECTIVES
 from autostudent.registry import Registry
+from autostudent.sampler._coverage import Coverage, Measure
 from autostudent.sampler._history import KnownConstraints, TrialRecords
 
 SamplerFactory = Callable[..., optuna.samplers.BaseSampler]
@@ -30,6 +32,7 @@ def make_sampler(
     search_space: Mapping[str, BaseDistribution] | None = None,
     known_constraints: KnownConstraints | None = None,
     hv_reference: Mapping[str, float] | None = None,
+    measure: Measure | None = None,
 ) -> optuna.samplers.BaseSampler:
     return SAMPLERS.get(name)(
         seed=seed,
@@ -38,6 +41,7 @@ def make_sampler(
         search_space=search_space,
         known_constraints=known_constraints,
         hv_reference=hv_reference,
+        measure=measure,
     )
 
 
@@ -49,6 +53,7 @@ def _botorch(
     search_space: Mapping[str, BaseDistribution] | None = None,
     known_constraints: KnownConstraints | None = None,
     hv_reference: Mapping[str, float] | None = None,
+    measure: Measure | None = None,
 ) -> optuna.samplers.BaseSampler:
     from autostudent.sampler._sampler import BoTorchSampler
 
@@ -64,6 +69,11 @@ def _botorch(
         curve="curve" if accuracy else None,
         curve_objective=accuracy[0] if accuracy else 0,
     )
+    # gaps are measured on the study's first size objective (params or FLOPs)
+    sizes = [(i, o.result_key) for i, o in enumerate(table) if not o.maximize]
+    coverage = None
+    if measure is not None and sizes:
+        coverage = Coverage(measure, size=sizes[0][1], objective=sizes[0][0])
     return BoTorchSampler(
         seed=seed,
         n_startup_trials=n_startup_trials,
@@ -72,6 +82,7 @@ def _botorch(
         known_constraints=known_constraints,
         reference_point=reference,
         search_space=search_space,
+        coverage=coverage,
     )
 
 

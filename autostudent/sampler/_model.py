@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from autostudent.sampler._history import Output
     from autostudent.sampler._posterior import IndependentGPs
-    from autostudent.sampler._propose import ProposalSettings
+    from autostudent.sampler._settings import ProposalSettings
 
 
 def fit_model(

@@ -4,10 +4,11 @@ Score projected Sobol points plus perturbations of the best trials, run batched 
 the top few with every categorical one-hot block held fixed, snap ints to the grid, and finally
 try every other choice of each categorical on the winner.
 
-Known constraints (a student's size against its cap: exact, ~10 ms a point) reject candidates
-at every choice: the starts are the best-scoring *feasible* raw points, and the winner is the
-best feasible finalist (a start is one). Candidates are checked lazily in score order, so a
-proposal checks a handful of points, not all of them.
+Known constraints (a student's size against its cap, the repeat and gap rules of ``_coverage``:
+exact, ~10 ms a point) rank candidates in tiers (0: every rule met) at every choice: the starts
+are the best-scoring raw points of the lowest tier, and the winner is the best finalist of the
+lowest tier (a start is one). Candidates are checked lazily in score order, so a proposal checks
+a handful of points, not all of them, unless no point meets every rule.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from botorch.acquisition import AcquisitionFunction
 
     from autostudent.sampler._encoding import CubeEncoding
-    from autostudent.sampler._propose import ProposalSettings
+    from autostudent.sampler._settings import ProposalSettings
 
 
 def optimise(
@@ -31,10 +32,10 @@ def optimise(
     anchors: torch.Tensor,
     seed: int,
     settings: ProposalSettings,
-    feasible: Callable[[np.ndarray], bool] | None = None,
+    tier: Callable[[np.ndarray], int] | None = None,
 ) -> np.ndarray:
-    """The best point found, a row of the cube that decodes and re-encodes unchanged (and
-    satisfies ``feasible`` when any candidate does)."""
+    """The best point found, a row of the cube that decodes and re-encodes unchanged, of the
+    lowest ``tier`` among the candidates (0: meets every rule)."""
     import torch
     from botorch.generation.gen import gen_candidates_scipy
 
@@ -53,7 +54,7 @@ def optimise(
     with torch.no_grad():
         scores = acqf(candidates.unsqueeze(1))
     ranked = candidates[scores.argsort(descending=True)]
-    starts = _best_feasible(ranked, settings.restarts, feasible).unsqueeze(1)
+    starts = _best_tiered(ranked, settings.restarts, tier).unsqueeze(1)
     finalists = starts.squeeze(1)
     if numeric:  # an all-categorical space has nothing to follow a gradient along
         fixed = {column: starts[:, 0, column].clone() for column in categorical}
@@ -71,31 +72,30 @@ def optimise(
         finalists = torch.cat([_project(cube, optimised.squeeze(1)), finalists])
     with torch.no_grad():
         ranked = finalists[acqf(finalists.unsqueeze(1)).argsort(descending=True)]
-        best = _best_feasible(ranked, 1, feasible)[0]
+        best = _best_tiered(ranked, 1, tier)[0]
         swaps = _categorical_swaps(cube, best)
         if len(swaps):
             options = torch.cat([best.unsqueeze(0), swaps])
             ranked = options[acqf(options.unsqueeze(1)).argsort(descending=True)]
-            best = _best_feasible(ranked, 1, feasible)[0]
+            best = _best_tiered(ranked, 1, tier)[0]
     return best.numpy().copy()
 
 
-def _best_feasible(
-    ranked: torch.Tensor, k: int, feasible: Callable[[np.ndarray], bool] | None
+def _best_tiered(
+    ranked: torch.Tensor, k: int, tier: Callable[[np.ndarray], int] | None
 ) -> torch.Tensor:
-    """The first ``k`` rows of ``ranked`` (best first) that ``feasible`` accepts; the first
-    ``k`` rows when none does (the trial then fails its cap check and stores why)."""
+    """The first ``k`` rows of ``ranked`` (best first) of tier 0, checked lazily; when fewer
+    are, the best ``k`` rows by (tier, rank) (the sampler stores a proposal above tier 0)."""
     import torch
 
-    if feasible is None:
+    if tier is None:
         return ranked[:k]
-    chosen = []
-    for row in ranked:
-        if feasible(row.numpy()):
-            chosen.append(row)
-            if len(chosen) == k:
-                break
-    return torch.stack(chosen) if chosen else ranked[:k]
+    scored = []
+    for rank, row in enumerate(ranked):
+        scored.append((tier(row.numpy()), rank))
+        if sum(t == 0 for t, _ in scored) == k:
+            break
+    return torch.stack([ranked[rank] for _, rank in sorted(scored)[:k]])
 
 
 def _project(cube: CubeEncoding, X: torch.Tensor) -> torch.Tensor:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -19,30 +18,13 @@ import numpy as np
 from autostudent.sampler._acquisition import acquisition, front, output
 from autostudent.sampler._model import fit_model
 from autostudent.sampler._optimise import optimise
+from autostudent.sampler._settings import ProposalSettings
 
 if TYPE_CHECKING:
     import torch
 
     from autostudent.sampler._encoding import CubeEncoding
     from autostudent.sampler._history import History
-
-
-@dataclass(frozen=True)
-class ProposalSettings:
-    """Knobs of one proposal; the defaults measured ~0.3 s CPU at 100 trials, ~0.7 s at 500."""
-
-    raw_samples: int = 128
-    local_samples: int = 32
-    restarts: int = 2
-    acqf_maxiter: int = 20
-    fit_subset: int = 200
-    fit_maxiter_cold: int = 100
-    fit_maxiter_warm: int = 20
-    mc_samples: int = 64
-    # several objectives: the share of proposals that improve one random trade-off (ParEGO's
-    # Chebyshev scalarisation, weights drawn from the proposal's seed) instead of the
-    # hypervolume, whose improvement is largest at the small end of a log-size front
-    scalarised_share: float = 0.5
 
 
 def propose(
@@ -52,10 +34,13 @@ def propose(
     seed: int,
     warm_start: dict[str, Any],
     settings: ProposalSettings,
-    feasible: Callable[[np.ndarray], bool] | None = None,
-) -> np.ndarray:
-    """The next point of the cube to evaluate. ``warm_start`` is read and updated in place;
-    ``feasible(row)`` (known constraints) rejects candidates inside the optimisation."""
+    tier: Callable[[np.ndarray], int] | None = None,
+    parego: bool = True,
+) -> tuple[np.ndarray, str]:
+    """The next point of the cube to evaluate and the acquisition that chose it ("ehvi",
+    "parego" or "ei"). ``warm_start`` is read and updated in place; ``tier(row)`` (known
+    constraints and ``_coverage``'s rules, 0: all met) ranks candidates inside the
+    optimisation; ``parego=False``: no ParEGO draw, the hypervolume (gap proposals)."""
     import torch
     from botorch.exceptions.warnings import OptimizationWarning
 
@@ -82,6 +67,7 @@ def propose(
         reference = None
         if history.reference is not None:
             reference = torch.as_tensor(history.reference, dtype=torch.float64)
+        weights = trade_off(m, seed, settings.scalarised_share if parego else 0.0)
         acqf = acquisition(
             model,
             X,
@@ -92,12 +78,13 @@ def propose(
             seed,
             settings,
             reference,
-            weights=trade_off(m, seed, settings.scalarised_share),
+            weights=weights,
         )
         rows = front(history.Y, history.feasible)
         spread = np.linspace(0, len(rows) - 1, min(len(rows), 8)).astype(int)
         anchors = X[torch.as_tensor(rows[spread])]
-        return optimise(acqf, cube, anchors, seed, settings, feasible)
+        kind = "ei" if m == 1 else "ehvi" if weights is None else "parego"
+        return optimise(acqf, cube, anchors, seed, settings, tier), kind
 
 
 def trade_off(n_objectives: int, seed: int, share: float) -> torch.Tensor | None:

@@ -11,6 +11,12 @@
 - Known constraints (a student's size against its cap) are checked on every candidate, the
   quasi-random ones included, so no proposal is over a cap the sampler could compute. With a
   declared ``search_space`` the startup points are relative too, so that holds from trial 0.
+- With a ``coverage`` (``_coverage``): no architecture is trained more than ``max_repeats``
+  times, and a share of the proposals fill the largest gap in the front's log size between
+  teacher / 50 and teacher / 3, both checked on every candidate like the known constraints.
+- Every trial stores how it was proposed (user attribute ``proposal``: ``sobol``, ``ehvi``,
+  ``parego``, ``ei`` or ``gap``) and, when no candidate met every rule, which one it gave up
+  (``proposal_relaxed``: ``gap``, ``repeats`` or ``known constraints``).
 - A proposal is a pure function of the seed, the trial number, the history and the previous fit
   of this sampler instance (the warm start of the GP hyperparameters), so the same seed driving
   the same sequence of histories gives the same proposals. Proposals from several threads
@@ -34,11 +40,16 @@ import numpy as np
 from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler
 from optuna.search_space import IntersectionSearchSpace
+from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
+from autostudent.sampler import _coverage
+from autostudent.sampler._acquisition import front as front_rows
+from autostudent.sampler._coverage import Coverage
 from autostudent.sampler._encoding import CubeEncoding, unit_to_value
 from autostudent.sampler._history import KnownConstraints, TrialRecords, read_history
-from autostudent.sampler._propose import ProposalSettings, propose
+from autostudent.sampler._propose import propose
+from autostudent.sampler._settings import ProposalSettings
 
 if TYPE_CHECKING:
     from optuna.study import Study
@@ -48,6 +59,9 @@ _logger = logging.getLogger(__name__)
 # Width of the startup Sobol sequence: a trial's k-th parameter uses coordinate k mod this.
 _SOBOL_DIM = 64
 FALLBACK_ATTR = "sampler_fallback"
+PROPOSAL_ATTR = "proposal"
+RELAXED_ATTR = "proposal_relaxed"
+_TRAINED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
 # Quasi-random points tried to replace a startup or fallback point that breaks a known constraint.
 _REPAIR_DRAWS = 64
 
@@ -98,6 +112,7 @@ class BoTorchSampler(BaseSampler):
             (the study's); ``None``: inferred from the observed front at each proposal.
         search_space: Declared up front: every proposal, the startup ones included, is
             relative over it (needed for known constraints to hold from the first trial).
+        coverage: The repeat and gap rules (``_coverage``); ``None``: neither.
     """
 
     def __init__(
@@ -110,6 +125,7 @@ class BoTorchSampler(BaseSampler):
         known_constraints: KnownConstraints | None = None,
         reference_point: Sequence[float] | None = None,
         search_space: Mapping[str, BaseDistribution] | None = None,
+        coverage: Coverage | None = None,
     ) -> None:
         self._seed = int(np.random.SeedSequence(seed).generate_state(1)[0])
         self._n_startup_trials = n_startup_trials
@@ -119,6 +135,8 @@ class BoTorchSampler(BaseSampler):
         self._reference = None if reference_point is None else list(reference_point)
         self._declared = dict(sorted(search_space.items())) if search_space else None
         self._settings = ProposalSettings()
+        self._coverage = coverage
+        self._measured: dict[tuple, Any] = {}  # a point's sizes, counted once per sampler
         self._search_space = IntersectionSearchSpace()
         self._warm_start: dict[str, Any] = {}
         self._sobol_row: tuple[int, np.ndarray] | None = None
@@ -160,9 +178,12 @@ class BoTorchSampler(BaseSampler):
                 f"log_objectives has {len(self._log_objectives)} entries for a study with "
                 f"{len(study.directions)} objectives"
             )
-        feasible = self._feasibility(search_space)
+        seed = self._proposal_seed(trial.number)
         if not self._started(study):
-            return self._quasi_random(trial.number, search_space, feasible)
+            tier, _ = self._tiers(study, trial, search_space, seed, started=False)
+            point, relaxed = self._quasi_random(trial.number, search_space, tier)
+            self._record(study, trial, "sobol", relaxed)
+            return point
         with self._lock:
             start = time.perf_counter()
             cube = CubeEncoding(search_space)
@@ -175,14 +196,16 @@ class BoTorchSampler(BaseSampler):
                 known=self._known,
                 reference=self._reference,
             )
+            tier, gap = self._tiers(study, trial, search_space, seed, started=True)
             try:
-                x = propose(
+                x, kind = propose(
                     history,
                     cube,
-                    seed=self._proposal_seed(trial.number),
+                    seed=seed,
                     warm_start=self._warm_start,
                     settings=self._settings,
-                    feasible=None if feasible is None else (lambda row: feasible(cube.decode(row))),
+                    tier=None if tier is None else (lambda row: tier(cube.decode(row))),
+                    parego=gap is None,
                 )
             except numerical_errors() as error:
                 self._warm_start.clear()
@@ -194,14 +217,21 @@ class BoTorchSampler(BaseSampler):
                     ProposalFallbackWarning,
                     stacklevel=2,
                 )
-                return self._quasi_random(trial.number, search_space, feasible)
+                tier, _ = self._tiers(study, trial, search_space, seed, started=False)
+                point, relaxed = self._quasi_random(trial.number, search_space, tier)
+                self._record(study, trial, "sobol", relaxed)
+                return point
+            point = cube.decode(x)
+            level = _coverage.OK if tier is None else tier(point)
+            self._record(study, trial, "gap" if gap else kind, _coverage.RELAXED.get(level))
             _logger.debug(
-                "trial %d: proposal from %d trials in %.3f s",
+                "trial %d: %s proposal from %d trials in %.3f s",
                 trial.number,
+                "gap" if gap else kind,
                 len(history.X),
                 time.perf_counter() - start,
             )
-        return cube.decode(x)
+        return point
 
     def sample_independent(
         self,
@@ -215,45 +245,113 @@ class BoTorchSampler(BaseSampler):
 
     def _feasibility(
         self, search_space: Mapping[str, BaseDistribution]
-    ) -> Callable[[dict[str, Any]], bool] | None:
-        """A point's known constraints all <= 0 (memoised for one proposal); None without."""
+    ) -> Callable[[Mapping[str, Any]], bool] | None:
+        """A point's known constraints all <= 0; None without."""
         if self._known is None:
             return None
         known = self._known
-        seen: dict[tuple, bool] = {}
+        return lambda params: all(v <= 0.0 for v in known.evaluate(params).values())
 
-        def feasible(params: dict[str, Any]) -> bool:
-            key = tuple(params.items())
-            if key not in seen:
-                seen[key] = all(v <= 0.0 for v in known.evaluate(params).values())
-            return seen[key]
+    def _measure(self, params: Mapping[str, Any]) -> Any:
+        """``coverage.measure`` of a point, counted once per sampler (a trial is measured at
+        every later proposal)."""
+        assert self._coverage is not None
+        key = tuple(sorted(params.items()))
+        if key not in self._measured:
+            self._measured[key] = self._coverage.measure(params)
+        return self._measured[key]
 
-        return feasible
+    def _tiers(
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        search_space: Mapping[str, BaseDistribution],
+        seed: int,
+        *,
+        started: bool,
+    ) -> tuple[Callable[[Mapping[str, Any]], int] | None, tuple[float, float] | None]:
+        """This proposal's tier function (``_coverage``; None without rules) and the size
+        interval it must fill (None: not a gap proposal)."""
+        known = self._feasibility(search_space)
+        coverage = self._coverage
+        if coverage is None:
+            if known is None:
+                return None, None
+            return _coverage.memoised(
+                lambda p: _coverage.OK if known(p) else _coverage.INFEASIBLE
+            ), None
+        # another thread's trial may not have its point yet: only whole points are measured
+        trained = [
+            t
+            for t in study.get_trials(deepcopy=False, states=_TRAINED)
+            if t.number != trial.number and search_space.keys() <= t.params.keys()
+        ]
+        counts = _coverage.repeats((t.params for t in trained), self._measure)
+        gap = None
+        if started and _coverage.wants_gap(seed, coverage.gap_share):
+            gap = self._gap(study, trained, coverage)
+        tier = _coverage.tiers(
+            self._measure, coverage.size, counts, coverage.max_repeats, known, gap
+        )
+        return tier, gap
+
+    def _gap(
+        self, study: Study, trained: Sequence[FrozenTrial], coverage: Coverage
+    ) -> tuple[float, float] | None:
+        """The middle of the largest log-size gap that the feasible COMPLETE front and the
+        RUNNING trials leave between the teacher's size x ``gap_fractions`` (at most the
+        size's hypervolume reference, the cap)."""
+        teacher = study.user_attrs.get("teacher", {}).get(coverage.size)
+        if not teacher:
+            return None
+        complete = [t for t in trained if t.state == TrialState.COMPLETE]
+        signs = [1.0 if d == StudyDirection.MAXIMIZE else -1.0 for d in study.directions]
+        values = np.array([t.values for t in complete], float).reshape(len(complete), -1)
+        feasible = np.array([all(v <= 0 for v in t.constraints.values()) for t in complete], bool)
+        front = [complete[i] for i in front_rows(values * signs, feasible)] if complete else []
+        running = [t for t in trained if t.state == TrialState.RUNNING]
+        sizes = [s[coverage.size] for t in front + running if (s := self._measure(t.params))]
+        low, high = (teacher * f for f in coverage.gap_fractions)
+        if self._reference is not None:  # nothing above the cap is a student to aim at
+            high = min(high, self._reference[coverage.objective])
+        return _coverage.largest_gap(sizes, low, high, coverage.min_gap_ratio)
+
+    @staticmethod
+    def _record(study: Study, trial: FrozenTrial, kind: str, relaxed: str | None) -> None:
+        storage = study._storage
+        storage.set_trial_user_attr(trial._trial_id, PROPOSAL_ATTR, kind)
+        if relaxed is not None:
+            storage.set_trial_user_attr(trial._trial_id, RELAXED_ATTR, relaxed)
 
     def _quasi_random(
         self,
         number: int,
         search_space: dict[str, BaseDistribution],
-        feasible: Callable[[dict[str, Any]], bool] | None,
-    ) -> dict[str, Any]:
-        """Trial ``number``'s Sobol point; if a known constraint rejects it, the first feasible
-        point of a sequence scrambled for this trial (the Sobol point when none is)."""
+        tier: Callable[[Mapping[str, Any]], int] | None,
+    ) -> tuple[dict[str, Any], str | None]:
+        """Trial ``number``'s Sobol point; if it is above tier 0 (a known constraint or the
+        repeat rule rejects it), the first point of tier 0 of a sequence scrambled for this
+        trial, else the lowest tier seen (and the rule it gives up)."""
         point = self._sobol_point(number, search_space)
-        if feasible is None or feasible(point):
-            return point
+        if tier is None:
+            return point, None
+        best = (tier(point), 0, point)
+        if best[0] == _coverage.OK:
+            return point, None
         import torch
 
         engine = torch.quasirandom.SobolEngine(
             len(search_space), scramble=True, seed=self._proposal_seed(number)
         )
-        for row in engine.draw(_REPAIR_DRAWS, dtype=torch.float64).numpy():
+        for index, row in enumerate(engine.draw(_REPAIR_DRAWS, dtype=torch.float64).numpy()):
             candidate = {
                 name: unit_to_value(distribution, float(u))
                 for (name, distribution), u in zip(search_space.items(), row, strict=True)
             }
-            if feasible(candidate):
-                return candidate
-        return point
+            best = min(best, (tier(candidate), index + 1, candidate), key=lambda b: b[:2])
+            if best[0] == _coverage.OK:
+                break
+        return best[2], _coverage.RELAXED.get(best[0])
 
     def _sobol_point(
         self, number: int, search_space: dict[str, BaseDistribution]

@@ -20,7 +20,7 @@ from autostudent import objectives as objs
 from autostudent.errors import UserError
 from autostudent.lease import driver_info
 from autostudent.pareto import hypervolume, pareto_mask
-from autostudent.sampler import FALLBACK_ATTR
+from autostudent.sampler import FALLBACK_ATTR, PROPOSAL_ATTR, RELAXED_ATTR
 from autostudent.storage import open_storage as storage  # studydb.storage: the callers' name
 from autostudent.storage import retrying, safe_url
 
@@ -236,6 +236,10 @@ def summary(study: optuna.Study) -> dict:
         "hypervolume_reference": study.user_attrs.get("hv_reference", {}),
         # proposals that were not the sampler's Bayesian ones (a numerical failure): never silent
         "fallbacks": sum(FALLBACK_ATTR in t.user_attrs for t in trials),
+        # how the sampler proposed each trial (sobol, ehvi, parego, ei, gap), and the proposals
+        # that had to drop a coverage rule (every student trained 3 times, no point in the gap)
+        "proposals": _count(t.user_attrs.get(PROPOSAL_ATTR) for t in trials),
+        "relaxed": _count(t.user_attrs.get(RELAXED_ATTR) for t in trials),
         "teacher": {
             "accuracy": teacher.get("val_accuracy"),
             "test_accuracy": teacher.get("test_accuracy"),
@@ -255,6 +259,14 @@ def summary(study: optuna.Study) -> dict:
         # what the Ray workers printed, failed trials' whole tracebacks included
         "worker_log": worker_log.shown(study),
     }
+
+
+def _count(values) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for v in values:
+        if v is not None:
+            counts[str(v)] = counts.get(str(v), 0) + 1
+    return dict(sorted(counts.items()))
 
 
 def trials_frame(study: optuna.Study):

@@ -176,3 +176,22 @@ def test_the_students_at_the_target_fractions_and_their_baselines_run_first():
     first = order[:6]  # seed 0: trials 2 and 5, and their baselines with and without KD
     assert {p.trial for p in first if p.role == "searched"} == {2, 5}
     assert {p.target_params for p in first if p.role == "baseline"} == {7_000, 25_000}
+
+
+def test_status_counts_how_trials_were_proposed_and_relaxed_rules(tmp_path):
+    import optuna
+    from optuna.trial import create_trial
+
+    from autostudent.sampler import PROPOSAL_ATTR, RELAXED_ATTR
+    from autostudent.study import summary
+
+    study = optuna.create_study(
+        storage=f"sqlite:///{tmp_path / 's.db'}", directions=["maximize", "minimize"]
+    )
+    for kind, relaxed in (("gap", None), ("gap", "gap"), ("ehvi", None), ("sobol", "repeats")):
+        attrs = {PROPOSAL_ATTR: kind, **({RELAXED_ATTR: relaxed} if relaxed else {})}
+        study.add_trial(create_trial(values=[0.5, 1000], user_attrs=attrs))
+    s = summary(study)
+    assert s["proposals"] == {"ehvi": 1, "gap": 2, "sobol": 1}
+    assert s["relaxed"] == {"gap": 1, "repeats": 1}
+    assert s["baselines"] == [] and all(r["margin_over_baseline"] is None for r in s["pareto"])

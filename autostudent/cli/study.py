@@ -63,6 +63,10 @@ def status(
     typer.echo(f"study {s['study']}  objectives {', '.join(s['objectives'])}")
     typer.echo("  " + "  ".join(f"{k} {v}" for k, v in st.items()))
     typer.echo(f"  sampler fallbacks {s['fallbacks']}")
+    if s["proposals"]:
+        relaxed = ", ".join(f"{k} {v}" for k, v in s["relaxed"].items()) or "none"
+        proposed = ", ".join(f"{k} {v}" for k, v in s["proposals"].items())
+        typer.echo(f"  proposals: {proposed}; coverage rules relaxed: {relaxed}")
     if s["skipped_files"]:
         typer.echo(f"  data: {s['skipped_files']} unreadable files skipped (data.skip_bad_files)")
     d = s["driver"]

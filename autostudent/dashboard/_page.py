@@ -44,6 +44,9 @@ def fact_pieces(study: StudyData) -> list[tuple[str, bool]]:
         (f"hypervolume {s['hypervolume']:.4f}", False),
         (f"{s.get('fallbacks', 0)} sampler fallbacks", bool(s.get("fallbacks", 0))),
     ]
+    relaxed = sum(s.get("relaxed", {}).values())
+    if relaxed:  # a coverage rule dropped: never silent
+        pieces.append((f"{relaxed} proposals relaxed a coverage rule", True))
     driver = s.get("driver")
     if driver:
         state = "running" if driver["alive"] else "stopped" if driver["released"] else "dead"

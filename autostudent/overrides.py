@@ -42,7 +42,7 @@ def study_config(config: Any, **overrides: Any) -> tuple[StudyConfig, Any | None
 
     Overrides whose value is None are left out (the config's value stays), as unset CLI flags.
     """
-    raw = _raw(config)
+    raw, base = _raw(config)
     module = None
     teacher = raw.get("teacher")
     if teacher is not None and not isinstance(teacher, Mapping):  # a dict's teacher: path, module
@@ -75,7 +75,11 @@ def study_config(config: Any, **overrides: Any) -> tuple[StudyConfig, Any | None
         stored = store_arrays(arrays, Path(raw.get("cache_dir") or default_cache_dir()))
         data = raw.get("data") if isinstance(raw.get("data"), Mapping) else {}
         raw["data"] = {**data, "name": "npz", "root": stored}
-    return _validated(raw, Path.cwd()), module
+    validated = _validated(raw, Path.cwd())
+    if base is not None and validated.teacher.path == base.teacher.path:
+        # the teacher as the study file named it (validation from a dict cannot know it)
+        validated.teacher._given = base.teacher.given_path
+    return validated, module
 
 
 def _arrays(value: Any) -> dict | None:
@@ -87,14 +91,14 @@ def _arrays(value: Any) -> dict | None:
     return None
 
 
-def _raw(config: Any) -> dict:
-    """The config as a dict of sections, before the overrides."""
-    if isinstance(config, StudyConfig):
-        return config.model_dump()
+def _raw(config: Any) -> tuple[dict, StudyConfig | None]:
+    """The config as a dict of sections, before the overrides, and the config it came from."""
     if isinstance(config, str | os.PathLike):
-        return load_config(config).model_dump()  # a built-in name or a YAML file: the CLI's path
+        config = load_config(config)  # a built-in name or a YAML file: the CLI's path
+    if isinstance(config, StudyConfig):
+        return config.model_dump(), config
     if isinstance(config, Mapping):
-        return {k: dict(v) if isinstance(v, Mapping) else v for k, v in config.items()}
+        return {k: dict(v) if isinstance(v, Mapping) else v for k, v in config.items()}, None
     raise UserError(
         f"config: expected a built-in study name, a YAML path, a dict or a StudyConfig, "
         f"got {type(config).__name__}"

@@ -190,6 +190,7 @@ def test_status_counts_how_trials_were_proposed_and_relaxed_rules(tmp_path):
     )
     for kind, relaxed in (("gap", None), ("gap", "gap"), ("ehvi", None), ("sobol", "repeats")):
         attrs = {PROPOSAL_ATTR: kind, **({RELAXED_ATTR: relaxed} if relaxed else {})}
+        attrs |= {"val_accuracy": 0.5, "params": 1000}
         study.add_trial(create_trial(values=[0.5, 1000], user_attrs=attrs))
     s = summary(study)
     assert s["proposals"] == {"ehvi": 1, "gap": 2, "sobol": 1}

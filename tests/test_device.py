@@ -112,7 +112,7 @@ def _train(data: Data, amp, *, seed: int, steps: int | None = None, batches: int
         model,
         x,
         y,
-        lambda idx, _xb: (targets[idx], None),
+        lambda idx, xb: (xb, targets[idx], None),  # the feed: inputs, teacher targets
         lambda logits, labels, t, _s, _t: F.cross_entropy(logits, labels) + F.mse_loss(logits, t),
         opt,
         32,

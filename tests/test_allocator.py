@@ -66,6 +66,7 @@ def _faults(mode: str, where: str, env: dict[str, str]) -> int:
 
 
 @glibc_only
+@pytest.mark.slow
 def test_a_worker_started_with_the_settings_reuses_memory_in_its_training_thread():
     default = _faults("none", "thread", {})
     settled = _faults("none", "thread", worker_env())
@@ -74,6 +75,7 @@ def test_a_worker_started_with_the_settings_reuses_memory_in_its_training_thread
 
 
 @glibc_only
+@pytest.mark.slow
 def test_the_settings_applied_to_a_running_process_keep_its_main_thread_from_faulting():
     default = _faults("none", "main", {})
     settled = _faults("mallopt", "main", {})
@@ -88,6 +90,7 @@ def test_the_environment_and_mallopt_carry_the_same_settings():
     assert int(env["MALLOC_MMAP_THRESHOLD_"]) == 32 << 20  # glibc refuses more
 
 
+@pytest.mark.slow
 def test_ray_workers_start_with_the_allocator_settings():
     import ray
 

@@ -77,6 +77,7 @@ def digits_config(tmp_path: Path, teacher_file: Path) -> dict:
     }
 
 
+@pytest.mark.slow
 def test_import_is_cheap_and_the_api_names_stay_functions() -> None:
     """`import autostudent` loads no torch, Optuna or Ray; importing every submodule (the trap:
     a submodule binds the package attribute of its name) leaves `autostudent.search` the
@@ -146,6 +147,7 @@ def test_overrides_are_validated_like_the_file(tmp_path, monkeypatch, user_error
     assert not list(tmp_path.iterdir())  # nothing written
 
 
+@pytest.mark.slow
 def test_a_module_teacher_is_one_file_named_by_its_bytes(tmp_path, zoo_teacher, digits) -> None:
     module = zoo_teacher
     before = {k: v.clone() for k, v in module.state_dict().items()}

@@ -336,6 +336,7 @@ REUSE_CASES: list[tuple[str, Callable[[dict[str, Path]], dict], list[str]]] = [
 ]
 
 
+@pytest.mark.slow  # a real search first (prior_study)
 @pytest.mark.parametrize(
     ("patch", "parts"), [c[1:] for c in REUSE_CASES], ids=[c[0] for c in REUSE_CASES]
 )

@@ -73,6 +73,7 @@ def study_copy(tmp_path, digits_study) -> tuple[str, str]:
     return f"sqlite:///{copy}", digits_study[1]
 
 
+@pytest.mark.slow
 def test_baselines_run_store_resume_and_show_in_status(cli, study_copy, tmp_path):
     url, name = study_copy
     args = ["baselines", "--storage", url, "--study", name, "--families", "resnet8,mobilenetv2"]

@@ -27,6 +27,7 @@ def test_kd_gap_closed_is_the_share_of_the_no_kd_gap():
     assert kd_gap_closed({"student": None, "why": "none small"}, 0.9)["why"] == "none small"
 
 
+@pytest.mark.slow
 def test_bench_students_retrains_front_sample_and_baselines(cli, digits_study, tmp_path):
     copy = tmp_path / "study.db"
     shutil.copyfile(digits_study[0], copy)

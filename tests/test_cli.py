@@ -100,6 +100,7 @@ def assert_user_error(run: subprocess.CompletedProcess[str], prefix: str) -> str
     return lines[0]
 
 
+@pytest.mark.slow  # the module pool of real CLI processes
 def test_help_lists_the_commands(runs):
     run = runs["help"].result()
     assert run.returncode == 0, run.stderr
@@ -107,26 +108,31 @@ def test_help_lists_the_commands(runs):
         assert command in run.stdout
 
 
+@pytest.mark.slow  # the module pool of real CLI processes
 def test_teacher_eval_of_a_missing_file(runs):
     line = assert_user_error(runs["missing"].result(), "teacher.path")
     assert str(runs["work"] / "missing.pt2") in line
 
 
+@pytest.mark.slow  # the module pool of real CLI processes
 def test_unknown_flag(runs):
     line = assert_user_error(runs["bogus"].result(), "")
     assert "--bogus" in line
 
 
+@pytest.mark.slow  # the module pool of real CLI processes
 def test_command_group_without_a_command(runs):
     assert_user_error(runs["bare"].result(), "")
 
 
+@pytest.mark.slow  # the module pool of real CLI processes
 def test_bench_hypervolume_unknown_sampler_writes_nothing(runs):
     line = assert_user_error(runs["bench_sampler"].result(), "--samplers: unknown sampler 'bogus'")
     assert "botorch" in line  # the known names
     assert not (runs["work"] / "hv").exists()
 
 
+@pytest.mark.slow  # the module pool of real CLI processes
 def test_teacher_eval_json(runs, teacher_file, zoo_teacher, digits):
     run = runs["eval"].result()
     assert run.returncode == 0, run.stderr
@@ -140,6 +146,7 @@ def test_teacher_eval_json(runs, teacher_file, zoo_teacher, digits):
 
 
 @pytest.mark.usefixtures("single_thread")
+@pytest.mark.slow  # the module pool of real CLI processes
 def test_teacher_train_writes_a_loadable_teacher(runs):
     run = runs["train"].result()
     assert run.returncode == 0, run.stderr

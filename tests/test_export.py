@@ -161,6 +161,7 @@ def test_family_reports_mean_and_sd(cli, study_db, tmp_path):
     assert "a family of 2 architectures" in card
 
 
+@pytest.mark.slow
 def test_seeds_report_mean_sd_and_kd_gain_and_ship_the_first_seed(cli, study_db, tmp_path):
     url, name = study_db
     out = tmp_path / "seeds"

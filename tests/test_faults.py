@@ -67,6 +67,7 @@ def run_worker(config: dict, payload: dict, monkeypatch) -> dict:
     return reports[-1]
 
 
+@pytest.mark.slow
 def test_a_diverging_or_out_of_memory_trial_fails_with_its_reason(searcher, monkeypatch):
     search, payload = searcher
     # diverges: a learning rate no network survives
@@ -106,6 +107,7 @@ def fresh_storage_state(monkeypatch):
     monkeypatch.setattr(storage, "_state", {"retries": 0, "gave_up": ""})
 
 
+@pytest.mark.slow
 def test_a_database_that_comes_back_is_waited_for_one_that_does_not_ends_in_one_line(
     fresh_storage_state, monkeypatch, postgres_url
 ):

@@ -95,6 +95,7 @@ def spy(monkeypatch):
     return seen
 
 
+@pytest.mark.slow
 def test_multi_objective_study_end_to_end(no_fallback, spy):
     sampler = BoTorchSampler(seed=0, n_startup_trials=5)
     assert isinstance(sampler, optuna.samplers.BaseSampler)
@@ -169,6 +170,7 @@ def test_running_trial_is_a_pending_point(no_fallback, spy):
     assert distance > 0.01
 
 
+@pytest.mark.slow
 def test_constraints_steer_proposals_to_the_feasible_half(no_fallback):
     # The objective ignores x, so only the constraint model can tell that x > 0.5 is wasted.
     startup, later = 8, 8

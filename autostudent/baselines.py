@@ -166,6 +166,18 @@ def best_baseline(baselines: Iterable[dict], params: int, recipe: dict) -> dict 
     return max(fits, key=lambda g: (g["test_accuracy_mean"], -g["params"]), default=None)
 
 
+def baseline_summary(group: dict) -> dict:
+    """A baseline group as margins, the model card and summary.json name it."""
+    return {
+        "family": group["name"],
+        "params": group["params"],
+        "kd": group["kd"],
+        "mean": group["test_accuracy_mean"],
+        "sd": group["test_accuracy_sd"],
+        "seeds": group["seeds"],
+    }
+
+
 def margins(runs: Iterable[dict]) -> list[dict]:
     """Per searched student (its KD runs) and recipe: its mean ± sd, the best baseline of at most
     its size under the same recipe, and the margin in points (None without such a baseline)."""
@@ -198,16 +210,7 @@ def margins(runs: Iterable[dict]) -> list[dict]:
                 "no_kd": None
                 if no_kd is None
                 else {"mean": no_kd["test_accuracy_mean"], "sd": no_kd["test_accuracy_sd"]},
-                "baseline": None
-                if base is None
-                else {
-                    "family": base["name"],
-                    "params": base["params"],
-                    "kd": base["kd"],
-                    "mean": base["test_accuracy_mean"],
-                    "sd": base["test_accuracy_sd"],
-                    "seeds": base["seeds"],
-                },
+                "baseline": None if base is None else baseline_summary(base),
                 "margin_pt": None
                 if base is None
                 else 100 * (g["test_accuracy_mean"] - base["test_accuracy_mean"]),

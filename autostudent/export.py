@@ -304,7 +304,7 @@ def versus_baseline(study: optuna.Study, metrics: dict, req: ExportRequest) -> d
     """The best hand-designed student of at most this one's params that ``autostudent
     baselines`` retrained with this very recipe (epochs, batch, lr, weight decay, augmentation),
     and this student's margin over it (its mean over seeds); or why there is none."""
-    from autostudent.baselines import best_baseline
+    from autostudent.baselines import baseline_summary, best_baseline
     from autostudent.final_runs import groups, stored
 
     b = study_config(study, req.storage).budget
@@ -324,14 +324,7 @@ def versus_baseline(study: optuna.Study, metrics: dict, req: ExportRequest) -> d
         }
     mean = metrics.get("test_accuracy_mean") or metrics["test_accuracy"]
     return {
-        "baseline": {
-            "family": base["name"],
-            "params": base["params"],
-            "kd": base["kd"],
-            "mean": base["test_accuracy_mean"],
-            "sd": base["test_accuracy_sd"],
-            "seeds": base["seeds"],
-        },
+        "baseline": baseline_summary(base),
         "margin_pt": 100 * (mean - base["test_accuracy_mean"]),
         "recipe": recipe,
     }

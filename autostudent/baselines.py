@@ -131,16 +131,17 @@ def pick_at_fraction(front_rows: Sequence[dict], teacher_params: int | None, fra
 
 
 def run_order(plans: Sequence[RunPlan], first_trials: Sequence[int]) -> list[RunPlan]:
-    """Seed by seed (one seed of everything lands before the second), and within a seed the
-    students of ``first_trials`` and the baselines sized to them first, then by size."""
+    """The students of ``first_trials`` and the baselines sized to them first, over every seed
+    (the margins at the target fractions get all their seeds before anything else), then the
+    rest seed by seed (one seed of everything lands before the second), by size."""
     first_sizes = {p.params for p in plans if p.trial in first_trials}
 
     def rank(p: RunPlan) -> tuple:
         target = p.target_params if p.role == "baseline" else p.params
         early = p.trial in first_trials or (p.role == "baseline" and target in first_sizes)
         return (
-            p.seed,
             not early,
+            p.seed,
             p.role == "searched" and p.trial is not None and not early,
             target or 0,
             p.role,

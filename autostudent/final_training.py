@@ -198,8 +198,9 @@ def run_baselines(
     """``autostudent baselines``: plan, run what is not stored yet, and return the comparison.
 
     The front's students (``students``) are retrained with and without KD, the ``sample``
-    trials (``bench students``' dominated ones) with KD only; runs go seed by seed, the students
-    at 1/10 and 1/40 of the teacher and their baselines first (``baselines.run_order``)."""
+    trials (``bench students``' dominated ones) with KD only; the students at 1/10 and 1/40 of
+    the teacher and their baselines run first over every seed, then the rest seed by seed
+    (``baselines.run_order``)."""
     from autostudent.export import study_config
 
     if seeds < 1 or epochs < 1 or workers < 1 or threads < 1:

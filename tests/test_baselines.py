@@ -173,10 +173,11 @@ def test_the_students_at_the_target_fractions_and_their_baselines_run_first():
         for k in (kd, None)
     ]
     order = run_order(plans, [5, 2])
-    assert [p.seed for p in order] == sorted(p.seed for p in plans)  # seed by seed
-    first = order[:6]  # seed 0: trials 2 and 5, and their baselines with and without KD
+    first, rest = order[:12], order[12:]  # trials 2 and 5 and their baselines, both seeds
     assert {p.trial for p in first if p.role == "searched"} == {2, 5}
     assert {p.target_params for p in first if p.role == "baseline"} == {7_000, 25_000}
+    assert [p.seed for p in first] == [0] * 6 + [1] * 6  # seed by seed within each part
+    assert [p.seed for p in rest] == sorted(p.seed for p in rest)
 
 
 def test_status_counts_how_trials_were_proposed_and_relaxed_rules(tmp_path):

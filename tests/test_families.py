@@ -64,3 +64,37 @@ def test_too_small_and_unknown_families_are_one_line_errors(user_error):
     )
     user_error(lambda: family_names("resnet,vgg"), "--families", "vgg", "mobilenetv2")
     assert family_names(" resnet , mobilenetv2") == ["resnet", "mobilenetv2"]
+
+
+def test_every_family_trains_channels_last_at_width_3_in_its_own_process():
+    """Width 3 gives the ResNets strided 1x1 shortcuts with 3 and 6 input channels: torch
+    2.13's oneDNN kernel for their weight gradient in channels-last layout corrupts the heap on
+    AVX2 CPUs (zoo.StridedPointwise goes around it). A process of its own: a regression aborts
+    that process, not the test session."""
+    import subprocess
+    import sys
+
+    code = (
+        "import torch\n"
+        "from autostudent.families import FAMILIES, member_spec\n"
+        "from autostudent.student import build_student\n"
+        "torch.manual_seed(0)\n"
+        "for name in FAMILIES.names():\n"
+        "    model = build_student(member_spec(name, 3, 1, in_channels=1, num_classes=10,\n"
+        "                                      input_size=28))\n"
+        "    for n in (13, 64) * 20:\n"
+        "        model(torch.rand(n, 1, 28, 28)).logsumexp(1).mean().backward()\n"
+        "print('trained')\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and run.stdout == "trained\n", run.stderr[-2000:]
+
+
+def test_the_strided_pointwise_shortcut_is_a_strided_1x1_convolution():
+    from autostudent.zoo import StridedPointwise
+
+    conv = StridedPointwise(5, 7, 2)
+    x = torch.rand(3, 5, 9, 9).contiguous(memory_format=torch.channels_last)
+    expected = torch.nn.functional.conv2d(x, conv.weight, stride=2)
+    assert torch.allclose(conv(x), expected, atol=1e-6)
+    assert [k for k, _ in conv.named_parameters()] == ["weight"]

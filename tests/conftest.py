@@ -23,6 +23,28 @@ from autostudent.teacher import save_teacher
 from autostudent.zoo import train_teacher
 
 
+@pytest.fixture(scope="session", autouse=True)
+def session_cache(tmp_path_factory) -> Iterator[Path]:
+    """One cache folder for the session (``$AUTOSTUDENT_CACHE``, inherited by the processes the
+    tests start): the tests never write the user's ``~/.cache/autostudent``, and what one test
+    computed (the packaged teacher's outputs on the smoke subset: ~30 s) the next one reuses, as
+    a user's second search does. A test about a cold cache gives its own folder."""
+    import os
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # shared by the workers (cache writes are atomic)
+        root = root.parent
+    path = root / "cache"
+    path.mkdir(exist_ok=True)
+    before = os.environ.get("AUTOSTUDENT_CACHE")
+    os.environ["AUTOSTUDENT_CACHE"] = str(path)
+    yield path
+    if before is None:
+        del os.environ["AUTOSTUDENT_CACHE"]
+    else:
+        os.environ["AUTOSTUDENT_CACHE"] = before
+
+
 @pytest.fixture(scope="session")
 def single_thread() -> Iterator[None]:
     before = torch.get_num_threads()

@@ -298,14 +298,14 @@ def test_the_readme_api_example_is_a_tested_one() -> None:
 
 
 @pytest.mark.slow
-def test_the_docs_examples_run_as_written(tmp_path) -> None:
+def test_the_docs_examples_run_as_written(tmp_path, session_cache) -> None:
     """Every ``python`` block of docs/python-api.md, verbatim, in an empty folder (the README's
-    API example is the first)."""
+    API example is the first). The session's cache: a cold one only adds the teacher's outputs."""
     blocks = python_blocks(DOCS.read_text())
     assert len(blocks) == 2 and "autostudent.search(" in blocks[0]
     env = {k: v for k, v in os.environ.items() if k not in ("AUTOSTUDENT_DEBUG",)}
     env.update(
-        AUTOSTUDENT_CACHE=str(tmp_path / "cache"),
+        AUTOSTUDENT_CACHE=str(session_cache),
         OMP_NUM_THREADS="1",
         PYTHONWARNINGS="ignore",
         PYTHONPATH=str(REPO),
@@ -330,7 +330,7 @@ def test_the_docs_examples_run_as_written(tmp_path) -> None:
     assert (first / "smoke.html").is_file()
     digits = optuna.load_study(study_name="digits", storage=f"sqlite:///{second / 'digits.db'}")
     teacher = Path(digits.user_attrs["config"]["teacher"]["path"])
-    assert teacher.parent == tmp_path / "cache" / "teachers"
+    assert teacher.parent == session_cache / "teachers"
     assert (
         hashlib.sha256(teacher.read_bytes()).hexdigest() == digits.user_attrs["teacher"]["sha256"]
     )

@@ -10,6 +10,7 @@ machine two threads fight the background jobs and make small models ~10x slower.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -22,6 +23,12 @@ from autostudent.errors import UserError
 from autostudent.teacher import save_teacher
 from autostudent.zoo import train_teacher
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # Two xdist workers on two cores: one torch thread each, and each process a test starts
+    # (a CLI run, a driver) inherits one; two threads a worker make four on two cores.
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
+
 
 @pytest.fixture(scope="session", autouse=True)
 def session_cache(tmp_path_factory) -> Iterator[Path]:
@@ -29,8 +36,6 @@ def session_cache(tmp_path_factory) -> Iterator[Path]:
     tests start): the tests never write the user's ``~/.cache/autostudent``, and what one test
     computed (the packaged teacher's outputs on the smoke subset: ~30 s) the next one reuses, as
     a user's second search does. A test about a cold cache gives its own folder."""
-    import os
-
     root = tmp_path_factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):  # shared by the workers (cache writes are atomic)
         root = root.parent

@@ -417,6 +417,9 @@ def init_ray(address: str | None, resources: Resources) -> None:
                 f"--ray-address: cannot join the Ray cluster at {address}: {reason}"
             ) from None
     else:
+        # "local": a Ray of its own. Without an address, ray.init joins the cluster that
+        # `ray start` last started on this machine (/tmp/ray/ray_current_cluster): a search
+        # without --ray-address would run its trials on someone else's cluster, or fail there.
         cpus = max(os.cpu_count() or 1, resources.workers * resources.cpus_per_trial)
-        ray.init(num_cpus=cpus, num_gpus=None, **kwargs)
+        ray.init(address="local", num_cpus=cpus, num_gpus=None, **kwargs)
     take_over_ray_printer()

@@ -95,7 +95,7 @@ def test_four_trials_on_one_gpu_then_export_from_it(tmp_path, teacher_file, cli)
 
     path = _gpu_study(tmp_path, teacher_file)
     # Ray sees the machine's GPUs; the CPUs are logical, so four trials fit on a small machine
-    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=4, include_dashboard=False, log_to_driver=False)
     init_ray(None, Resources(workers=4))  # already initialised: a no-op
     try:
         study = run_search(load_config(path), show_progress=False)

@@ -152,7 +152,7 @@ def test_four_trials_share_one_gpu_at_a_quarter_each(tmp_path, teacher_file):
     shared = ResourcesConfig.model_construct(
         device="cpu", cpus_per_trial=1, gpus_per_trial=0.25, latency_runtime="torch"
     )
-    ray.init(num_cpus=4, num_gpus=1, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=4, num_gpus=1, include_dashboard=False, log_to_driver=False)
     try:
         study = run_search(c.model_copy(update={"resources": shared}), show_progress=False)
         # what Tune asked Ray for, one placement group a trial

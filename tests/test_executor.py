@@ -45,3 +45,20 @@ def test_a_failed_trial_stores_its_sizes_and_constraints():
     assert trial.state == TrialState.FAIL
     assert trial.constraints == {"params": -100.0, "latency_ms": 1.0}
     assert trial.user_attrs["params"] == 900 and trial.user_attrs["latency_ms"] == 3.0
+
+
+def test_without_an_address_ray_starts_its_own_never_a_cluster_already_here(monkeypatch):
+    """ray.init() with no address joins the cluster `ray start` last started on the machine
+    (another user's, or the two-node test's while the other xdist worker runs a search)."""
+    import ray
+
+    from autostudent import executor
+
+    calls = []
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda **kwargs: calls.append(kwargs))
+    monkeypatch.setattr(executor, "take_over_ray_printer", lambda: None)
+    executor.init_ray(None, executor.Resources(workers=2))
+    executor.init_ray("10.0.0.1:6379", executor.Resources(workers=2))
+    assert calls[0]["address"] == "local" and calls[0]["num_cpus"] >= 2
+    assert calls[1]["address"] == "10.0.0.1:6379" and "num_cpus" not in calls[1]

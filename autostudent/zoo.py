@@ -19,11 +19,11 @@ TEACHERS: Registry[Callable[..., nn.Module]] = Registry("teacher architecture")
 
 class StridedPointwise(nn.Conv2d):
     """A 1x1 convolution of stride s as a stride-1 one on every s-th pixel: the same map and the
-    same parameters (``weight``), computed by another kernel. On AVX2 CPUs (no AVX-512), torch
-    2.13's oneDNN ``jit_1x1:avx2`` backward-weights kernel for a strided 1x1 convolution in
-    channels-last layout with fewer than 8 input channels corrupts the heap (the process aborts:
-    "corrupted size vs. prev_size"); students run channels-last, and a ResNet of width < 8 has
-    such shortcuts (``tests/test_families.py`` trains one)."""
+    same parameters (``weight``), computed by another kernel. On an AVX2-only CPU (seen on an
+    AMD EPYC), torch 2.13's oneDNN ``jit_1x1:avx2`` backward-weights kernel for a strided 1x1
+    convolution in channels-last layout with fewer than 8 input channels corrupts the heap (the
+    process aborts: "corrupted size vs. prev_size"); students run channels-last, and a ResNet of
+    width < 8 has such shortcuts (``tests/test_families.py`` trains one)."""
 
     def __init__(self, c_in: int, c_out: int, stride: int) -> None:
         super().__init__(c_in, c_out, 1, stride, bias=False)

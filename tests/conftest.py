@@ -41,13 +41,9 @@ def session_cache(tmp_path_factory) -> Iterator[Path]:
         root = root.parent
     path = root / "cache"
     path.mkdir(exist_ok=True)
-    before = os.environ.get("AUTOSTUDENT_CACHE")
-    os.environ["AUTOSTUDENT_CACHE"] = str(path)
-    yield path
-    if before is None:
-        del os.environ["AUTOSTUDENT_CACHE"]
-    else:
-        os.environ["AUTOSTUDENT_CACHE"] = before
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AUTOSTUDENT_CACHE", str(path))
+        yield path
 
 
 @pytest.fixture(scope="session")

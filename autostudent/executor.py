@@ -9,12 +9,13 @@ OptunaSearch does the latter). Failures carry their reason into the trial's ``fa
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import math
 import os
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -364,11 +365,35 @@ def run(
     logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
     # On Ctrl-C Tune suggests `Tuner.restore`; autostudent resumes from the study instead.
     logging.getLogger("ray.tune.tune").setLevel(logging.ERROR)
-    if worker_log is None:
-        tuner.fit()
-        return
-    with WorkerLog(worker_log, name):
-        tuner.fit()
+    with tune_settings(resources):
+        if worker_log is None:
+            tuner.fit()
+            return
+        with WorkerLog(worker_log, name):
+            tuner.fit()
+
+
+@contextlib.contextmanager
+def tune_settings(resources: Resources) -> Iterator[None]:
+    """Tune's settings for one search, read from the environment while ``fit`` runs; a value the
+    user exported is kept. Restored afterwards: a second search in the same process (the Python
+    API) gets its own ``TUNE_MAX_PENDING_TRIALS_PG``, not the first one's. (Left set, one
+    worker's setting held a later 2-worker search on a two-node cluster to one node.)"""
+    settings = {
+        "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",  # the study database holds every result
+        "RAY_AIR_NEW_OUTPUT": "0",
+        "TUNE_MAX_PENDING_TRIALS_PG": str(resources.workers),
+        # Tune's experiment snapshots are for Tune's own restore, which autostudent does not
+        # use (the study database is the truth): every 10 s they cost driver CPU.
+        "TUNE_GLOBAL_CHECKPOINT_S": "600",
+    }
+    ours = {key: value for key, value in settings.items() if key not in os.environ}
+    os.environ.update(ours)
+    try:
+        yield
+    finally:
+        for key in ours:
+            os.environ.pop(key, None)
 
 
 def check_ray_address(address: str | None, timeout: float = 5.0) -> None:
@@ -393,12 +418,6 @@ def init_ray(address: str | None, resources: Resources) -> None:
 
     if ray.is_initialized():
         return
-    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    os.environ.setdefault("TUNE_MAX_PENDING_TRIALS_PG", str(resources.workers))
-    # Tune's experiment snapshots are for Tune's own restore, which autostudent does not use
-    # (the study database is the truth): every 10 s they cost driver CPU the trials could use.
-    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "600")
     kwargs: dict = {
         "include_dashboard": False,
         # workers' output comes to the driver, which writes it to the search's worker log

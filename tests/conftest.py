@@ -205,8 +205,17 @@ def fashion_image_folder(tmp_path_factory) -> Path:
 
 
 def pytest_collection_modifyitems(config, items) -> None:
-    """Tests marked ``cuda`` need an NVIDIA GPU: skipped, with the reason, where torch sees
-    none (``pytest -m cuda`` collects them all the same)."""
+    """The modules with the most slow tests first (each keeps its order): the two xdist workers
+    take modules in this order, so the longest start first and both end together, instead of
+    one worker running ``test_search.py`` alone at the end.
+
+    Tests marked ``cuda`` need an NVIDIA GPU: skipped, with the reason, where torch sees none
+    (``pytest -m cuda`` collects them all the same)."""
+    from collections import Counter
+
+    slow = Counter(item.path for item in items if item.get_closest_marker("slow"))
+    first_seen = {path: i for i, path in reversed(list(enumerate(item.path for item in items)))}
+    items.sort(key=lambda item: (-slow[item.path], first_seen[item.path]))
     if torch.cuda.is_available():
         return
     build = "a CPU-only torch build" if torch.version.cuda is None else "no CUDA device"
@@ -214,3 +223,14 @@ def pytest_collection_modifyitems(config, items) -> None:
     for item in items:
         if item.get_closest_marker("cuda") is not None:
             item.add_marker(skip)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """Under xdist, a test marked ``alone`` runs with no test of another worker beside it, its
+    fixtures' set-up and tear-down included: the other worker finishes the test it is in and
+    waits. Every other test holds a shared lock while it runs (tests/xdist_lock.py)."""
+    from tests.xdist_lock import hold
+
+    with hold(exclusive=item.get_closest_marker("alone") is not None):
+        yield

@@ -96,8 +96,6 @@ def test_ray_workers_start_with_the_allocator_settings():
 
     from autostudent.executor import Resources, init_ray
 
-    # 2 workers, as everywhere in the suite: init_ray's Tune settings stay in os.environ, and
-    # later tests' search drivers inherit them
     init_ray(None, Resources(workers=2))
     try:
 

@@ -62,3 +62,23 @@ def test_without_an_address_ray_starts_its_own_never_a_cluster_already_here(monk
     executor.init_ray("10.0.0.1:6379", executor.Resources(workers=2))
     assert calls[0]["address"] == "local" and calls[0]["num_cpus"] >= 2
     assert calls[1]["address"] == "10.0.0.1:6379" and "num_cpus" not in calls[1]
+
+
+def test_tune_settings_hold_for_one_search_and_keep_the_users(monkeypatch):
+    """Each search sets Tune's pending-trials limit to its own workers and leaves nothing
+    behind: a 1-worker search followed by a 2-worker one in one process (the Python API, the
+    tests) must not hand the second the first one's limit. A value the user set is kept."""
+    import os
+
+    from autostudent import executor
+
+    monkeypatch.delenv("TUNE_MAX_PENDING_TRIALS_PG", raising=False)
+    monkeypatch.setenv("TUNE_GLOBAL_CHECKPOINT_S", "30")
+    for workers in (1, 2):
+        with executor.tune_settings(executor.Resources(workers=workers)):
+            assert os.environ["TUNE_MAX_PENDING_TRIALS_PG"] == str(workers)
+            assert os.environ["TUNE_GLOBAL_CHECKPOINT_S"] == "30"
+            assert os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] == "1"
+        assert "TUNE_MAX_PENDING_TRIALS_PG" not in os.environ
+        assert "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS" not in os.environ
+    assert os.environ["TUNE_GLOBAL_CHECKPOINT_S"] == "30"

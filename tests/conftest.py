@@ -223,14 +223,3 @@ def pytest_collection_modifyitems(config, items) -> None:
     for item in items:
         if item.get_closest_marker("cuda") is not None:
             item.add_marker(skip)
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_protocol(item, nextitem):
-    """Under xdist, a test marked ``alone`` runs with no test of another worker beside it, its
-    fixtures' set-up and tear-down included: the other worker finishes the test it is in and
-    waits. Every other test holds a shared lock while it runs (tests/xdist_lock.py)."""
-    from tests.xdist_lock import hold
-
-    with hold(exclusive=item.get_closest_marker("alone") is not None):
-        yield

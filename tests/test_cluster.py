@@ -140,7 +140,6 @@ def two_nodes() -> Iterator[tuple[str, dict[str, str]]]:
         shutil.rmtree(temp, ignore_errors=True)
 
 
-@pytest.mark.alone  # two 1-CPU nodes: a second xdist worker starved them (docs/development.md)
 def test_search_across_two_ray_nodes_survives_a_dead_worker_and_a_database_outage(
     tmp_path, teacher_file, two_nodes, postgres_url
 ):

@@ -8,7 +8,12 @@ import shutil
 
 import pytest
 
-from autostudent.bench.students import kd_gap_closed, pick_students, rank_correlation
+from autostudent.bench.students import (
+    kd_gap_closed,
+    pick_students,
+    rank_correlation,
+    spread_picks,
+)
 from autostudent.study import load
 
 
@@ -25,6 +30,23 @@ def test_kd_gap_closed_is_the_share_of_the_no_kd_gap():
     assert out["kd_gain_pt"] == pytest.approx(2.0)
     assert kd_gap_closed(m, 0.88)["share"] is None  # no gap to close
     assert kd_gap_closed({"student": None, "why": "none small"}, 0.9)["why"] == "none small"
+
+
+def test_picks_skip_an_architecture_already_picked():
+    # trials 5 and 6 train the front's 3,434-param net again (other KD settings); 8 repeats 7
+    front = [(1, (3434, 900)), (2, (9000, 2000))]
+    ranked = [
+        (5, (3434, 900)),
+        (7, (5000, 1200)),
+        (8, (5000, 1200)),
+        (6, (3434, 900)),
+        (9, (7000, 1)),
+    ]
+    assert spread_picks(front, ranked, 10) == [1, 2, 7, 9]
+    assert spread_picks(front, ranked, 3) == [1, 2, 7]  # room for one: the best-ranked distinct
+    assert spread_picks(front, ranked, 2) == [1, 2]
+    many = [(10 + i, (100 + i, 0)) for i in range(9)]
+    assert spread_picks(front, many, 5) == [1, 2, 10, 14, 18]  # spread over the ranking
 
 
 @pytest.mark.slow

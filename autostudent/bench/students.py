@@ -26,24 +26,51 @@ FRACTIONS = (10, 40)  # the teacher fractions the targets name: 1/10 and 1/40 of
 
 def pick_students(study, k: int) -> list[int]:
     """The front (smallest first), then dominated complete trials evenly spread over the proxy
-    accuracy ranking, until ``k`` students."""
-    import numpy as np
+    accuracy ranking, until ``k`` students. A dominated trial whose architecture (params and
+    FLOPs) is already picked is skipped: the same net with other KD settings (or with KD off,
+    where it trains identically) would count one student twice in the rank correlation."""
     from optuna.trial import TrialState
 
     front = [r["trial"] for r in pareto_rows(study)]
+    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
     rest = sorted(
         (
             t
-            for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            if t.number not in front and "spec" in t.user_attrs and "kd_loss" in t.params
+            for t in trials.values()
+            if t.state == TrialState.COMPLETE
+            and t.number not in front
+            and "spec" in t.user_attrs
+            and "kd_loss" in t.params
         ),
         key=lambda t: (-t.user_attrs["val_accuracy"], t.number),
     )
+    return spread_picks(
+        [(n, _architecture(trials[n])) for n in front],
+        [(t.number, _architecture(t)) for t in rest],
+        k,
+    )
+
+
+def _architecture(trial) -> tuple:
+    return (trial.user_attrs.get("params"), trial.user_attrs.get("flops"))
+
+
+def spread_picks(front: Sequence[tuple[int, tuple]], ranked: Sequence[tuple[int, tuple]], k: int):
+    """``front``'s trial numbers, then up to ``k`` in all from ``ranked`` (best proxy first),
+    evenly spaced over its ranking, one trial per architecture not already picked."""
+    import numpy as np
+
+    seen = {arch for _, arch in front}
+    distinct = []
+    for number, arch in ranked:
+        if arch not in seen:
+            seen.add(arch)
+            distinct.append(number)
     room = max(0, k - len(front))
-    if room >= len(rest):
-        return front + [t.number for t in rest]
-    picks = np.linspace(0, len(rest) - 1, room).round().astype(int) if room else []
-    return front + [rest[i].number for i in sorted(set(picks.tolist()))]
+    if room >= len(distinct):
+        return [n for n, _ in front] + distinct
+    picks = np.linspace(0, len(distinct) - 1, room).round().astype(int).tolist()
+    return [n for n, _ in front] + [distinct[i] for i in sorted(set(picks))]
 
 
 def rank_correlation(proxy: Sequence[float], final: Sequence[float]) -> dict:

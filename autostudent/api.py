@@ -128,8 +128,9 @@ class Study:
         **options: Any,
     ) -> dict:
         """Retrain a trial (``trial=N``, or ``pick="knee" | "max-accuracy" |
-        "smallest-within:PTS"``) in full with KD and write a deployable directory at ``out``
-        (``autostudent export``); ``format``: torchscript | onnx | both. Returns metrics.json's
+        "smallest-within:PTS" | "max-accuracy-under:SIZE"``) in full with KD and write a
+        deployable directory at ``out`` (``autostudent export``); ``format``: torchscript | onnx
+        | both. Returns metrics.json's
         content. ``threads``: torch CPU threads while it trains (restored after). ``options``:
         any other field of ``export.ExportRequest`` (a newer export flag), passed on as is."""
         from autostudent.export import ExportRequest, run_export

@@ -112,6 +112,37 @@ def _max_accuracy(front: Sequence[FrontPoint], arg: str | None) -> FrontPoint:
     return max(front, key=lambda p: (p.accuracy, -p.size))
 
 
+@PICK_RULES.register("max-accuracy-under")
+def _max_accuracy_under(front: Sequence[FrontPoint], arg: str | None) -> FrontPoint:
+    """The most accurate student of at most SIZE (the study's size objective: params, or FLOPs;
+    ``30000``, ``30k`` or ``1.5M``): the best one that fits a budget."""
+    limit = _size(arg)
+    if limit is None:
+        raise UserError(
+            "--pick: max-accuracy-under needs a size > 0, e.g. max-accuracy-under:30k "
+            f"(got {arg!r})"
+        )
+    fits = [p for p in front if p.size <= limit]
+    if not fits:
+        smallest = min(p.size for p in front)
+        raise UserError(
+            f"--pick: no front student has at most {limit:,.0f} (the smallest has {smallest:,.0f})"
+        )
+    return max(fits, key=lambda p: (p.accuracy, -p.size))
+
+
+def _size(text: str | None) -> float | None:
+    """``30000`` / ``30k`` / ``1.5M`` → a positive number, else None."""
+    if not text:
+        return None
+    scale = {"k": 1e3, "m": 1e6, "g": 1e9}.get(text[-1].lower(), 1.0)
+    try:
+        value = float(text[:-1] if scale != 1.0 else text) * scale
+    except ValueError:
+        return None
+    return value if math.isfinite(value) and value > 0 else None
+
+
 @PICK_RULES.register("knee")
 def _knee(front: Sequence[FrontPoint], arg: str | None) -> FrontPoint:
     """The point farthest above the chord joining the front's two ends, in (log size, accuracy)

@@ -41,7 +41,16 @@ def test_pick_rules_on_hand_made_fronts():
     assert pick(FRONT, "smallest-within:1").trial == 2
     assert pick(FRONT, "smallest-within:0.5").trial == 3
     assert pick(FRONT, "smallest-within:50").trial == 0
-    assert set(PICK_RULES.names()) == {"knee", "max-accuracy", "smallest-within"}
+    # the best that fits a budget: sizes in plain numbers or with a k/M suffix
+    assert pick(FRONT, "max-accuracy-under:10000").trial == 2
+    assert pick(FRONT, "max-accuracy-under:9.9k").trial == 1
+    assert pick(FRONT, "max-accuracy-under:1M").trial == 3
+    assert set(PICK_RULES.names()) == {
+        "knee",
+        "max-accuracy",
+        "max-accuracy-under",
+        "smallest-within",
+    }
 
 
 @pytest.mark.parametrize(
@@ -53,6 +62,10 @@ def test_pick_rules_on_hand_made_fronts():
         "smallest-within",
         "smallest-within:x",
         "smallest-within:-1",
+        "max-accuracy-under",
+        "max-accuracy-under:0",
+        "max-accuracy-under:lots",
+        "max-accuracy-under:99",  # smaller than every front student
     ],
 )
 def test_bad_pick_rules_name_the_flag(rule, user_error):

@@ -16,7 +16,8 @@ def export(
     pick: str | None = typer.Option(
         None,
         "--pick",
-        help="Or pick off the Pareto front: knee | max-accuracy | smallest-within:PTS.",
+        help="Or pick off the Pareto front: knee | max-accuracy | smallest-within:PTS | "
+        "max-accuracy-under:SIZE (e.g. 30k).",
     ),
     epochs: int = typer.Option(15, "--epochs", min=1, help="Retrain epochs (full training split)."),
     family: int = typer.Option(

@@ -212,6 +212,25 @@ def _versus_baseline(m: dict) -> list[str]:
     ]
 
 
+def _teacher_headroom(m: dict) -> list[str]:
+    """A warning when the student without KD already reaches the teacher: distillation then has
+    nothing to add at this recipe and can only pull the student towards a weaker model."""
+    over = m.get("seeds")
+    no_kd = (over or {}).get("no_kd") or {}
+    alone = no_kd.get("mean") if no_kd.get("mean") is not None else m["no_kd"].get("test_accuracy")
+    teacher = m["teacher"].get("test_accuracy")
+    if alone is None or teacher is None or alone < teacher:
+        return []
+    return [
+        "",
+        f"**The teacher has nothing left to teach this student at this recipe**: without KD it "
+        f"reaches {100 * alone:.2f} %{_mean_of(len((over or {}).get('seeds', [0])))}, the "
+        f"teacher {100 * teacher:.2f} %. KD pulls it towards the teacher's outputs, so it cannot "
+        "add accuracy here; a teacher trained longer (or a larger one) can. The no-KD figure "
+        "is measured on the test split, so it is a diagnosis, not a reason to ship that run.",
+    ]
+
+
 def render_card(m: dict) -> str:
     t, kd = m["teacher"], m["kd"]
     shape = m["input_shape"]
@@ -268,6 +287,7 @@ def render_card(m: dict) -> str:
     lines += [
         f"Size: 1/{t['params'] / m['params']:.1f} of the teacher's parameters. Gap to the "
         f"teacher: {100 * (m['test_accuracy'] - (t['test_accuracy'] or 0)):+.2f} pt.",
+        *_teacher_headroom(m),
         "",
         f"Retraining on this machine ({m['device']}, {m['threads']} torch threads): "
         f"{_minutes(m['retrain_seconds'])} for {_epochs(m['epochs'])} "

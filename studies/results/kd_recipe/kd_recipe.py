@@ -151,9 +151,16 @@ def summarise() -> None:
     }
     (HERE / "summary.json").write_text(json.dumps(out, indent=1) + "\n")
     for g in gains:
-        print(f"{g['name']:>12} {g['params']:>6,} e{g['epochs']:<2} {g['arm']:>10}: KD "
-              f"{g['kd_gain_mean_pt']:+.2f} pt over {len(g['seeds'])} seed(s), "
-              f"closes {g['kd_gap_closed']:.2f} of the gap")  # fmt: skip
+        closed = g["kd_gap_closed"]
+        share = (
+            f"closes {closed:.2f} of the gap"
+            if closed is not None
+            else f"no gap: alone it is {-g['gap_to_teacher_pt']:.2f} pt above the teacher"
+        )
+        print(
+            f"{g['name']:>12} {g['params']:>6,} e{g['epochs']:<2} {g['arm']:>10}: KD "
+            f"{g['kd_gain_mean_pt']:+.2f} pt over {len(g['seeds'])} seed(s), {share}"
+        )
 
 
 if __name__ == "__main__":

@@ -46,6 +46,19 @@ def session_cache(tmp_path_factory) -> Iterator[Path]:
         yield path
 
 
+@pytest.fixture(scope="module", autouse=True)
+def no_ray_left_behind() -> Iterator[None]:
+    """Every test file leaves no Ray running: a search run in-process starts one and keeps it (as
+    Tune does), and the next file on the same xdist worker that starts a Ray of its own (a GPU
+    share, a CPU count) would meet ``ray.init`` twice."""
+    yield
+    import sys
+
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        ray.shutdown()
+
+
 @pytest.fixture(scope="session")
 def single_thread() -> Iterator[None]:
     before = torch.get_num_threads()

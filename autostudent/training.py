@@ -127,6 +127,20 @@ class OneCycleSGD:
             start = end
         raise AssertionError("unreachable: the last phase always matches")
 
+    def state_dict(self) -> dict:
+        """Step count and momentum buffers (by parameter order, None where no step was taken):
+        what a resumed training needs to continue exactly where it stopped."""
+        params = [p for group, _ in self.groups for p in group]
+        return {"steps": self.steps, "buffers": [self.buffers.get(p) for p in params]}
+
+    def load_state_dict(self, state: dict) -> None:
+        params = [p for group, _ in self.groups for p in group]
+        if len(state["buffers"]) != len(params):
+            raise ValueError(f"{len(state['buffers'])} momentum buffers for {len(params)} params")
+        self.steps = int(state["steps"])
+        pairs = zip(params, state["buffers"], strict=True)
+        self.buffers = {p: buf.to(p.device) for p, buf in pairs if buf is not None}
+
     def zero_grad(self) -> None:
         for group, _ in self.groups:
             for p in group:

@@ -3,14 +3,17 @@ thanks to global pooling), found by name, trained with ``autostudent teacher tra
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 from torch import nn
 
 from autostudent.datasets import Data
 from autostudent.device import precision
+from autostudent.errors import UserError
 from autostudent.registry import Registry
 from autostudent.training import accuracy, augment, batch_indices, sgd, steps_per_epoch
 
@@ -102,9 +105,14 @@ def train_teacher(
     weight_decay: float = 5e-4,
     batch_size: int = 128,
     device: str = "cpu",
+    checkpoint: Path | None = None,
     log: Callable[[str], None] = lambda line: print(line, flush=True),
 ) -> nn.Module:
-    """Cross-entropy training of a zoo teacher with crop+flip augmentation (eval mode on return)."""
+    """Cross-entropy training of a zoo teacher with crop+flip augmentation (eval mode on return).
+
+    With ``checkpoint``, the whole state (weights, optimizer, augmentation stream) is written
+    there after every epoch, and a training started again with the same arguments and data
+    continues after the last finished epoch: its teacher equals an uninterrupted run's."""
     torch.manual_seed(seed)
     kwargs = {"width": width} if width else {}
     model = TEACHERS.get(arch)(data.input_shape[0], data.num_classes, **kwargs).to(device)
@@ -112,7 +120,13 @@ def train_teacher(
     gen = torch.Generator().manual_seed(seed)
     opt = sgd(model, lr, weight_decay, epochs * steps_per_epoch(len(x), batch_size))
     amp = precision(device)  # mixed precision on a GPU, float32 on the CPU
-    for epoch in range(1, epochs + 1):
+    run = dict(arch=arch, width=width, epochs=epochs, seed=seed, lr=lr,
+               weight_decay=weight_decay, batch_size=batch_size, data=data.identity)  # fmt: skip
+    done = 0
+    if checkpoint is not None and checkpoint.exists():
+        done = _resume(checkpoint, run, model, opt, gen, amp.scaler)
+        log(f"resuming after epoch {done}/{epochs} from {checkpoint}")
+    for epoch in range(done + 1, epochs + 1):
         model.train()
         started = time.perf_counter()
         for idx in batch_indices(len(x), batch_size, gen):
@@ -124,8 +138,40 @@ def train_teacher(
             amp.backward_step(loss, opt)
         model.eval()
         val = accuracy(model, data.x_val, data.y_val, device)
+        if checkpoint is not None:
+            state = {"run": run, "epoch": epoch, "model": model.state_dict(),
+                     "optimizer": opt.state_dict(), "generator": gen.get_state(),
+                     "scaler": amp.scaler.state_dict()}  # fmt: skip
+            partial = checkpoint.with_name(checkpoint.name + ".tmp")
+            torch.save(state, partial)
+            os.replace(partial, checkpoint)  # a kill mid-write leaves the last whole epoch
         log(
             f"epoch {epoch}/{epochs}  loss {loss.item():.3f}  val {val:.4f}  "
             f"{time.perf_counter() - started:.0f}s"
         )
     return model.eval()
+
+
+def _resume(path: Path, run: dict, model: nn.Module, opt, gen: torch.Generator, scaler) -> int:
+    """Load a teacher-training checkpoint into the fresh state; the number of finished epochs."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        stored = state["run"]
+    except Exception as exc:  # truncated, another format, a pickle that is not plain data
+        raise UserError(
+            f"{path}: not a teacher-training checkpoint ({type(exc).__name__}); "
+            "delete it to start over"
+        ) from None
+    differ = [key for key in run if stored.get(key) != run[key]]
+    if differ:
+        key = differ[0]
+        raise UserError(
+            f"{path}: the checkpoint of another training ({key} {stored.get(key)!r}, "
+            f"now {run[key]!r}); delete it to start over, or give the same options"
+        )
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    gen.set_state(state["generator"])
+    if state["scaler"]:
+        scaler.load_state_dict(state["scaler"])
+    return int(state["epoch"])

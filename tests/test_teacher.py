@@ -291,3 +291,58 @@ def test_zoo_depths_grow_with_the_name():
 def test_train_teacher_learns_and_returns_eval_mode(zoo_teacher, digits):
     assert not zoo_teacher.training
     assert accuracy(zoo_teacher, digits.x_val, digits.y_val) > 0.3  # chance is 0.1
+
+
+class _Killed(Exception):
+    pass
+
+
+def _kill_after(epoch: int):
+    def log(line: str) -> None:
+        if line.startswith(f"epoch {epoch}/"):
+            raise _Killed  # after the epoch's checkpoint, as a kill between epochs would be
+
+    return log
+
+
+def test_a_killed_teacher_training_resumes_to_the_uninterrupted_teacher(tmp_path, digits):
+    """The checkpoint holds weights, momentum, step count and the augmentation stream: epoch 3
+    after a resume is the epoch 3 of a run that never stopped, to the last bit."""
+    from autostudent.zoo import train_teacher
+
+    args = dict(epochs=3, seed=1, width=4, batch_size=256)
+    whole = train_teacher("resnet8", digits, **args, log=lambda line: None)
+    ckpt = tmp_path / "t.pt2.partial"
+    with pytest.raises(_Killed):
+        train_teacher("resnet8", digits, **args, checkpoint=ckpt, log=_kill_after(2))
+    lines: list[str] = []
+    resumed = train_teacher("resnet8", digits, **args, checkpoint=ckpt, log=lines.append)
+    assert lines[0] == f"resuming after epoch 2/3 from {ckpt}" and len(lines) == 2
+    for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+
+
+def test_a_teacher_checkpoint_of_other_options_is_refused(tmp_path, digits, user_error):
+    from autostudent.zoo import train_teacher
+
+    ckpt = tmp_path / "t.pt2.partial"
+    with pytest.raises(_Killed):
+        train_teacher("resnet8", digits, epochs=2, seed=0, width=4, checkpoint=ckpt,
+                      log=_kill_after(1))  # fmt: skip
+    user_error(
+        lambda: train_teacher("resnet8", digits, epochs=3, seed=0, width=4, checkpoint=ckpt),
+        str(ckpt), "epochs 2, now 3",
+    )  # fmt: skip
+    ckpt.write_bytes(b"not a checkpoint")
+    user_error(
+        lambda: train_teacher("resnet8", digits, epochs=2, seed=0, width=4, checkpoint=ckpt),
+        str(ckpt), "not a teacher-training checkpoint",
+    )  # fmt: skip
+
+
+def test_teacher_train_leaves_only_the_teacher(tmp_path, cli):
+    out = tmp_path / "t.pt2"
+    code, _out, err = cli("teacher", "train", "--data", "digits", "--width", "4", "--epochs", "1",
+                          "--val-fraction", "0.2", "--out", str(out))  # fmt: skip
+    assert code == 0, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.pt2"]

@@ -53,7 +53,10 @@ def train(
     val_fraction: float = typer.Option(0.1, "--val-fraction"),
     device: str = typer.Option("cpu", "--device"),
 ) -> None:
-    """Train a zoo teacher with augmentation and write it as a self-contained archive."""
+    """Train a zoo teacher with augmentation and write it as a self-contained archive.
+
+    Resumable: after every epoch the training's state is kept in OUT.partial; the same command
+    run again continues after the last finished epoch (other options: exit 2)."""
     from autostudent.datasets import load_data
     from autostudent.device import resolve
     from autostudent.teacher import save_teacher
@@ -63,8 +66,13 @@ def train(
     resolve(device, "--device")  # before the data: no GPU is one line, at once
     options = _options(image_size, channels, skip_bad_files)
     d = load_data(data, data_root, val_fraction=val_fraction, seed=seed, options=options)
-    model = train_teacher(arch, d, epochs=epochs, seed=seed, width=width, lr=lr, device=device)
+    # the state after every epoch: the same command run again after a kill continues there
+    checkpoint = out.with_name(out.name + ".partial")
+    model = train_teacher(
+        arch, d, epochs=epochs, seed=seed, width=width, lr=lr, device=device, checkpoint=checkpoint
+    )
     save_teacher(model, out, d.input_shape)
+    checkpoint.unlink()
     _report(out, d.name, data_root, val_fraction, seed, device, options=options)
 
 

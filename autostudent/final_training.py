@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from autostudent import provenance
 from autostudent import study as studydb
 from autostudent.baselines import (
     DEFAULT_FAMILIES,
@@ -104,6 +105,7 @@ def execute(plan: RunPlan, ctx: Context) -> dict:
         "threads": torch.get_num_threads(),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "wall_seconds": time.time() - started,
+        "code": provenance.code(),
         "spec": plan.spec,
     }
 

@@ -2,7 +2,8 @@
 
 Issue 16's KD target: at ≤ 1/10 of the teacher, KD must close at least half of the no-KD
 student's gap to the teacher (3 seeds, means). The evidence study (``../students``) measured
-+0.16 pt of a 0.80 pt gap with the search's own KD settings (trial 37: wsl, T 2.37, α 0.33) at
++0.16 pt (+0.01 since its seed-0 record was corrected) of a 0.80 pt gap with the search's own KD
+settings (trial 37: wsl, T 2.37, α 0.33) at
 5 epochs. This experiment asks whether that is the KD or the settings, with arms fixed before
 any run (nothing here is chosen on the test split; every arm is reported):
 

@@ -130,9 +130,10 @@ class Study:
         """Retrain a trial (``trial=N``, or ``pick="knee" | "max-accuracy" |
         "smallest-within:PTS" | "max-accuracy-under:SIZE"``) in full with KD and write a
         deployable directory at ``out`` (``autostudent export``); ``format``: torchscript | onnx
-        | both. Returns metrics.json's
-        content. ``threads``: torch CPU threads while it trains (restored after). ``options``:
-        any other field of ``export.ExportRequest`` (a newer export flag), passed on as is."""
+        | both; ``rerank=K``: the pick rule's K best candidates retrained, the best on
+        validation exported. Returns metrics.json's content. ``threads``: torch CPU threads
+        while it trains (restored after). ``options``: any other field of
+        ``export.ExportRequest`` (a newer export flag), passed on as is."""
         from autostudent.export import ExportRequest, run_export
 
         fields = {f.name for f in dataclasses.fields(ExportRequest)} - {"storage", "study", "out"}

@@ -79,18 +79,45 @@ def chosen_how(m: dict) -> list[str]:
         return [f"Chosen by `{m['pick']}`.", ""]
     by = s["chosen_by"]
     how = "picked off the search's Pareto front by rule" if by.startswith("--pick") else "named"
+    on = "the search's validation accuracy"
+    if m.get("rerank"):
+        how, on = "picked by rule", "validation accuracy at this recipe (below)"
     runs = f"{s['seeds']} seed{'s' if s['seeds'] > 1 else ''}"
     return [
         "## How this student was chosen",
         "",
-        f"Trial {s['trial']} was {how} (`{by}`) on the search's validation accuracy, and the "
+        f"Trial {s['trial']} was {how} (`{by}`) on {on}, and the "
         f"retrain length ({_epochs(s['epochs'])}) was fixed before training: nothing was chosen "
         f"on the test split. `student.pt` is {s['rule']} (seed {s['seed']}, arch seed "
         f"{s['arch_seed']}); the export trained {runs}"
         + (f" and a family of {s['family']} architectures" if s["family"] > 1 else "")
         + ", and the other runs are evidence only (mean ± sd below), never a choice.",
         "",
+        *_reranked(m.get("rerank")),
     ]
+
+
+def _reranked(r: dict | None) -> list[str]:
+    """The rerank's candidates: the search's accuracy against validation at final fidelity."""
+    if not r:
+        return []
+    size = r["size"]
+    lines = [
+        f"The rule's {len(r['candidates'])} best candidates by the search's accuracy (asked: "
+        f"{r['k']}) were each retrained with this recipe ({_epochs(r['epochs'])}, seed "
+        f"{r['seed']}, its own KD settings) on the training split ({r['train_images']:,} images) "
+        f"and measured on the validation split ({r['val_images']:,}); the best one is exported.",
+        "",
+        f"| rank | trial | {size} | search's accuracy | validation, {_epochs(r['epochs'])} |",
+        "|---|---|---|---|---|",
+    ]
+    for rank, c in enumerate(r["candidates"], start=1):
+        mark = " **(exported)**" if c["trial"] == r["chosen"] else ""
+        lines.append(
+            f"| {rank} | {c['trial']}{mark} | {c[size]:,.0f} | {_pct(c['search_val_accuracy'])} | "
+            f"{_pct(c['val_accuracy'])} |"
+        )
+    return [*lines, ""]
 
 
 def _minutes(seconds: float) -> str:

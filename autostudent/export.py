@@ -37,7 +37,7 @@ from autostudent.errors import TrialFailed, UserError
 from autostudent.losses import kd_loss
 from autostudent.measure import count_flops, count_params, measure_latency
 from autostudent.onnx_export import export_format, onnx_artefact
-from autostudent.pareto import FrontPoint, pick
+from autostudent.pareto import FrontPoint, pick, ranked
 from autostudent.retrain import (
     Retrained,
     augment_mode,
@@ -65,6 +65,7 @@ class ExportRequest:
     views: int = 4  # K of ``augment="views"``
     seed: int = 0
     seeds: int = 1  # retrains of the trial's architecture, seeds seed .. seed + seeds - 1
+    rerank: int = 0  # K ≥ 2: the pick rule's K best candidates, retrained, best on validation
     baseline: bool = True
     format: str = "torchscript"  # torchscript | onnx | both (onnx_export.FORMATS)
 
@@ -97,11 +98,15 @@ def deployable(student: nn.Module, mean, std, input_shape) -> torch.jit.ScriptMo
     return traced
 
 
+def _size_objective(study: optuna.Study) -> str:
+    return next((o for o in studydb.objectives_of(study) if o != "accuracy"), "params")
+
+
 def chosen_trial(study: optuna.Study, number: int | None, rule: str | None) -> FrozenTrial:
     if (number is None) == (rule is None):
         raise UserError("--trial/--pick: give exactly one")
     if rule is not None:
-        size = next((o for o in studydb.objectives_of(study) if o != "accuracy"), "params")
+        size = _size_objective(study)
         front = [FrontPoint(r["trial"], r["accuracy"], r[size]) for r in studydb.pareto_rows(study)]
         number = pick(front, rule).trial
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
@@ -194,6 +199,10 @@ def run_export(req: ExportRequest) -> dict:
         raise UserError("--epochs/--family/--seeds: must be ≥ 1")
     if mode.views and req.views < 1:
         raise UserError("--views: must be ≥ 1")
+    if req.rerank == 1 or req.rerank < 0:
+        raise UserError("--rerank: K ≥ 2 candidates (0: no rerank)")
+    if req.rerank and req.pick is None:
+        raise UserError("--rerank: reranks the candidates of a --pick rule; --trial names one")
     _check_out(req.out)
     study = studydb.load(req.storage, req.study)
     trial = chosen_trial(study, req.trial, req.pick)
@@ -209,12 +218,11 @@ def run_export(req: ExportRequest) -> dict:
     )
     if test is None:
         raise UserError(f"data: {p.data.name} has no test split to measure the export on")
+    reranked = None
+    if req.rerank:
+        trial, reranked = rerank(study, p, req)
     specs, skipped = family_specs(p, trial, req.family)
-    kd = KDSettings(
-        trial.params["kd_loss"],
-        float(trial.params["kd_temperature"]),
-        float(trial.params["kd_alpha"]),
-    )
+    kd = _kd_of(trial)
 
     data = full_training_split(p.data)
     c = p.config
@@ -265,7 +273,8 @@ def run_export(req: ExportRequest) -> dict:
     metrics = _metrics(req, study, trial, p, outputs, test.scale, len(test.y), kd, shipped)
     metrics["shipped"] = {
         "rule": SHIP_RULE,
-        "chosen_by": f"--pick {req.pick}" if req.pick else f"--trial {trial.number}",
+        "chosen_by": (f"--pick {req.pick}" if req.pick else f"--trial {trial.number}")
+        + (f" --rerank {req.rerank}" if reranked else ""),
         "trial": trial.number,
         "arch_seed": shipped.arch_seed,
         "seed": req.seed,
@@ -287,6 +296,8 @@ def run_export(req: ExportRequest) -> dict:
         }
     if others:
         metrics["family"] = _family([shipped, *others], skipped)
+    if reranked:
+        metrics["rerank"] = reranked
     metrics["versus_baseline"] = versus_baseline(study, metrics, req)
     onnx = None
     if fmt.onnx:  # checked against the torch module on the test split; raises on disagreement
@@ -298,6 +309,73 @@ def run_export(req: ExportRequest) -> dict:
     metrics["wall_seconds"] = time.perf_counter() - started
     _write(req.out, shipped.module if fmt.torchscript else None, shipped.spec, metrics, onnx)
     return metrics
+
+
+def _kd_of(trial: FrozenTrial) -> KDSettings:
+    return KDSettings(
+        trial.params["kd_loss"],
+        float(trial.params["kd_temperature"]),
+        float(trial.params["kd_alpha"]),
+    )
+
+
+def rerank(study: optuna.Study, p: Prepared, req: ExportRequest) -> tuple[FrozenTrial, dict]:
+    """``--rerank K``: the K complete students the ``--pick`` rule ranks highest on the search's
+    proxy accuracy, each retrained with this export's recipe (epochs, seed, augmentation, its own
+    KD settings) on the training split and measured on the validation split; the one with the
+    best validation accuracy (the higher-ranked on a tie) is exported. The proxy (few epochs on
+    a subset, one seed) misranks students that are close; this spends K retrains to rank them
+    at final fidelity, still without touching the test split."""
+    size = _size_objective(study)
+    trials = {
+        t.number: t
+        for t in studydb.complete_trials(study)
+        if "spec" in t.user_attrs and "kd_loss" in t.params
+    }
+    points = [
+        FrontPoint(n, t.user_attrs["val_accuracy"], t.user_attrs[size]) for n, t in trials.items()
+    ]
+    top = ranked(points, req.pick, req.rerank)
+    kds = {pt.trial: _kd_of(trials[pt.trial]) for pt in top}
+    c = p.config
+    outputs = teacher_outputs(
+        p.teacher,
+        p.data,
+        c.cache_dir or default_cache_dir(),
+        device=c.resources.device,
+        views=req.views if augment_mode(req.augment).views else 0,
+        view_features=any(kd_loss(kd.loss).needs_features for kd in kds.values()),
+    )
+    budget = Budget.of(c.budget.model_copy(update={"epochs": req.epochs}))
+    rows = []
+    for rank, point in enumerate(top, start=1):
+        done = retrain(
+            trials[point.trial].user_attrs["spec"],
+            p.data,
+            kd=kds[point.trial],
+            outputs=outputs,
+            teacher=p.teacher,
+            budget=budget,
+            seed=req.seed,
+            augment_with=req.augment,
+            device=c.resources.device,
+            label=f"rerank {rank}/{len(top)}: trial {point.trial}",
+        )
+        val = accuracy(done.model, p.data.x_val, p.data.y_val, c.resources.device)
+        rows.append({"trial": point.trial, size: point.size, "search_val_accuracy": point.accuracy,
+                     "val_accuracy": val, "retrain_seconds": done.seconds})  # fmt: skip
+    best = max(range(len(rows)), key=lambda i: (rows[i]["val_accuracy"], -i))
+    return trials[rows[best]["trial"]], {
+        "k": req.rerank,
+        "rule": req.pick,
+        "size": size,
+        "epochs": req.epochs,
+        "seed": req.seed,
+        "train_images": len(p.data.x_train),
+        "val_images": len(p.data.y_val),
+        "candidates": rows,
+        "chosen": rows[best]["trial"],
+    }
 
 
 def versus_baseline(study: optuna.Study, metrics: dict, req: ExportRequest) -> dict:

@@ -1,5 +1,6 @@
 """Pareto front and hypervolume of finished trials (accuracy up, size down), and the rules
-that pick one student off the front for export (``PICK_RULES``).
+that pick one student off the front for export (``PICK_RULES``; ``ranked`` gives the candidates
+of the rules that choose by accuracy, for ``export --rerank``).
 
 Sizes span orders of magnitude, so the hypervolume is taken over (accuracy, log10(ref/size)):
 a student 10x smaller than the reference scores 1 on that axis, whatever the units. The
@@ -105,30 +106,72 @@ def _no_argument(name: str, arg: str | None) -> None:
         raise UserError(f"--pick: {name!r} takes no argument, got {name}:{arg}")
 
 
-@PICK_RULES.register("max-accuracy")
-def _max_accuracy(front: Sequence[FrontPoint], arg: str | None) -> FrontPoint:
-    """The most accurate student (the smaller one on a tie)."""
+# Rules that choose "the most accurate of an eligible set" give that set (points, argument →
+# eligible points); ``export --rerank K`` retrains the K best of it at final fidelity and takes
+# the best validation accuracy instead of the search's proxy accuracy.
+Eligible = Callable[[Sequence[FrontPoint], "str | None"], list[FrontPoint]]
+ELIGIBLE: Registry[Eligible] = Registry("pick rule by accuracy")
+
+
+def _most_accurate(points: Sequence[FrontPoint]) -> FrontPoint:
+    return max(points, key=lambda p: (p.accuracy, -p.size))
+
+
+def ranked(points: Sequence[FrontPoint], rule: str, k: int) -> list[FrontPoint]:
+    """The ``k`` points that ``rule`` ranks highest, most accurate first (``points``: every
+    complete, feasible trial, not only the front: a dominated student that fits the rule may be
+    the better one at final fidelity). Only for rules in ``ELIGIBLE``; errors name --rerank."""
+    name, _, arg = rule.partition(":")
+    try:
+        PICK_RULES.get(name)
+    except UserError as exc:
+        raise UserError(f"--pick: {exc}") from None
+    try:
+        eligible = ELIGIBLE.get(name)
+    except UserError:
+        raise UserError(
+            f"--rerank: --pick {name} does not choose by accuracy; rerank works with "
+            f"{', '.join(ELIGIBLE.names())}"
+        ) from None
+    if not points:
+        raise UserError("--pick: the study has no complete, feasible trial to pick from")
+    return sorted(eligible(points, arg or None), key=lambda p: (-p.accuracy, p.size))[:k]
+
+
+@ELIGIBLE.register("max-accuracy")
+def _all(points: Sequence[FrontPoint], arg: str | None) -> list[FrontPoint]:
     _no_argument("max-accuracy", arg)
-    return max(front, key=lambda p: (p.accuracy, -p.size))
+    return list(points)
 
 
-@PICK_RULES.register("max-accuracy-under")
-def _max_accuracy_under(front: Sequence[FrontPoint], arg: str | None) -> FrontPoint:
-    """The most accurate student of at most SIZE (the study's size objective: params, or FLOPs;
-    ``30000``, ``30k`` or ``1.5M``): the best one that fits a budget."""
+@ELIGIBLE.register("max-accuracy-under")
+def _under(points: Sequence[FrontPoint], arg: str | None) -> list[FrontPoint]:
     limit = _size(arg)
     if limit is None:
         raise UserError(
             "--pick: max-accuracy-under needs a size > 0, e.g. max-accuracy-under:30k "
             f"(got {arg!r})"
         )
-    fits = [p for p in front if p.size <= limit]
+    fits = [p for p in points if p.size <= limit]
     if not fits:
-        smallest = min(p.size for p in front)
+        smallest = min(p.size for p in points)
         raise UserError(
             f"--pick: no front student has at most {limit:,.0f} (the smallest has {smallest:,.0f})"
         )
-    return max(fits, key=lambda p: (p.accuracy, -p.size))
+    return fits
+
+
+@PICK_RULES.register("max-accuracy")
+def _max_accuracy(front: Sequence[FrontPoint], arg: str | None) -> FrontPoint:
+    """The most accurate student (the smaller one on a tie)."""
+    return _most_accurate(_all(front, arg))
+
+
+@PICK_RULES.register("max-accuracy-under")
+def _max_accuracy_under(front: Sequence[FrontPoint], arg: str | None) -> FrontPoint:
+    """The most accurate student of at most SIZE (the study's size objective: params, or FLOPs;
+    ``30000``, ``30k`` or ``1.5M``): the best one that fits a budget."""
+    return _most_accurate(_under(front, arg))
 
 
 def _size(text: str | None) -> float | None:

@@ -166,12 +166,17 @@ def objectives_of(study: optuna.Study) -> list[str]:
     return list(study.user_attrs.get("objectives", ["accuracy", "params"]))
 
 
+def complete_trials(study: optuna.Study) -> list[FrozenTrial]:
+    """COMPLETE trials within the study's caps (pruned trials are low-fidelity and stay out)."""
+    return [
+        t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if _feasible(t)
+    ]
+
+
 def pareto_rows(study: optuna.Study) -> list[dict]:
     """Non-dominated COMPLETE trials (pruned trials are low-fidelity and stay out)."""
     objectives = objectives_of(study)
-    done = [
-        t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if _feasible(t)
-    ]
+    done = complete_trials(study)
     if not done:
         return []
     import numpy as np

@@ -16,7 +16,7 @@ from optuna.trial import TrialState, create_trial
 
 from autostudent.datasets import unit_test_split
 from autostudent.errors import UserError
-from autostudent.pareto import PICK_RULES, FrontPoint, pick
+from autostudent.pareto import PICK_RULES, FrontPoint, pick, ranked
 
 # --- pick rules (pure) -------------------------------------------------------------------------
 
@@ -70,6 +70,21 @@ def test_pick_rules_on_hand_made_fronts():
 )
 def test_bad_pick_rules_name_the_flag(rule, user_error):
     user_error(lambda: pick(FRONT, rule), "--pick")
+
+
+def test_rerank_candidates_are_the_rules_best_by_accuracy_dominated_ones_included():
+    # trial 4 is dominated (trial 2 is smaller and more accurate) but fits the budget
+    points = [*FRONT, FrontPoint(4, 0.91, 20_000)]
+    assert [p.trial for p in ranked(points, "max-accuracy-under:30k", 3)] == [2, 4, 1]
+    assert [p.trial for p in ranked(points, "max-accuracy", 2)] == [3, 2]
+    assert [p.trial for p in ranked(points, "max-accuracy-under:1000", 5)] == [1, 0]  # all fit
+    rule = "max-accuracy-under:30k"
+    assert pick(points, rule).trial == ranked(points, rule, 1)[0].trial  # K = 1: the rule's pick
+
+
+@pytest.mark.parametrize("rule", ["knee", "smallest-within:1"])
+def test_rerank_needs_a_rule_that_chooses_by_accuracy(rule, user_error):
+    user_error(lambda: ranked(FRONT, rule, 3), "--rerank", "max-accuracy-under")
 
 
 def test_pick_on_an_empty_front_is_a_user_error():
@@ -243,6 +258,9 @@ def test_bad_requests_exit_2_and_write_nothing(cli, study_db, tmp_path):
         (["--trial", "0", "--pick", "knee", "--out", out], "--trial/--pick"),
         (["--pick", "knee", "--augment", "sideways", "--out", out], "--augment"),
         (["--pick", "knee", "--out", str(full)], "--out"),
+        (["--trial", "0", "--rerank", "2", "--out", out], "--rerank"),
+        (["--pick", "max-accuracy", "--rerank", "1", "--out", out], "--rerank"),
+        (["--pick", "knee", "--rerank", "2", "--out", out], "--rerank"),
     ]
     for args, field in cases:
         code, _, err = cli("export", "--storage", copy, "--study", name, "--epochs", "1", *args)
@@ -250,6 +268,33 @@ def test_bad_requests_exit_2_and_write_nothing(cli, study_db, tmp_path):
         assert err.startswith("error: ") and field in err and err.count("\n") == 1, err
     assert not list(work.iterdir())  # not even a partial directory
     assert [p.name for p in full.iterdir()] == ["keep.txt"]
+
+
+@pytest.mark.slow  # the session's digits search, retrained
+def test_rerank_exports_the_best_candidate_on_validation(cli, study_db, tmp_path):
+    """--rerank 3: the rule's 3 best candidates retrained at the export's recipe on the training
+    split, the best validation accuracy exported; the card shows the candidates."""
+    url, name = study_db
+    out = tmp_path / "reranked"
+    code, stdout, stderr = cli(
+        "export", "--storage", url, "--study", name, "--pick", "max-accuracy", "--rerank", "3",
+        "--epochs", "1", "--no-baseline", "--json", "--out", str(out),
+    )  # fmt: skip
+    assert code == 0, stderr
+    metrics = json.loads(stdout)
+    r = metrics["rerank"]
+    study = optuna.load_study(study_name=name, storage=url)
+    complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    by_proxy = sorted(complete, key=lambda t: (-t.values[0], t.user_attrs["params"]))
+    assert [c["trial"] for c in r["candidates"]] == [t.number for t in by_proxy[:3]]
+    vals = [c["val_accuracy"] for c in r["candidates"]]
+    best = r["candidates"][vals.index(max(vals))]["trial"]  # the first of equals
+    assert r["chosen"] == metrics["trial"] == metrics["shipped"]["trial"] == best
+    assert metrics["shipped"]["chosen_by"] == "--pick max-accuracy --rerank 3"
+    assert r["val_images"] > 0 and r["train_images"] > r["val_images"] and r["epochs"] == 1
+    card = (out / "card.md").read_text()
+    assert "`--pick max-accuracy --rerank 3`" in card and "**(exported)**" in card
+    assert card.count("| 1 |") >= 1 and "measured on the validation split" in card
 
 
 def card_metrics(**change) -> dict:

@@ -43,6 +43,14 @@ def export(
         help="Retrain N times (seeds --seed .. --seed+N-1), with and without KD: test accuracy "
         "and KD gain as mean ± sd. The first seed's student is the one written.",
     ),
+    rerank: int = typer.Option(
+        0,
+        "--rerank",
+        min=0,
+        help="With --pick max-accuracy[-under:SIZE]: retrain the rule's K best candidates (by "
+        "the search's accuracy) with this recipe and export the best on the validation split; "
+        "K more retrains. 0: off.",
+    ),
     no_baseline: bool = typer.Option(
         False, "--no-baseline", help="Skip the no-KD baseline (the card then says so)."
     ),
@@ -74,6 +82,7 @@ def export(
         threads=threads,
         views=views,
         seeds=seeds,
+        rerank=rerank,
     )
     if as_json:
         typer.echo(json.dumps(metrics))

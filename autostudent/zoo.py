@@ -143,6 +143,7 @@ def train_teacher(
                      "optimizer": opt.state_dict(), "generator": gen.get_state(),
                      "scaler": amp.scaler.state_dict()}  # fmt: skip
             partial = checkpoint.with_name(checkpoint.name + ".tmp")
+            partial.parent.mkdir(parents=True, exist_ok=True)  # as save_teacher will for --out
             torch.save(state, partial)
             os.replace(partial, checkpoint)  # a kill mid-write leaves the last whole epoch
         log(

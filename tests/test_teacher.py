@@ -341,8 +341,8 @@ def test_a_teacher_checkpoint_of_other_options_is_refused(tmp_path, digits, user
 
 
 def test_teacher_train_leaves_only_the_teacher(tmp_path, cli):
-    out = tmp_path / "t.pt2"
+    out = tmp_path / "new" / "t.pt2"  # a folder that does not exist yet
     code, _out, err = cli("teacher", "train", "--data", "digits", "--width", "4", "--epochs", "1",
                           "--val-fraction", "0.2", "--out", str(out))  # fmt: skip
     assert code == 0, err
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.pt2"]
+    assert sorted(p.name for p in out.parent.iterdir()) == ["t.pt2"]

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Issue 16's evidence, round 2, against the demo teacher trained 40 epochs. Every step resumes
+# where it stopped: rerun this script to continue (it spans sessions). The rules it applies were
+# fixed on 2026-12-03, before any of its runs (README.md here).
+set -euo pipefail
+cd "$(dirname "$0")/../../.."
+PY=${PY:-.venv/bin/python}
+HERE=studies/results/students_e40
+TEACHER=studies/teachers/fashion_mnist_resnet8_e40.pt2
+DB=sqlite:///$HERE/fashion_mnist_e40.db
+STUDY=fashion-mnist-evidence-e40
+
+# 1. The teacher: the demo teacher's command with 40 epochs (TEACHER.partial resumes it).
+if [ ! -f "$TEACHER" ]; then
+  $PY -m autostudent teacher train --arch resnet8 --width 32 --epochs 40 --seed 0 \
+      --out "$TEACHER" 2>&1 | tee -a studies/results/teacher_e40/train.log
+fi
+$PY -m autostudent teacher eval "$TEACHER" --json > $HERE/teacher.json
+
+# 2. The demo search against it (the demo's settings; nothing if it is finished).
+$PY -m autostudent search $HERE/fashion_mnist_e40.yaml --storage "$DB" --study "$STUDY" --quiet
+
+# 3. Final fidelity (export's recipe, 5 epochs, 3 seeds): the front, a sample of dominated
+#    students and the hand-designed baselines at the front's sizes, with and without KD.
+$PY -m autostudent bench students --storage "$DB" --study "$STUDY" --top 12 --seeds 3 \
+    --epochs 5 --workers 2 --threads 1 --raw $HERE/runs --out $HERE/summary.json --json
+
+# 4. The students a user would export at 1/10 and 1/40 of the teacher's params: the most
+#    accurate under the budget, its 3 best candidates re-ranked on validation at this recipe.
+for SIZE in 30807 7701; do
+  if [ ! -f "$HERE/export-$SIZE/metrics.json" ]; then
+    $PY -m autostudent export --storage "$DB" --study "$STUDY" \
+        --pick "max-accuracy-under:$SIZE" --rerank 3 --epochs 5 --seeds 3 --threads 1 \
+        --out "$HERE/export-$SIZE"
+  fi
+done

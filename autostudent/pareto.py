@@ -113,8 +113,13 @@ Eligible = Callable[[Sequence[FrontPoint], "str | None"], list[FrontPoint]]
 ELIGIBLE: Registry[Eligible] = Registry("pick rule by accuracy")
 
 
+def _by_accuracy(p: FrontPoint) -> tuple[float, float]:
+    """Most accurate first, the smaller one on a tie."""
+    return -p.accuracy, p.size
+
+
 def _most_accurate(points: Sequence[FrontPoint]) -> FrontPoint:
-    return max(points, key=lambda p: (p.accuracy, -p.size))
+    return min(points, key=_by_accuracy)
 
 
 def ranked(points: Sequence[FrontPoint], rule: str, k: int) -> list[FrontPoint]:
@@ -135,7 +140,7 @@ def ranked(points: Sequence[FrontPoint], rule: str, k: int) -> list[FrontPoint]:
         ) from None
     if not points:
         raise UserError("--pick: the study has no complete, feasible trial to pick from")
-    return sorted(eligible(points, arg or None), key=lambda p: (-p.accuracy, p.size))[:k]
+    return sorted(eligible(points, arg or None), key=_by_accuracy)[:k]
 
 
 @ELIGIBLE.register("max-accuracy")
@@ -198,7 +203,7 @@ def _knee(front: Sequence[FrontPoint], arg: str | None) -> FrontPoint:
     acc = [p.accuracy for p in points]
     span_s, span_a = logs[-1] - logs[0], acc[-1] - acc[0]
     if len(points) < 3 or span_s <= 0 or span_a <= 0:
-        return max(points, key=lambda p: (p.accuracy, -p.size))
+        return _most_accurate(points)
 
     def above_chord(i: int) -> float:
         # the chord is the diagonal of the unit square; distance = (a - s) / sqrt(2)

@@ -135,10 +135,8 @@ class OneCycleSGD:
 
     def load_state_dict(self, state: dict) -> None:
         params = [p for group, _ in self.groups for p in group]
-        if len(state["buffers"]) != len(params):
-            raise ValueError(f"{len(state['buffers'])} momentum buffers for {len(params)} params")
         self.steps = int(state["steps"])
-        pairs = zip(params, state["buffers"], strict=True)
+        pairs = zip(params, state["buffers"], strict=True)  # another model: ValueError
         self.buffers = {p: buf.to(p.device) for p, buf in pairs if buf is not None}
 
     def zero_grad(self) -> None:

@@ -53,8 +53,13 @@ def test_the_ceiling_probe_trains_a_study_student_alone_and_in_pairs_on_no_ray_c
     for measured in (alone_first, pair_first):
         assert all(len(pair) == 2 for pair in measured["pair_s"])
         assert all(s > 0 for s in measured["alone_s"])
-        # two workers give between one and (a little noise above) two workers' throughput
-        assert 0.5 < measured["ratio"] < 2.6
+        # the ratio is the pair's throughput over the lone worker's, from the raw times it keeps
+        # (how large it is depends on what else runs on the machine: that is bench scaling's
+        # measurement, never a test's assertion)
+        alone_s = sum(measured["alone_s"]) / len(measured["alone_s"])
+        pair_s = [sum(times) / len(times) for times in zip(*measured["pair_s"], strict=True)]
+        assert measured["ratio"] == pytest.approx(sum(alone_s / s for s in pair_s))
+        assert measured["ratio"] > 0
 
 
 def _run(

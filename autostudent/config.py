@@ -249,7 +249,8 @@ class StudyConfig(_Section):
     budget: BudgetConfig = BudgetConfig()
     caps: CapsConfig = CapsConfig()
     search: SearchConfig = SearchConfig()
-    resources: ResourcesConfig = ResourcesConfig()
+    # built when a study is, not at import: its validators import torch (autostudent.device)
+    resources: ResourcesConfig = Field(default_factory=ResourcesConfig)
 
     def storage_url(self) -> str:
         return self.storage or f"sqlite:///{self.study}.db"

@@ -79,13 +79,16 @@ def digits_config(tmp_path: Path, teacher_file: Path) -> dict:
 
 @pytest.mark.slow
 def test_import_is_cheap_and_the_api_names_stay_functions() -> None:
-    """`import autostudent` loads no torch, Optuna or Ray; importing every submodule (the trap:
-    a submodule binds the package attribute of its name) leaves `autostudent.search` the
-    function."""
+    """`import autostudent` loads no torch, Optuna or Ray, `autostudent.cli` no torch; importing
+    every submodule (the trap: a submodule binds the package attribute of its name) leaves
+    `autostudent.search` the function."""
     code = (
         "import sys, autostudent\n"
         "heavy = [m for m in ('torch', 'optuna', 'ray', 'pandas', 'numpy') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
+        # the command line (--help, status, trials) starts without torch: 1 s, not 3
+        "import autostudent.cli\n"
+        "assert 'torch' not in sys.modules\n"
         "import autostudent.driver, autostudent.cli, autostudent.export, autostudent.study\n"
         "from autostudent import api\n"
         "assert autostudent.search is api.search and autostudent.load is api.load\n"

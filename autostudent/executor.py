@@ -440,5 +440,8 @@ def init_ray(address: str | None, resources: Resources) -> None:
         # `ray start` last started on this machine (/tmp/ray/ray_current_cluster): a search
         # without --ray-address would run its trials on someone else's cluster, or fail there.
         cpus = max(os.cpu_count() or 1, resources.workers * resources.cpus_per_trial)
+        # Ray's own default for a new cluster (token authentication), chosen explicitly: left
+        # unset, Ray prints a warning about that default on the user's terminal at every search
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
         ray.init(address="local", num_cpus=cpus, num_gpus=None, **kwargs)
     take_over_ray_printer()

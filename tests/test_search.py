@@ -324,6 +324,7 @@ def test_sigkill_or_ctrl_c_at_any_point_then_resume_ends_with_exactly_n(tmp_path
 
     rerun = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert "Token authentication" not in rerun.stderr  # Ray's notice about its own default
     study = studydb.load(f"sqlite:///{db}", "e2e")
     st = states(study)
     assert st["COMPLETE"] + st["PRUNED"] == n

@@ -21,6 +21,18 @@ as it ends, and summary.json is rewritten at the end from every raw run here and
 runs of ../students/runs.
 
   .venv/bin/python studies/results/kd_recipe/kd_recipe.py --workers 2
+
+Round ``e40`` asks the same against the demo teacher trained 40 epochs (94.31 % test,
+``../students_e40``), where the gap is capacity rather than under-training. Its design was fixed
+on 2026-12-03 before any of its runs: the ≤ 1/10 student by the evidence's proxy rule, trial 25
+(16,895 params, rkd T 1.07 α 0.074), and the MobileNetV2 of its size target (16,410) as a
+second architecture; arms no KD, the search's settings (the baselines get trial 25's, as
+``bench students`` gives them) and literature KD; 5 and 15 epochs; seeds 0-2. Its 5-epoch no-KD
+and search-KD runs are ``bench students``' own (``../students_e40/runs``), so they are not run
+twice; its runs and summary go to ``e40/``:
+
+  .venv/bin/python studies/results/kd_recipe/kd_recipe.py --round e40 --workers 2
+  .venv/bin/python studies/results/kd_recipe/kd_recipe.py --round e40 --summary
 """
 
 from __future__ import annotations
@@ -31,85 +43,128 @@ import shutil
 import statistics
 import sys
 import tempfile
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-EVIDENCE = HERE.parent / "students"
-STUDY = "fashion-mnist-evidence"
-TEACHER_TEST = 0.9282  # the demo teacher's test accuracy (studies/results/students/summary.json)
 LITERATURE = {"loss": "kd", "temperature": 4.0, "alpha": 0.9}
+OWN = "own"  # an arm with the student's own KD settings (the search's; a baseline: bench's)
+
+
+@dataclass(frozen=True)
+class Round:
+    evidence: Path  # the evidence study's folder: its database and its runs/
+    db: str
+    study: str
+    teacher_test: float
+    out: Path  # this round's runs/ and summary.json
+    # phase → [(student, epochs, arms)]; a student is a trial number or ("mobilenetv2", size)
+    phases: dict
+
+
+ROUNDS = {
+    "r1": Round(
+        HERE.parent / "students", "fashion_mnist.db", "fashion-mnist-evidence",
+        0.9282,  # the demo teacher's test accuracy (studies/results/students/summary.json)
+        HERE,
+        {
+            "1": [(37, 5, ["lit"]), (("mobilenetv2", 17552), 5, ["lit"])],
+            "2": [(37, 15, ["lit", None])],
+            "3": [(("mobilenetv2", 17552), 15, ["lit", None])],
+            "4": [(13, 5, ["lit"]), (("mobilenetv2", 6450), 5, ["lit"])],
+        },
+    ),
+    "e40": Round(
+        HERE.parent / "students_e40", "fashion_mnist_e40.db", "fashion-mnist-evidence-e40",
+        0.9431,  # the 40-epoch teacher's test accuracy (../students_e40/teacher.json)
+        HERE / "e40",
+        {
+            "1": [(25, 5, ["lit"])],
+            "2": [(25, 15, [None, "lit", OWN])],
+            "3": [(("mobilenetv2", 16895), 5, ["lit"])],
+            "4": [(("mobilenetv2", 16895), 15, [None, "lit", OWN])],
+        },
+    ),
+}  # fmt: skip
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--round", default="r1", choices=sorted(ROUNDS))
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--phases", default="1,2,3,4", help="which phases to run, in order")
+    ap.add_argument("--summary", action="store_true", help="only rewrite summary.json")
     args = ap.parse_args()
+    rnd = ROUNDS[args.round]
+    if not args.summary:
+        run(rnd, args)
+    summarise(rnd)
+
+
+def run(rnd: Round, args) -> None:
+    import sqlite3
 
     from autostudent import study as studydb
-    from autostudent.baselines import searched_plans
+    from autostudent.baselines import baseline_kd, searched_plans
     from autostudent.export import study_config
     from autostudent.families import sized_spec, spec_params
     from autostudent.final_runs import KD, Recipe, RunPlan
     from autostudent.final_training import run_all
 
-    raw = HERE / "runs"
-    # A throwaway copy of the evidence database: run_all records into a study, and the
-    # committed evidence must not change. Earlier runs of this script come back from runs/.
+    raw = rnd.out / "runs"
+    # A throwaway copy of the evidence database (SQLite's backup: the evidence may be written
+    # meanwhile): run_all records into a study, and the committed evidence must not change.
+    # Earlier runs of this script come back from runs/.
     tmp = Path(tempfile.mkdtemp(prefix="kd_recipe-"))
-    shutil.copy(EVIDENCE / "fashion_mnist.db", tmp / "db.sqlite")
+    with sqlite3.connect(rnd.evidence / rnd.db) as src, sqlite3.connect(tmp / "db.sqlite") as dst:
+        src.backup(dst)
     storage = f"sqlite:///{tmp / 'db.sqlite'}"
-    study = studydb.load(storage, STUDY)
+    study = studydb.load(storage, rnd.study)
     for f in sorted(raw.glob("*.json")) if raw.exists() else []:
         r = json.loads(f.read_text())
         study.set_user_attr("final_run:" + r["key"], r)
     config = study_config(study, storage)
     b = config.budget
-    lit = KD(**LITERATURE)
     seeds = list(range(args.seeds))
+    baseline_own = baseline_kd(study)[0]
 
-    def student(trial: int, recipe, kds) -> list:
-        base = searched_plans(study, [trial], seeds, recipe, no_kd=True)
-        out = []
-        for kd in kds:
-            out += [replace(p, kd=kd) for p in base if p.kd is None]
-        return out
+    def plans(who, epochs: int, arms) -> list:
+        recipe = Recipe(epochs, b.batch_size, b.lr, b.weight_decay)
+        if isinstance(who, int):
+            base = searched_plans(study, [who], seeds, recipe, no_kd=True)
+            own = {p.seed: p.kd for p in base if p.kd is not None}
+            base = [p for p in base if p.kd is None]
+        else:
+            family, size = who
+            spec = sized_spec(family, size, in_channels=1, num_classes=10, input_size=28)
+            base = [
+                RunPlan("baseline", family, spec, spec_params(spec), None, s, recipe,
+                        target_params=size)
+                for s in seeds
+            ]  # fmt: skip
+            own = {s: baseline_own for s in seeds}
+        kds = {None: lambda s: None, "lit": lambda s: KD(**LITERATURE), OWN: own.get}
+        return [replace(p, kd=kds[arm](p.seed)) for arm in arms for p in base]
 
-    def mobilenet(size: int, recipe, kds) -> list:
-        spec = sized_spec("mobilenetv2", size, in_channels=1, num_classes=10, input_size=28)
-        return [
-            RunPlan("baseline", "mobilenetv2", spec, spec_params(spec), kd, s, recipe,
-                    target_params=size)
-            for kd in kds for s in seeds
-        ]  # fmt: skip
-
-    five = Recipe(5, b.batch_size, b.lr, b.weight_decay)
-    fifteen = Recipe(15, b.batch_size, b.lr, b.weight_decay)
-    phases = {
-        "1": student(37, five, [lit]) + mobilenet(17552, five, [lit]),
-        "2": student(37, fifteen, [lit, None]),
-        "3": mobilenet(17552, fifteen, [lit, None]),
-        "4": student(13, five, [lit]) + mobilenet(6450, five, [lit]),
-    }
     try:
         for name in args.phases.split(","):
-            print(f"phase {name}: {len(phases[name])} runs", flush=True)
-            run_all(study, config, phases[name], workers=args.workers, threads=1, raw_dir=raw)
+            todo = [p for who, epochs, arms in rnd.phases[name] for p in plans(who, epochs, arms)]
+            todo.sort(key=lambda p: p.seed)  # every arm's seed 0 lands first
+            print(f"phase {name}: {len(todo)} runs", flush=True)
+            run_all(study, config, todo, workers=args.workers, threads=1, raw_dir=raw)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    summarise()
 
 
-def summarise() -> None:
+def summarise(rnd: Round) -> None:
     """summary.json: per (student, KD arm, epochs) the test accuracy over seeds, and per
     (student, epochs) the KD gain and the share of the no-KD gap to the teacher it closes."""
     from autostudent.final_runs import groups
 
-    mine = [json.loads(f.read_text()) for f in sorted((HERE / "runs").glob("*.json"))]
+    mine = [json.loads(f.read_text()) for f in sorted((rnd.out / "runs").glob("*.json"))]
     names = {(r["name"], r["params"]) for r in mine}
-    theirs = [json.loads(f.read_text()) for f in sorted((EVIDENCE / "runs").glob("*.json"))]
+    theirs = [json.loads(f.read_text()) for f in sorted((rnd.evidence / "runs").glob("*.json"))]
     theirs = [
         r for r in theirs
         if (r["name"], r["params"]) in names and r["recipe"]["epochs"] in (5, 15)
@@ -134,7 +189,7 @@ def summarise() -> None:
         acc = dict(zip(a["seeds"], a["test_accuracies"], strict=True))
         no = dict(zip(base["seeds"], base["test_accuracies"], strict=True))
         per_seed = [acc[s] - no[s] for s in common]
-        gap = TEACHER_TEST - statistics.fmean(no[s] for s in common)
+        gap = rnd.teacher_test - statistics.fmean(no[s] for s in common)
         gains.append({
             "name": name, "params": params, "epochs": epochs, "arm": arm, "seeds": common,
             "kd_gain_pt": [round(100 * g, 2) for g in per_seed],
@@ -144,13 +199,13 @@ def summarise() -> None:
             "kd_gap_closed": statistics.fmean(per_seed) / gap if gap > 0 else None,
         })  # fmt: skip
     out = {
-        "teacher_test_accuracy": TEACHER_TEST,
+        "teacher_test_accuracy": rnd.teacher_test,
         "literature_kd": LITERATURE,
         "command": "studies/results/kd_recipe/kd_recipe.py " + " ".join(sys.argv[1:]),
         "arms": arms,
         "kd_gains": gains,
     }
-    (HERE / "summary.json").write_text(json.dumps(out, indent=1) + "\n")
+    (rnd.out / "summary.json").write_text(json.dumps(out, indent=1) + "\n")
     for g in gains:
         closed = g["kd_gap_closed"]
         share = (
@@ -165,7 +220,4 @@ def summarise() -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] == ["--summary"]:
-        summarise()
-    else:
-        main()
+    main()

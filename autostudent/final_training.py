@@ -106,6 +106,7 @@ def execute(plan: RunPlan, ctx: Context) -> dict:
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "wall_seconds": time.time() - started,
         "code": provenance.code(),
+        "machine": provenance.machine(),
         "spec": plan.spec,
     }
 

@@ -27,3 +27,11 @@ def test_a_checkout_gives_its_commit_and_whether_the_package_differs():
 
 def test_outside_a_checkout_there_is_no_commit(tmp_path):
     assert provenance._git(tmp_path, "rev-parse", "HEAD") is None
+
+
+def test_the_machine_names_its_processor_and_torch():
+    import torch
+
+    info = provenance.machine()
+    assert info["cpu"] and isinstance(info["cpu"], str)
+    assert info["cores"] >= 1 and info["torch"] == torch.__version__

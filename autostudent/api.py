@@ -131,9 +131,10 @@ class Study:
         "smallest-within:PTS" | "max-accuracy-under:SIZE"``) in full with KD and write a
         deployable directory at ``out`` (``autostudent export``); ``format``: torchscript | onnx
         | both; ``rerank=K``: the pick rule's K best candidates retrained, the best on
-        validation exported. Returns metrics.json's content. ``threads``: torch CPU threads
-        while it trains (restored after). ``options``: any other field of
-        ``export.ExportRequest`` (a newer export flag), passed on as is."""
+        validation exported; ``teacher=PATH``: the teacher file where it is not where the
+        search read it (the same file: its SHA-256 is checked). Returns metrics.json's content.
+        ``threads``: torch CPU threads while it trains (restored after). ``options``: any
+        other field of ``export.ExportRequest`` (a newer export flag), passed on as is."""
         from autostudent.export import ExportRequest, run_export
 
         fields = {f.name for f in dataclasses.fields(ExportRequest)} - {"storage", "study", "out"}
@@ -171,13 +172,15 @@ class Study:
         threads: int = 1,
         raw_dir: str | os.PathLike | None = None,
         dry_run: bool = False,
+        teacher: str | os.PathLike | None = None,
         log: Callable[[str], None] | None = None,
     ) -> dict:
         """Hand-designed students (each family sized to every front student, or to ``sizes``)
         and the front's students, retrained with export's recipe with and without KD over
         seeds (``autostudent baselines``); every run is stored in the study and never run
         again. Returns the baselines and each front student's margin over the best baseline of
-        at most its size. ``log``: called with each progress line."""
+        at most its size. ``teacher``: the teacher file where it is not where the search read it
+        (the same file: its SHA-256 is checked). ``log``: called with each progress line."""
         from autostudent.families import family_names
         from autostudent.final_training import run_baselines
 
@@ -193,6 +196,7 @@ class Study:
             threads=threads,
             raw_dir=None if raw_dir is None else Path(raw_dir),
             dry_run=dry_run,
+            teacher=None if teacher is None else Path(teacher),
             log=log or (lambda _line: None),
         )
 

@@ -413,6 +413,20 @@ def check_ray_address(address: str | None, timeout: float = 5.0) -> None:
         ) from None
 
 
+class _TokenNotice(logging.Filter):
+    """Drops Ray's notice that a new local cluster uses token authentication, its default: a
+    WARNING on the user's terminal at every search, about nothing they did or need to do."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Token authentication is enabled for this")
+
+
+def quiet_token_notice() -> None:
+    log = logging.getLogger("ray._private.authentication.authentication_token_setup")
+    if not any(isinstance(f, _TokenNotice) for f in log.filters):
+        log.addFilter(_TokenNotice())
+
+
 def init_ray(address: str | None, resources: Resources) -> None:
     import ray
 
@@ -440,8 +454,6 @@ def init_ray(address: str | None, resources: Resources) -> None:
         # `ray start` last started on this machine (/tmp/ray/ray_current_cluster): a search
         # without --ray-address would run its trials on someone else's cluster, or fail there.
         cpus = max(os.cpu_count() or 1, resources.workers * resources.cpus_per_trial)
-        # Ray's own default for a new cluster (token authentication), chosen explicitly: left
-        # unset, Ray prints a warning about that default on the user's terminal at every search
-        os.environ.setdefault("RAY_AUTH_MODE", "token")
+        quiet_token_notice()
         ray.init(address="local", num_cpus=cpus, num_gpus=None, **kwargs)
     take_over_ray_printer()

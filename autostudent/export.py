@@ -68,6 +68,7 @@ class ExportRequest:
     rerank: int = 0  # K ≥ 2: the pick rule's K best candidates, retrained, best on validation
     baseline: bool = True
     format: str = "torchscript"  # torchscript | onnx | both (onnx_export.FORMATS)
+    teacher: Path | None = None  # the teacher file, where it is not where the search read it
 
 
 class Normalised(nn.Module):
@@ -124,8 +125,16 @@ def chosen_trial(study: optuna.Study, number: int | None, rule: str | None) -> F
     return trial
 
 
-def study_config(study: optuna.Study, url: str) -> StudyConfig:
+def study_config(
+    study: optuna.Study, url: str, teacher: Path | None = None, *, needs_teacher: bool = True
+) -> StudyConfig:
+    """The study's stored config for a retrain: the full training split, the storage the user
+    named and, with ``teacher``, the teacher file at another path than the search read it from
+    (a study copied to another machine): it must be the same file (its SHA-256 is checked).
+    ``needs_teacher``: the teacher file must exist (a retrain loads it)."""
     from pydantic import ValidationError
+
+    from autostudent.teacher import file_sha256
 
     raw = study.user_attrs.get("config")
     if raw is None:
@@ -134,6 +143,23 @@ def study_config(study: optuna.Study, url: str) -> StudyConfig:
         config = StudyConfig.model_validate(raw)
     except ValidationError as exc:
         raise UserError(f"--study: its stored config is invalid: {describe_error(exc)}") from None
+    searched = study.user_attrs.get("teacher", {}).get("sha256")
+    if teacher is not None:
+        if not Path(teacher).is_file():
+            raise UserError(f"--teacher: {teacher} does not exist")
+        if searched not in (None, file_sha256(Path(teacher))):
+            raise UserError(
+                f"--teacher: {teacher} is not the teacher study {study.study_name!r} was "
+                "searched with (its SHA-256 differs)"
+            )
+        config = config.model_copy(
+            update={"teacher": config.teacher.model_copy(update={"path": Path(teacher)})}
+        )
+    elif needs_teacher and not config.teacher.path.is_file():
+        raise UserError(
+            f"teacher.path: {config.teacher.path} (where the search read the teacher) does not "
+            "exist here; give --teacher PATH, the same file (its SHA-256 is checked)"
+        )
     # The full training split, and the storage the user named (never the one in the config:
     # the study may have been copied away from the database a search still writes to).
     budget = config.budget.model_copy(update={"train_subset": None})
@@ -206,7 +232,7 @@ def run_export(req: ExportRequest) -> dict:
     _check_out(req.out)
     study = studydb.load(req.storage, req.study)
     trial = chosen_trial(study, req.trial, req.pick)
-    p = prepare(study_config(study, req.storage))
+    p = prepare(study_config(study, req.storage, req.teacher))
     searched = study.user_attrs.get("teacher", {})
     if searched.get("sha256") not in (None, p.teacher.sha256):
         raise UserError(
@@ -385,7 +411,7 @@ def versus_baseline(study: optuna.Study, metrics: dict, req: ExportRequest) -> d
     from autostudent.baselines import baseline_summary, best_baseline
     from autostudent.final_runs import groups, stored
 
-    b = study_config(study, req.storage).budget
+    b = study_config(study, req.storage, needs_teacher=False).budget
     recipe = {
         "epochs": req.epochs,
         "batch_size": b.batch_size,

@@ -196,6 +196,7 @@ def run_baselines(
     threads: int = 1,
     raw_dir=None,
     dry_run: bool = False,
+    teacher: Path | None = None,
     log=print,
 ) -> dict:
     """``autostudent baselines``: plan, run what is not stored yet, and return the comparison.
@@ -209,7 +210,7 @@ def run_baselines(
     if seeds < 1 or epochs < 1 or workers < 1 or threads < 1:
         raise UserError("--seeds/--epochs/--workers/--threads: must be ≥ 1")
     study = studydb.load(storage, study_name)
-    config = study_config(study, storage)
+    config = study_config(study, storage, teacher, needs_teacher=not dry_run)
     front = [r["trial"] for r in studydb.pareto_rows(study)]
     if not front:
         raise UserError(f"--study: {study_name!r} has no complete trial on its front yet")

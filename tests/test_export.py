@@ -271,6 +271,45 @@ def test_bad_requests_exit_2_and_write_nothing(cli, study_db, tmp_path):
 
 
 @pytest.mark.slow  # the session's digits search, retrained
+def test_a_teacher_that_moved_is_named_and_given_with_teacher(
+    cli, study_db, tmp_path, teacher_file
+):
+    """A study copied to another machine: the teacher is not where the search read it."""
+    url, name = study_db
+    db = tmp_path / "moved.db"
+    shutil.copy(url.removeprefix("sqlite:///"), db)
+    copy = f"sqlite:///{db}"
+    study = optuna.load_study(study_name=name, storage=copy)
+    config = study.user_attrs["config"]
+    gone = tmp_path / "gone" / "digits.pt2"
+    study.set_user_attr("config", {**config, "teacher": {**config["teacher"], "path": str(gone)}})
+    out = tmp_path / "out"
+    export = ("export", "--storage", copy, "--study", name, "--trial", "0", "--epochs", "1",
+              "--no-baseline", "--out", str(out))  # fmt: skip
+    code, _, err = cli(*export)
+    assert code == 2 and err.count("\n") == 1, err
+    assert str(gone) in err and "--teacher" in err
+    code, _, err = cli("baselines", "--storage", copy, "--study", name, "--epochs", "1")
+    assert code == 2 and "--teacher" in err and err.count("\n") == 1, err
+    code, _, err = cli("baselines", "--storage", copy, "--study", name, "--dry-run")
+    assert code == 0, err  # a plan needs no teacher
+
+    other = tmp_path / "other.pt2"  # another file: refused before anything is trained
+    other.write_bytes(teacher_file.read_bytes() + b"\0")
+    code, _, err = cli(*export, "--teacher", str(other))
+    assert code == 2 and "--teacher" in err and "SHA-256" in err, err
+    assert not out.exists()
+
+    moved = tmp_path / "elsewhere" / "digits.pt2"
+    moved.parent.mkdir()
+    shutil.copy(teacher_file, moved)
+    code, _, err = cli(*export, "--teacher", str(moved))
+    assert code == 0, err
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["teacher"]["path"] == "teachers/digits.pt2"  # as the study file named it
+
+
+@pytest.mark.slow  # the session's digits search, retrained
 def test_rerank_exports_the_best_candidate_on_validation(cli, study_db, tmp_path):
     """--rerank 3: the rule's 3 best candidates retrained at the export's recipe on the training
     split, the best validation accuracy exported; the card shows the candidates."""

@@ -222,6 +222,7 @@ def bench_students(
     threads: int = 1,
     raw_dir=None,
     report_only: bool = False,
+    teacher=None,
     log: Callable[[str], None] = print,
 ) -> dict:
     """Run what is not stored yet (baselines and front with and without KD, the sample with KD),
@@ -247,6 +248,7 @@ def bench_students(
         threads=threads,
         raw_dir=raw_dir,
         dry_run=report_only,
+        teacher=teacher,
         log=log,
     )
     b = _config(study, storage).budget
@@ -268,4 +270,4 @@ def bench_students(
 def _config(study, storage: str):
     from autostudent.export import study_config
 
-    return study_config(study, storage)
+    return study_config(study, storage, needs_teacher=False)

@@ -33,6 +33,12 @@ def baselines(
         None, "--raw", help="Also write every run's record as JSON into this folder."
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan; train nothing."),
+    teacher: Path | None = typer.Option(
+        None,
+        "--teacher",
+        help="The teacher file, where it is not where the search read it (a study copied to "
+        "another machine); it must be the same file: its SHA-256 is checked.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
 ) -> None:
     """Train hand-designed students (each family sized to the front's students) and the front's
@@ -52,6 +58,7 @@ def baselines(
         threads=threads,
         raw_dir=raw,
         dry_run=dry_run,
+        teacher=teacher,
         log=lambda line: typer.echo(line, err=as_json),
     )
     if as_json:

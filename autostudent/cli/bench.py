@@ -140,6 +140,12 @@ def students(
     report_only: bool = typer.Option(
         False, "--report-only", help="Train nothing: report what is stored so far."
     ),
+    teacher: Path | None = typer.Option(
+        None,
+        "--teacher",
+        help="The teacher file, where it is not where the search read it (a study copied to "
+        "another machine); it must be the same file: its SHA-256 is checked.",
+    ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Retrain the front, dominated students and the baselines with export's recipe over seeds:
@@ -159,6 +165,7 @@ def students(
         threads=threads,
         raw_dir=raw,
         report_only=report_only,
+        teacher=teacher,
         log=log,
     )
     from autostudent.storage import safe_url

@@ -62,6 +62,12 @@ def export(
         "--format",
         help="torchscript (student.pt) | onnx (student.onnx, checked with onnxruntime) | both.",
     ),
+    teacher: Path | None = typer.Option(
+        None,
+        "--teacher",
+        help="The teacher file, where it is not where the search read it (a study copied to "
+        "another machine); it must be the same file: its SHA-256 is checked.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print metrics.json on stdout."),
 ) -> None:
     """Retrain the chosen student from scratch with KD on the full training split, measure it
@@ -83,6 +89,7 @@ def export(
         views=views,
         seeds=seeds,
         rerank=rerank,
+        teacher=teacher,
     )
     if as_json:
         typer.echo(json.dumps(metrics))

@@ -32,10 +32,12 @@ Design, fixed on 2026-12-03 before any run:
 - **Rule**: an EMA decay earns a place in the search only if its epoch-1 τ beats the raw
   model's by ≥ 0.1 here and on a second task (the digits teacher of ``../coverage``) too.
 
-Every trial's readings are appended to ``runs.jsonl`` as it ends (a rerun skips those there);
-``--summary`` writes ``summary.json``.
+The second task (``--population digits``) is the demo's settings against the ResNet-20 digits
+teacher (``digits/``: its study file, teacher and search database; the study file names the
+commands that made them). Every trial's readings are appended to ``runs-POPULATION.jsonl`` as it
+ends (a rerun skips those there); ``--summary`` writes ``summary-POPULATION.json``.
 
-  .venv/bin/python studies/results/rung_ema/rung_ema.py
+  .venv/bin/python studies/results/rung_ema/rung_ema.py   # or, one a core: --shard 0/2, --shard 1/2
   .venv/bin/python studies/results/rung_ema/rung_ema.py --summary
 """
 
@@ -49,7 +51,20 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 EVIDENCE = HERE.parent / "students_e40"
-DB, STUDY = "fashion_mnist_e40.db", "fashion-mnist-evidence-e40"
+# population → (its search's database, study name, its teacher: the database stores the path
+# the search was run with, which need not exist in another checkout)
+POPULATIONS = {
+    "e40": (
+        EVIDENCE / "fashion_mnist_e40.db",
+        "fashion-mnist-evidence-e40",
+        HERE.parents[1] / "teachers" / "fashion_mnist_resnet8_e40.pt2",
+    ),
+    "digits": (
+        HERE / "digits" / "digits.db",
+        "digits-r20",
+        HERE / "digits" / "digits_resnet20.pt2",
+    ),
+}
 DECAYS = (0.9, 0.99, 0.998)
 RUNG_IMAGES = 2000
 
@@ -156,7 +171,9 @@ def measure(trial, p, outputs) -> dict:
     }
 
 
-def run() -> None:
+def run(population: str, shard: tuple[int, int] = (0, 1)) -> None:
+    """Measure every trial of ``population`` not in its runs file yet; ``shard`` (i, n): only
+    the i-th of every n, so that n processes (one a core) share the population."""
     import sqlite3
     import tempfile
 
@@ -168,18 +185,20 @@ def run() -> None:
     from autostudent.teacher_outputs import default_cache_dir, teacher_outputs
 
     torch.set_num_threads(1)
-    out = HERE / "runs.jsonl"
+    out = HERE / f"runs-{population}.jsonl"
+    db, name, teacher = POPULATIONS[population]
     done = {json.loads(line)["trial"] for line in out.open()} if out.exists() else set()
     tmp = Path(tempfile.mkdtemp(prefix="rung_ema-")) / "db.sqlite"
-    with sqlite3.connect(EVIDENCE / DB) as src, sqlite3.connect(tmp) as dst:
+    with sqlite3.connect(db) as src, sqlite3.connect(tmp) as dst:
         src.backup(dst)  # the evidence may be written meanwhile
-    study = studydb.load(f"sqlite:///{tmp}", STUDY)
+    study = studydb.load(f"sqlite:///{tmp}", name)
     config = StudyConfig.model_validate(study.user_attrs["config"])
-    config = config.model_copy(update={"storage": f"sqlite:///{tmp}"})
+    teacher_config = config.teacher.model_copy(update={"path": teacher})
+    config = config.model_copy(update={"storage": f"sqlite:///{tmp}", "teacher": teacher_config})
     p = prepare(config)
     trials = [t for t in study.trials if "spec" in t.user_attrs and "kd_loss" in t.params]
     outputs = teacher_outputs(p.teacher, p.data, config.cache_dir or default_cache_dir())
-    for t in trials:
+    for t in trials[shard[0] :: shard[1]]:
         if t.number in done:
             continue
         record = measure(t, p, outputs)
@@ -189,10 +208,10 @@ def run() -> None:
         print(f"trial {t.number:>2} ({record['params']:>6,}): epoch 3 {last:.4f}", flush=True)
 
 
-def summarise() -> None:
+def summarise(population: str) -> None:
     from scipy.stats import kendalltau, spearmanr
 
-    runs = [json.loads(line) for line in (HERE / "runs.jsonl").open()]
+    runs = [json.loads(line) for line in (HERE / f"runs-{population}.jsonl").open()]
     target = [r["target"] for r in runs]
     best10 = set(sorted(range(len(runs)), key=lambda i: -target[i])[:10])
     readers = ["raw", *(f"ema{d:g}" for d in DECAYS)]
@@ -212,7 +231,7 @@ def summarise() -> None:
             "spearman_rho": float(spearmanr(reading, target).statistic),
             "best10_kept_by_top_half": len(best10 & kept),
         })  # fmt: skip
-    final = _final_means()
+    final = _final_means() if population == "e40" else {}
     paired = [
         (t, final[r["trial"]]) for r, t in zip(runs, target, strict=True) if r["trial"] in final
     ]
@@ -245,7 +264,7 @@ def summarise() -> None:
         "reproduced_complete_trials_max_abs_diff": max(repro) if repro else None,
         "command": "studies/results/rung_ema/rung_ema.py " + " ".join(sys.argv[1:]),
     }
-    (HERE / "summary.json").write_text(json.dumps(out, indent=1) + "\n")
+    (HERE / f"summary-{population}.json").write_text(json.dumps(out, indent=1) + "\n")
     for r in retest:
         print(f"test-retest, epoch {r['epoch']} (n {r['n']}): tau {r['kendall_tau']:.3f}, "
               f"mean |diff| {r['mean_abs_diff_pt']:.1f} pt")  # fmt: skip
@@ -271,9 +290,11 @@ def _final_means() -> dict[int, float]:
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
+    ap.add_argument("--population", default="e40", choices=sorted(POPULATIONS))
     ap.add_argument("--summary", action="store_true")
-    if ap.parse_args().summary:
-        summarise()
-    else:
-        run()
-        summarise()
+    ap.add_argument("--shard", default="0/1", help="i/n: measure the i-th of every n trials")
+    args = ap.parse_args()
+    if not args.summary:
+        i, n = (int(v) for v in args.shard.split("/"))
+        run(args.population, (i, n))
+    summarise(args.population)

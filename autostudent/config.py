@@ -167,6 +167,10 @@ class BudgetConfig(_Section):
     weight_decay: float = Field(5e-4, ge=0)
     # validation images at the epochs before the last (the last uses the whole split)
     rung_val_images: int | None = Field(2000, ge=100)
+    # before the last epoch a rung reads an exponential moving average of the weights (and
+    # BatchNorm statistics) with this decay, not the model swinging at a high learning rate;
+    # null: the model itself (studies/results/rung_ema measured both)
+    rung_average: float | None = Field(None, gt=0, lt=1)
     # K > 0: trials train on K fixed crop-and-flip views of each image, with the teacher's
     # outputs on each view cached once (consistent teaching, no teacher forward in a step);
     # 0: the clean images and their cached outputs (see docs/export.md for the measurements)

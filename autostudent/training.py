@@ -162,6 +162,36 @@ class OneCycleSGD:
         self.steps += 1
 
 
+class WeightAverage:
+    """An exponential moving average of a model's floating-point state — weights and BatchNorm
+    statistics alike — kept in a copy of the model, updated after every optimizer step.
+
+    What a rung reads mid-schedule: near the one-cycle's peak learning rate the model itself
+    swings from step to step, and its validation accuracy with it (two runs of one trial that
+    differed only in float rounding read 7 points apart after epoch 1). A short average
+    (``decay`` 0.9: the last ~10 steps) smooths that swing; a long one (0.99 and up) averages
+    across a trajectory that is still moving and reads near chance. Measured in
+    ``studies/results/rung_ema`` (docs/study-file.md, early stopping)."""
+
+    def __init__(self, model: nn.Module, decay: float):
+        import copy
+
+        self.decay = decay
+        self.model = copy.deepcopy(model)
+        live, avg = model.state_dict().values(), self.model.state_dict().values()
+        pairs = list(zip(live, avg, strict=True))
+        self._live = [a for a, _ in pairs if a.is_floating_point()]
+        self._avg = [b for a, b in pairs if a.is_floating_point()]
+        self._counters = [(a, b) for a, b in pairs if not a.is_floating_point()]
+
+    @torch.no_grad()
+    def update(self) -> None:
+        torch._foreach_mul_(self._avg, self.decay)
+        torch._foreach_add_(self._avg, self._live, alpha=1 - self.decay)
+        for live, avg in self._counters:
+            avg.copy_(live)
+
+
 def sgd(model: nn.Module, lr: float, weight_decay: float, total_steps: int) -> OneCycleSGD:
     """The optimizer every training loop here uses: see ``OneCycleSGD``."""
     return OneCycleSGD(model, lr, weight_decay, total_steps)

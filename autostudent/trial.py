@@ -29,7 +29,14 @@ from autostudent.objectives import OBJECTIVES
 from autostudent.sizes import count_sizes
 from autostudent.student import build_student
 from autostudent.teacher_outputs import TeacherOutputs, TeacherViews
-from autostudent.training import OneCycleSGD, accuracy, batch_indices, sgd, steps_per_epoch
+from autostudent.training import (
+    OneCycleSGD,
+    WeightAverage,
+    accuracy,
+    batch_indices,
+    sgd,
+    steps_per_epoch,
+)
 
 if TYPE_CHECKING:  # the config models import the search spaces; a Ray worker needs neither
     from autostudent.config import BudgetConfig, CapsConfig
@@ -60,6 +67,8 @@ class Budget:
     weight_decay: float = 5e-4
     # validation images before the last epoch (None: all); the last epoch uses all
     rung_val_images: int | None = None
+    # before the last epoch, read the weight average of this decay (None: the model itself)
+    rung_average: float | None = None
 
     @classmethod
     def of(cls, config: BudgetConfig) -> Budget:
@@ -69,6 +78,7 @@ class Budget:
             config.lr,
             config.weight_decay,
             config.rung_val_images,
+            config.rung_average,
         )
 
 
@@ -241,6 +251,9 @@ def run_trial(
         budget.epochs * steps_per_epoch(len(x), budget.batch_size),
     )
     amp = device_precision(dev)  # one scaler for the whole trial: its scale carries across epochs
+    average = None
+    if budget.rung_average is not None and budget.epochs > 1:
+        average = WeightAverage(model, budget.rung_average)
     result = TrialResult(0.0, params, flops, lat, 0.0, 0.0, 0)
     result.setup_seconds = time.perf_counter() - setup_started
     for epoch in range(1, budget.epochs + 1):
@@ -256,16 +269,20 @@ def run_trial(
             gen,
             features=loss.needs_features,
             epoch=epoch,
+            on_step=None if average is None else average.update,
             precision=amp,
         )
         killpoints.reached("trial_epoch")  # the fault tests break a trial's own code here
         result.train_seconds += time.perf_counter() - started
         started = time.perf_counter()
-        n_val = len(data.x_val)
-        if epoch < budget.epochs and budget.rung_val_images is not None:
-            # a rung only ranks students: the first images of the (random) split will do
-            n_val = min(n_val, budget.rung_val_images)
-        result.val_accuracy = accuracy(model.eval(), data.x_val[:n_val], data.y_val[:n_val], dev)
+        n_val, read = len(data.x_val), model
+        if epoch < budget.epochs:
+            if budget.rung_val_images is not None:
+                # a rung only ranks students: the first images of the (random) split will do
+                n_val = min(n_val, budget.rung_val_images)
+            if average is not None:  # mid-schedule, the average reads what the model will be
+                read = average.model
+        result.val_accuracy = accuracy(read.eval(), data.x_val[:n_val], data.y_val[:n_val], dev)
         result.eval_seconds += time.perf_counter() - started
         result.curve.append(result.val_accuracy)
         result.epochs = epoch

@@ -18,7 +18,14 @@ from autostudent.spaces import load_space
 from autostudent.student import build_student
 from autostudent.teacher import TeacherSource, load_teacher
 from autostudent.teacher_outputs import TeacherOutputs, teacher_outputs
-from autostudent.training import accuracy, augment, batch_indices, sgd, steps_per_epoch
+from autostudent.training import (
+    WeightAverage,
+    accuracy,
+    augment,
+    batch_indices,
+    sgd,
+    steps_per_epoch,
+)
 from autostudent.trial import Budget, Caps, KDSettings, TrialResult, run_trial
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -85,6 +92,42 @@ def test_same_seed_same_result(digits):
     ]
     assert runs[0].curve == runs[1].curve
     assert runs[0].val_accuracy == runs[1].val_accuracy > 0.5
+
+
+def test_a_rung_reads_the_weight_average_and_the_last_epoch_the_model(digits):
+    """The average only changes what the rungs read: training and the final reading are the
+    model's own, bit for bit."""
+    spec, outputs = chain_spec(digits), oracle_outputs(digits)
+    three = Budget(epochs=3, batch_size=16, lr=0.1)
+    plain = run_trial(spec, KDSettings("kd"), digits, outputs, budget=three, seed=3)
+    averaged = run_trial(
+        spec,
+        KDSettings("kd"),
+        digits,
+        outputs,
+        budget=Budget(epochs=3, batch_size=16, lr=0.1, rung_average=0.9),
+        seed=3,
+    )
+    assert averaged.val_accuracy == plain.val_accuracy == plain.curve[-1]
+    assert averaged.curve[-1] == plain.curve[-1]
+    assert averaged.curve[:2] != plain.curve[:2]  # the rungs read another network
+
+
+def test_weight_average_of_weights_and_batchnorm_statistics():
+    model = nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2))
+    average = WeightAverage(model, 0.75)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with torch.no_grad():
+        model[0].weight.add_(4.0)
+    model.train()(torch.randn(8, 3))  # BatchNorm's running statistics and counter move too
+    average.update()
+    after = model.state_dict()
+    for name, value in average.model.state_dict().items():
+        if value.is_floating_point():
+            assert torch.allclose(value, 0.75 * before[name] + 0.25 * after[name]), name
+        else:
+            assert torch.equal(value, after[name]), name  # num_batches_tracked: copied
+    assert average.model is not model
 
 
 @pytest.mark.parametrize("cap", ["params", "flops", "latency_ms"])

@@ -69,34 +69,6 @@ DECAYS = (0.9, 0.99, 0.998)
 RUNG_IMAGES = 2000
 
 
-class Shadow:
-    """An EMA of a model's floating-point state (weights and BatchNorm statistics)."""
-
-    def __init__(self, model, decay: float):
-        import copy
-
-        self.decay = decay
-        self.model = copy.deepcopy(model)
-        self.live = [v for v in model.state_dict().values() if v.is_floating_point()]
-        self.avg = [v for v in self.model.state_dict().values() if v.is_floating_point()]
-        self.counters = [
-            (a, b)
-            for a, b in zip(
-                model.state_dict().values(), self.model.state_dict().values(), strict=True
-            )
-            if not a.is_floating_point()
-        ]
-
-    def update(self) -> None:
-        import torch
-
-        with torch.no_grad():
-            torch._foreach_mul_(self.avg, self.decay)
-            torch._foreach_add_(self.avg, self.live, alpha=1 - self.decay)
-            for live, avg in self.counters:
-                avg.copy_(live)
-
-
 def train_one(trial, p, outputs, epochs: int | None = None) -> tuple[list[dict], object]:
     """Train ``trial``'s student as the search did, over ``epochs`` (default: the budget's) with
     the whole schedule; the readings after every epoch, and the trained model."""
@@ -104,7 +76,7 @@ def train_one(trial, p, outputs, epochs: int | None = None) -> tuple[list[dict],
 
     from autostudent.losses import kd_loss
     from autostudent.student import build_student
-    from autostudent.training import accuracy, sgd, steps_per_epoch
+    from autostudent.training import WeightAverage, accuracy, sgd, steps_per_epoch
     from autostudent.trial import distill_epoch, kd_objective, teacher_feed
 
     b = p.config.budget
@@ -118,7 +90,9 @@ def train_one(trial, p, outputs, epochs: int | None = None) -> tuple[list[dict],
     gen = torch.Generator().manual_seed(seed)
     feed = teacher_feed(outputs, x, torch.device("cpu"), loss.needs_features, gen)
     opt = sgd(model, b.lr, b.weight_decay, epochs * steps_per_epoch(len(x), b.batch_size))
-    shadows = [Shadow(model, d) for d in DECAYS]
+    # the product's rung average (training.WeightAverage; the runs here used this script's copy
+    # of it, the same arithmetic, before it moved into the package)
+    shadows = [WeightAverage(model, d) for d in DECAYS]
 
     def on_step() -> None:
         for s in shadows:

@@ -82,12 +82,34 @@ def stored(study) -> dict[str, dict]:
 
 
 def record(study, run: dict, raw_dir: Path | None) -> None:
-    study.set_user_attr(ATTR_PREFIX + run["key"], run)
+    """Store a run: its raw JSON first (minutes of training survive a database that fails to
+    take it; ``recover`` stores it at the next start), then the study attribute."""
     if raw_dir is not None:
         raw_dir.mkdir(parents=True, exist_ok=True)
         tmp = raw_dir / f".{run['key']}.json.partial"
         tmp.write_text(json.dumps(run, indent=1) + "\n")
         tmp.replace(raw_dir / f"{run['key']}.json")
+    study.set_user_attr(ATTR_PREFIX + run["key"], run)
+
+
+def recover(study, plans: Iterable[RunPlan], raw_dir: Path | None) -> int:
+    """Store the planned runs whose raw JSON is in ``raw_dir`` but not in the study (a run
+    that landed while its database write failed); how many."""
+    if raw_dir is None:
+        return 0
+    done, found = stored(study), 0
+    for key in dict.fromkeys(p.key for p in plans):
+        path = raw_dir / f"{key}.json"
+        if key in done or not path.is_file():
+            continue
+        try:
+            run = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue  # not a record of ours: the run is made again
+        if isinstance(run, dict) and run.get("key") == key and "test_accuracy" in run:
+            study.set_user_attr(ATTR_PREFIX + key, run)
+            found += 1
+    return found
 
 
 def pending(study, plans: Iterable[RunPlan]) -> list[RunPlan]:

@@ -28,7 +28,7 @@ from autostudent.baselines import (
     searched_plans,
 )
 from autostudent.errors import UserError
-from autostudent.final_runs import Recipe, RunPlan, pending, record, stored
+from autostudent.final_runs import Recipe, RunPlan, pending, record, recover, stored
 
 
 @dataclass
@@ -139,7 +139,11 @@ def run_all(
     log: Callable[[str], None] = print,
 ) -> list[dict]:
     """Run the plans not yet stored, ``workers`` at a time (each on ``threads`` torch threads),
-    storing each record as it lands; returns the new records."""
+    storing each record as it lands; returns the new records. A planned run whose raw record
+    is in ``raw_dir`` but not in the study is stored from there, not run again."""
+    found = recover(study, plans, raw_dir)
+    if found:
+        log(f"{found} run(s) found in {raw_dir} but not in the study: stored from there")
     todo = pending(study, plans)
     planned = len({p.key for p in plans})  # two sizes may give a family the same member
     log(f"{planned - len(todo)} of {planned} runs already stored; {len(todo)} to run")

@@ -201,3 +201,33 @@ def test_status_counts_how_trials_were_proposed_and_relaxed_rules(tmp_path):
     assert s["proposals"] == {"ehvi": 1, "gap": 2, "sobol": 1}
     assert s["relaxed"] == {"gap": 1, "repeats": 1}
     assert s["baselines"] == [] and all(r["margin_over_baseline"] is None for r in s["pareto"])
+
+
+def test_a_run_whose_database_write_failed_is_kept_and_stored_at_the_next_start(tmp_path):
+    import optuna
+
+    from autostudent.final_runs import KD, Recipe, RunPlan, pending, record, recover, stored
+
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 's.db'}")
+    recipe = Recipe(5, 64, 0.05, 5e-4)
+    plans = [
+        RunPlan("baseline", "resnet", {}, 1000, KD("kd", 4.0, 0.9), seed, recipe, None, 1000)
+        for seed in (0, 1, 2)
+    ]
+    run = {"key": plans[0].key, "test_accuracy": 0.9, "seed": 0}
+
+    class Unwritable:  # e.g. SQLite's "attempt to write a readonly database"
+        def set_user_attr(self, key, value):
+            raise RuntimeError("attempt to write a readonly database")
+
+    raw = tmp_path / "raw"
+    with pytest.raises(RuntimeError):
+        record(Unwritable(), run, raw)
+    assert json.loads((raw / f"{plans[0].key}.json").read_text()) == run  # written first
+    (raw / f"{plans[1].key}.json").write_text("{not json")  # not a record: run again
+    (raw / f"{plans[2].key}.json").write_text(json.dumps({**run, "key": "another"}))
+
+    assert recover(study, plans, raw) == 1
+    assert stored(study) == {plans[0].key: run}
+    assert [p.key for p in pending(study, plans)] == [plans[1].key, plans[2].key]
+    assert recover(study, plans, raw) == 0 and recover(study, plans, None) == 0

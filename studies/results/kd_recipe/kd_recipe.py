@@ -58,6 +58,7 @@ class Round:
     study: str
     teacher_test: float
     out: Path  # this round's runs/ and summary.json
+    teacher: Path | None  # the teacher file, where it is not where the search read it
     # phase → [(student, epochs, arms)]; a student is a trial number or ("mobilenetv2", size)
     phases: dict
 
@@ -67,6 +68,7 @@ ROUNDS = {
         HERE.parent / "students", "fashion_mnist.db", "fashion-mnist-evidence",
         0.9282,  # the demo teacher's test accuracy (studies/results/students/summary.json)
         HERE,
+        None,
         {
             "1": [(37, 5, ["lit"]), (("mobilenetv2", 17552), 5, ["lit"])],
             "2": [(37, 15, ["lit", None])],
@@ -78,6 +80,7 @@ ROUNDS = {
         HERE.parent / "students_e40", "fashion_mnist_e40.db", "fashion-mnist-evidence-e40",
         0.9431,  # the 40-epoch teacher's test accuracy (../students_e40/teacher.json)
         HERE / "e40",
+        HERE.parent / "teacher_e40" / "fashion_mnist_resnet8_e40.pt2",
         {
             "1": [(25, 5, ["lit"])],
             "2": [(25, 15, [None, "lit", OWN])],
@@ -124,7 +127,7 @@ def run(rnd: Round, args) -> None:
     for f in sorted(raw.glob("*.json")) if raw.exists() else []:
         r = json.loads(f.read_text())
         study.set_user_attr("final_run:" + r["key"], r)
-    config = study_config(study, storage)
+    config = study_config(study, storage, rnd.teacher)
     b = config.budget
     seeds = list(range(args.seeds))
     baseline_own = baseline_kd(study)[0]

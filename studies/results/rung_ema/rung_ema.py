@@ -57,7 +57,7 @@ POPULATIONS = {
     "e40": (
         EVIDENCE / "fashion_mnist_e40.db",
         "fashion-mnist-evidence-e40",
-        HERE.parents[1] / "teachers" / "fashion_mnist_resnet8_e40.pt2",
+        HERE.parent / "teacher_e40" / "fashion_mnist_resnet8_e40.pt2",
     ),
     "digits": (
         HERE / "digits" / "digits.db",

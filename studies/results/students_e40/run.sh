@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../../.."
 PY=${PY:-.venv/bin/python}
 HERE=studies/results/students_e40
-TEACHER=studies/teachers/fashion_mnist_resnet8_e40.pt2
+TEACHER=studies/results/teacher_e40/fashion_mnist_resnet8_e40.pt2
 DB=sqlite:///$HERE/fashion_mnist_e40.db
 STUDY=fashion-mnist-evidence-e40
 
@@ -22,8 +22,10 @@ $PY -m autostudent search $HERE/fashion_mnist_e40.yaml --storage "$DB" --study "
 
 # 3. Final fidelity (export's recipe, 5 epochs, 3 seeds): the front, a sample of dominated
 #    students and the hand-designed baselines at the front's sizes, with and without KD.
+# (--teacher: the study stores the path its search read the teacher from, since moved)
 $PY -m autostudent bench students --storage "$DB" --study "$STUDY" --top 12 --seeds 3 \
-    --epochs 5 --workers 2 --threads 1 --raw $HERE/runs --out $HERE/summary.json --json
+    --epochs 5 --workers 2 --threads 1 --raw $HERE/runs --out $HERE/summary.json --json \
+    --teacher "$TEACHER"
 
 # 4. The students a user would export at 1/10 and 1/40 of the teacher's params: the most
 #    accurate under the budget, its 3 best candidates re-ranked on validation at this recipe.
@@ -33,7 +35,7 @@ for SIZE in 30807 7701; do
   if [ ! -f "$HERE/export-$SIZE/metrics.json" ]; then
     $PY -m autostudent export --storage "$DB" --study "$STUDY" \
         --pick "max-accuracy-under:$SIZE" --rerank 3 --epochs 5 --seeds 3 --threads 1 \
-        --out "$HERE/export-$SIZE" > "$HERE/export-$SIZE.log" 2>&1 &
+        --teacher "$TEACHER" --out "$HERE/export-$SIZE" > "$HERE/export-$SIZE.log" 2>&1 &
     pids+=($!)
   fi
 done

@@ -270,7 +270,9 @@ def render_card(m: dict) -> str:
         f"A {m['params']:,}-parameter student (architecture in `spec.json`, rebuild with "
         "`autostudent.student.build_student`) distilled from the teacher "
         f"`{t['path'].rsplit('/', 1)[-1]}` ({t['params']:,} params) with the `{kd['loss']}` "
-        f"KD loss (T = {kd['temperature']:.3g}, α = {kd['alpha']:.3g}). Chosen by "
+        f"KD loss (T = {kd['temperature']:.3g}, α = {kd['alpha']:.3g}"
+        + (", given with `--kd` instead of the trial's own" if kd.get("source") == "--kd" else "")
+        + "). Chosen by "
         f"`{m['pick']}`, then retrained from scratch for {_epochs(m['epochs'])} on the full "
         f"training split ({m['train_images']:,} images, augmentation `{m['augment']['mode']}`"
         + (f", K = {m['augment']['views']}" if "views" in m["augment"] else "")

@@ -69,6 +69,7 @@ class ExportRequest:
     baseline: bool = True
     format: str = "torchscript"  # torchscript | onnx | both (onnx_export.FORMATS)
     teacher: Path | None = None  # the teacher file, where it is not where the search read it
+    kd: str | None = None  # "LOSS,T,ALPHA": these KD settings instead of the trial's own
 
 
 class Normalised(nn.Module):
@@ -229,6 +230,7 @@ def run_export(req: ExportRequest) -> dict:
         raise UserError("--rerank: K ≥ 2 candidates (0: no rerank)")
     if req.rerank and req.pick is None:
         raise UserError("--rerank: reranks the candidates of a --pick rule; --trial names one")
+    given_kd = parse_kd(req.kd)
     _check_out(req.out)
     study = studydb.load(req.storage, req.study)
     trial = chosen_trial(study, req.trial, req.pick)
@@ -239,6 +241,8 @@ def run_export(req: ExportRequest) -> dict:
             f"teacher.path: {p.teacher.path} is not the teacher study {req.study!r} was "
             "searched with (its SHA-256 differs)"
         )
+    if given_kd and kd_loss(given_kd.loss).needs_features and not p.teacher.has_features:
+        raise UserError(f"--kd: {given_kd.loss!r} needs the teacher's features; it exposes none")
     test = unit_test_split(
         p.data.name, p.config.data.root, p.config.data.options(), p.config.cache_dir
     )
@@ -248,7 +252,7 @@ def run_export(req: ExportRequest) -> dict:
     if req.rerank:
         trial, reranked = rerank(study, p, req)
     specs, skipped = family_specs(p, trial, req.family)
-    kd = _kd_of(trial)
+    kd = _kd_of(trial, given_kd)
 
     data = full_training_split(p.data)
     c = p.config
@@ -337,7 +341,10 @@ def run_export(req: ExportRequest) -> dict:
     return metrics
 
 
-def _kd_of(trial: FrozenTrial) -> KDSettings:
+def _kd_of(trial: FrozenTrial, given: KDSettings | None = None) -> KDSettings:
+    """The KD settings a retrain uses: ``--kd``'s when given, else the trial's own."""
+    if given is not None:
+        return given
     return KDSettings(
         trial.params["kd_loss"],
         float(trial.params["kd_temperature"]),
@@ -345,13 +352,34 @@ def _kd_of(trial: FrozenTrial) -> KDSettings:
     )
 
 
+def parse_kd(text: str | None) -> KDSettings | None:
+    """``--kd LOSS,T,ALPHA`` (e.g. ``kd,4,0.9``: Hinton's KD as RepDistiller trains it)."""
+    if text is None:
+        return None
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        loss, temperature, alpha = parts[0], float(parts[1]), float(parts[2])
+        if len(parts) != 3:
+            raise ValueError
+    except (ValueError, IndexError):
+        raise UserError(f"--kd: {text!r} is not LOSS,T,ALPHA (e.g. kd,4,0.9)") from None
+    try:
+        kd_loss(loss)
+    except UserError as exc:  # an unknown loss: the registered ones are named
+        raise UserError(f"--kd: {exc}") from None
+    if not temperature > 0 or not 0 <= alpha <= 1:
+        raise UserError(f"--kd: T must be > 0 and ALPHA in [0, 1], got T {temperature:g}, "
+                        f"ALPHA {alpha:g}")  # fmt: skip
+    return KDSettings(loss, temperature, alpha)
+
+
 def rerank(study: optuna.Study, p: Prepared, req: ExportRequest) -> tuple[FrozenTrial, dict]:
     """``--rerank K``: the K complete students the ``--pick`` rule ranks highest on the search's
     proxy accuracy, each retrained with this export's recipe (epochs, seed, augmentation, its own
-    KD settings) on the training split and measured on the validation split; the one with the
-    best validation accuracy (the higher-ranked on a tie) is exported. The proxy (few epochs on
-    a subset, one seed) misranks students that are close; this spends K retrains to rank them
-    at final fidelity, still without touching the test split."""
+    KD settings or ``--kd``'s) on the training split and measured on the validation split; the
+    one with the best validation accuracy (the higher-ranked on a tie) is exported. The proxy
+    (few epochs on a subset, one seed) misranks students that are close; this spends K retrains
+    to rank them at final fidelity, still without touching the test split."""
     size = _size_objective(study)
     trials = {
         t.number: t
@@ -362,7 +390,8 @@ def rerank(study: optuna.Study, p: Prepared, req: ExportRequest) -> tuple[Frozen
         FrontPoint(n, t.user_attrs["val_accuracy"], t.user_attrs[size]) for n, t in trials.items()
     ]
     top = ranked(points, req.pick, req.rerank)
-    kds = {pt.trial: _kd_of(trials[pt.trial]) for pt in top}
+    given = parse_kd(req.kd)
+    kds = {pt.trial: _kd_of(trials[pt.trial], given) for pt in top}
     c = p.config
     outputs = teacher_outputs(
         p.teacher,
@@ -521,7 +550,12 @@ def _metrics(
             **(augmentation(p.data) if augment_mode(req.augment).augments else {}),
             **({"views": req.views} if augment_mode(req.augment).views else {}),
         },
-        "kd": {"loss": kd.loss, "temperature": kd.temperature, "alpha": kd.alpha},
+        "kd": {
+            "loss": kd.loss,
+            "temperature": kd.temperature,
+            "alpha": kd.alpha,
+            "source": "--kd" if req.kd else "the trial's own",
+        },
         "arch_seed": chosen.arch_seed,
         "seed": req.seed,
         "batch_size": p.config.budget.batch_size,

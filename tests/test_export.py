@@ -261,6 +261,10 @@ def test_bad_requests_exit_2_and_write_nothing(cli, study_db, tmp_path):
         (["--trial", "0", "--rerank", "2", "--out", out], "--rerank"),
         (["--pick", "max-accuracy", "--rerank", "1", "--out", out], "--rerank"),
         (["--pick", "knee", "--rerank", "2", "--out", out], "--rerank"),
+        (["--pick", "knee", "--kd", "hinton,4,0.9", "--out", out], "--kd"),
+        (["--pick", "knee", "--kd", "kd,4", "--out", out], "--kd"),
+        (["--pick", "knee", "--kd", "kd,4,1.5", "--out", out], "--kd"),
+        (["--pick", "knee", "--kd", "kd,0,0.5", "--out", out], "--kd"),
     ]
     for args, field in cases:
         code, _, err = cli("export", "--storage", copy, "--study", name, "--epochs", "1", *args)
@@ -303,10 +307,15 @@ def test_a_teacher_that_moved_is_named_and_given_with_teacher(
     moved = tmp_path / "elsewhere" / "digits.pt2"
     moved.parent.mkdir()
     shutil.copy(teacher_file, moved)
-    code, _, err = cli(*export, "--teacher", str(moved))
+    # and KD settings of the user's own instead of the trial's (Hinton's, as RepDistiller's)
+    code, _, err = cli(*export, "--teacher", str(moved), "--kd", "kd,4,0.9")
     assert code == 0, err
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["teacher"]["path"] == "teachers/digits.pt2"  # as the study file named it
+    own = study.trials[0].params
+    assert metrics["kd"] == {"loss": "kd", "temperature": 4.0, "alpha": 0.9, "source": "--kd"}
+    assert (own["kd_loss"], own["kd_temperature"], own["kd_alpha"]) != ("kd", 4.0, 0.9)
+    assert "given with `--kd` instead of the trial's own" in (out / "card.md").read_text()
 
 
 @pytest.mark.slow  # the session's digits search, retrained

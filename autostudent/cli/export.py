@@ -68,6 +68,12 @@ def export(
         help="The teacher file, where it is not where the search read it (a study copied to "
         "another machine); it must be the same file: its SHA-256 is checked.",
     ),
+    kd: str | None = typer.Option(
+        None,
+        "--kd",
+        help="KD settings LOSS,T,ALPHA (e.g. kd,4,0.9) instead of the trial's own, for the "
+        "export and its --rerank candidates.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print metrics.json on stdout."),
 ) -> None:
     """Retrain the chosen student from scratch with KD on the full training split, measure it
@@ -90,6 +96,7 @@ def export(
         seeds=seeds,
         rerank=rerank,
         teacher=teacher,
+        kd=kd,
     )
     if as_json:
         typer.echo(json.dumps(metrics))

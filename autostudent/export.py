@@ -131,8 +131,8 @@ def study_config(
 ) -> StudyConfig:
     """The study's stored config for a retrain: the full training split, the storage the user
     named and, with ``teacher``, the teacher file at another path than the search read it from
-    (a study copied to another machine): it must be the same file (its SHA-256 is checked).
-    ``needs_teacher``: the teacher file must exist (a retrain loads it)."""
+    (a study copied to another machine). ``needs_teacher`` (or a ``teacher`` given): the file
+    must exist and be the teacher the study was searched with (its SHA-256 is checked)."""
     from pydantic import ValidationError
 
     from autostudent.teacher import file_sha256
@@ -144,23 +144,25 @@ def study_config(
         config = StudyConfig.model_validate(raw)
     except ValidationError as exc:
         raise UserError(f"--study: its stored config is invalid: {describe_error(exc)}") from None
-    searched = study.user_attrs.get("teacher", {}).get("sha256")
     if teacher is not None:
-        if not Path(teacher).is_file():
-            raise UserError(f"--teacher: {teacher} does not exist")
-        if searched not in (None, file_sha256(Path(teacher))):
-            raise UserError(
-                f"--teacher: {teacher} is not the teacher study {study.study_name!r} was "
-                "searched with (its SHA-256 differs)"
-            )
         config = config.model_copy(
             update={"teacher": config.teacher.model_copy(update={"path": Path(teacher)})}
         )
-    elif needs_teacher and not config.teacher.path.is_file():
-        raise UserError(
-            f"teacher.path: {config.teacher.path} (where the search read the teacher) does not "
-            "exist here; give --teacher PATH, the same file (its SHA-256 is checked)"
-        )
+    if teacher is not None or needs_teacher:
+        path, field = config.teacher.path, "--teacher" if teacher is not None else "teacher.path"
+        if not path.is_file():
+            raise UserError(
+                f"--teacher: {path} does not exist"
+                if teacher is not None
+                else f"teacher.path: {path} (where the search read the teacher) does not exist "
+                "here; give --teacher PATH, the same file (its SHA-256 is checked)"
+            )
+        searched = study.user_attrs.get("teacher", {}).get("sha256")
+        if searched not in (None, file_sha256(path)):
+            raise UserError(
+                f"{field}: {path} is not the teacher study {study.study_name!r} was searched "
+                "with (its SHA-256 differs)"
+            )
     # The full training split, and the storage the user named (never the one in the config:
     # the study may have been copied away from the database a search still writes to).
     budget = config.budget.model_copy(update={"train_subset": None})
@@ -234,13 +236,7 @@ def run_export(req: ExportRequest) -> dict:
     _check_out(req.out)
     study = studydb.load(req.storage, req.study)
     trial = chosen_trial(study, req.trial, req.pick)
-    p = prepare(study_config(study, req.storage, req.teacher))
-    searched = study.user_attrs.get("teacher", {})
-    if searched.get("sha256") not in (None, p.teacher.sha256):
-        raise UserError(
-            f"teacher.path: {p.teacher.path} is not the teacher study {req.study!r} was "
-            "searched with (its SHA-256 differs)"
-        )
+    p = prepare(study_config(study, req.storage, req.teacher))  # the teacher's SHA-256 checked
     if given_kd and kd_loss(given_kd.loss).needs_features and not p.teacher.has_features:
         raise UserError(f"--kd: {given_kd.loss!r} needs the teacher's features; it exposes none")
     test = unit_test_split(
@@ -250,7 +246,7 @@ def run_export(req: ExportRequest) -> dict:
         raise UserError(f"data: {p.data.name} has no test split to measure the export on")
     reranked = None
     if req.rerank:
-        trial, reranked = rerank(study, p, req)
+        trial, reranked = rerank(study, p, req, given_kd)
     specs, skipped = family_specs(p, trial, req.family)
     kd = _kd_of(trial, given_kd)
 
@@ -373,7 +369,9 @@ def parse_kd(text: str | None) -> KDSettings | None:
     return KDSettings(loss, temperature, alpha)
 
 
-def rerank(study: optuna.Study, p: Prepared, req: ExportRequest) -> tuple[FrozenTrial, dict]:
+def rerank(
+    study: optuna.Study, p: Prepared, req: ExportRequest, given_kd: KDSettings | None = None
+) -> tuple[FrozenTrial, dict]:
     """``--rerank K``: the K complete students the ``--pick`` rule ranks highest on the search's
     proxy accuracy, each retrained with this export's recipe (epochs, seed, augmentation, its own
     KD settings or ``--kd``'s) on the training split and measured on the validation split; the
@@ -390,8 +388,7 @@ def rerank(study: optuna.Study, p: Prepared, req: ExportRequest) -> tuple[Frozen
         FrontPoint(n, t.user_attrs["val_accuracy"], t.user_attrs[size]) for n, t in trials.items()
     ]
     top = ranked(points, req.pick, req.rerank)
-    given = parse_kd(req.kd)
-    kds = {pt.trial: _kd_of(trials[pt.trial], given) for pt in top}
+    kds = {pt.trial: _kd_of(trials[pt.trial], given_kd) for pt in top}
     c = p.config
     outputs = teacher_outputs(
         p.teacher,

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from autostudent.cli._options import teacher_option
+
 
 def baselines(
     storage: str = typer.Option(..., "--storage", help="SQLAlchemy URL of the study database."),
@@ -33,12 +35,7 @@ def baselines(
         None, "--raw", help="Also write every run's record as JSON into this folder."
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan; train nothing."),
-    teacher: Path | None = typer.Option(
-        None,
-        "--teacher",
-        help="The teacher file, where it is not where the search read it (a study copied to "
-        "another machine); it must be the same file: its SHA-256 is checked.",
-    ),
+    teacher: Path | None = teacher_option(),
     as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
 ) -> None:
     """Train hand-designed students (each family sized to the front's students) and the front's

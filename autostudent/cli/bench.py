@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from autostudent.cli._options import teacher_option
+
 app = typer.Typer(
     help="Benchmarks that print ratios measured side by side in one run.", no_args_is_help=True
 )
@@ -140,12 +142,7 @@ def students(
     report_only: bool = typer.Option(
         False, "--report-only", help="Train nothing: report what is stored so far."
     ),
-    teacher: Path | None = typer.Option(
-        None,
-        "--teacher",
-        help="The teacher file, where it is not where the search read it (a study copied to "
-        "another machine); it must be the same file: its SHA-256 is checked.",
-    ),
+    teacher: Path | None = teacher_option(),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Retrain the front, dominated students and the baselines with export's recipe over seeds:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from autostudent.cli._options import teacher_option
+
 
 def export(
     storage: str = typer.Option(..., "--storage", help="SQLAlchemy URL of the study database."),
@@ -62,12 +64,7 @@ def export(
         "--format",
         help="torchscript (student.pt) | onnx (student.onnx, checked with onnxruntime) | both.",
     ),
-    teacher: Path | None = typer.Option(
-        None,
-        "--teacher",
-        help="The teacher file, where it is not where the search read it (a study copied to "
-        "another machine); it must be the same file: its SHA-256 is checked.",
-    ),
+    teacher: Path | None = teacher_option(),
     kd: str | None = typer.Option(
         None,
         "--kd",

@@ -535,6 +535,7 @@ def _metrics(
         "latency_runtime": runtime,
         "epochs": req.epochs,
         "retrain_seconds": done.seconds,
+        "retrain_cpu_seconds": done.cpu_seconds,
         "epoch_seconds": done.epoch_seconds,
         "train_images": len(p.data.x_train) + len(p.data.x_val),
         "test_images": test_images,

@@ -102,6 +102,7 @@ def execute(plan: RunPlan, ctx: Context) -> dict:
         "test_images": len(ctx.test.y),
         "train_images": len(ctx.data.x_train),
         "retrain_seconds": done.seconds,
+        "retrain_cpu_seconds": done.cpu_seconds,
         "threads": torch.get_num_threads(),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "wall_seconds": time.time() - started,

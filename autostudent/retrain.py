@@ -84,6 +84,7 @@ class Retrained:
     model: nn.Module  # eval mode
     seconds: float  # training time (no evaluation inside)
     epoch_seconds: list[float]
+    cpu_seconds: float  # this process's CPU time in training: unlike seconds, a pause adds none
 
 
 Transform = Callable[[torch.Tensor], torch.Tensor]
@@ -182,6 +183,7 @@ def retrain(
     opt = sgd(model, budget.lr, budget.weight_decay, budget.epochs * steps)
     amp = precision(dev)  # one per retrain: a float16 GradScaler keeps its scale across epochs
     epoch_seconds = []
+    cpu_started = time.process_time()
     with TrainingProgress(label, budget.epochs, steps) as progress:
         for epoch in range(1, budget.epochs + 1):
             started = time.perf_counter()
@@ -201,4 +203,5 @@ def retrain(
             )
             epoch_seconds.append(time.perf_counter() - started)
             progress.epoch(epoch, epoch_seconds[-1])
-    return Retrained(model.eval(), sum(epoch_seconds), epoch_seconds)
+    cpu_seconds = time.process_time() - cpu_started
+    return Retrained(model.eval(), sum(epoch_seconds), epoch_seconds, cpu_seconds)

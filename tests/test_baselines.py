@@ -103,6 +103,7 @@ def test_baselines_run_store_resume_and_show_in_status(cli, study_copy, tmp_path
     raw = sorted((tmp_path / "raw").glob("*.json"))
     assert len(raw) == result["planned"]
     assert all(0 <= json.loads(p.read_text())["test_accuracy"] <= 1 for p in raw)
+    assert all(json.loads(p.read_text())["retrain_cpu_seconds"] > 0 for p in raw)
     from autostudent.provenance import code
 
     assert all(json.loads(p.read_text())["code"] == code() for p in raw)  # the code it ran on

@@ -84,6 +84,10 @@ def best_at(r: dict, fraction: int) -> float | None:
     return max(fits, default=None)
 
 
+def median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
 def summary() -> dict:
     rows = []
     for population in POPULATIONS:
@@ -97,10 +101,6 @@ def summary() -> dict:
     arms = {}
     for grace in GRACES:
         mine = [r for r in rows if r["grace"] == grace]
-
-        def median(values: list[float]) -> float | None:
-            return statistics.median(values) if values else None
-
         arms[f"grace{grace}"] = {
             "runs": len(mine),
             "meets_coverage": sum(meets(r) for r in mine),
@@ -121,8 +121,9 @@ def main() -> None:
             for seed in SEEDS:
                 for grace in GRACES:
                     run(population, grace, seed)
-    (HERE / "summary.json").write_text(json.dumps(summary(), indent=1))
-    print(json.dumps(summary()["arms"], indent=1))
+    result = summary()
+    (HERE / "summary.json").write_text(json.dumps(result, indent=1))
+    print(json.dumps(result["arms"], indent=1))
 
 
 if __name__ == "__main__":

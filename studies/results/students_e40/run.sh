@@ -40,3 +40,14 @@ for SIZE in 30807 7701; do
   fi
 done
 for pid in "${pids[@]}"; do wait "$pid"; done  # set -e: a failed export fails the script
+
+# 4b. (added 2026-12-03 after the exports, before their sized baselines ran) The baselines of
+#     step 3 were sized to the front's students; an export the rerank takes off the front (or
+#     above its sizes) is compared with hand-designed students sized to its own params too.
+P=$($PY -c "import json; print(','.join(str(json.load(open(f'$HERE/export-{s}/metrics.json'))['params']) for s in (30807, 7701)))")
+$PY -m autostudent baselines --storage "$DB" --study "$STUDY" --sizes "$P" --no-students \
+    --seeds 3 --epochs 5 --workers 2 --threads 1 --raw $HERE/runs \
+    --teacher "$TEACHER" > $HERE/baselines-exports.log 2>&1
+
+# 5. The headline: each export against the best baseline of at most its size (exports.json).
+$PY $HERE/exports.py > $HERE/exports.json

@@ -8,6 +8,7 @@ to: met, or how far off and what the figures point at.
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -102,20 +103,29 @@ def _reranked(r: dict | None) -> list[str]:
     if not r:
         return []
     size = r["size"]
+    seeds = r.get("seeds", [r["seed"]])  # an export before --rerank-seeds: one seed
+    each = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {seeds[0]}-{seeds[-1]}"
+    val = "validation" if len(seeds) == 1 else f"validation, mean of {len(seeds)}"
     lines = [
         f"The rule's {len(r['candidates'])} best candidates by the search's accuracy (asked: "
-        f"{r['k']}) were each retrained with this recipe ({_epochs(r['epochs'])}, seed "
-        f"{r['seed']}, its own KD settings) on the training split ({r['train_images']:,} images) "
-        f"and measured on the validation split ({r['val_images']:,}); the best one is exported.",
+        f"{r['k']}) were each retrained with this recipe ({_epochs(r['epochs'])}, {each}, its "
+        f"own KD settings) on the training split ({r['train_images']:,} images) and measured on "
+        f"the validation split ({r['val_images']:,}); the best "
+        + ("one" if len(seeds) == 1 else "mean")
+        + " is exported.",
         "",
-        f"| rank | trial | {size} | search's accuracy | validation, {_epochs(r['epochs'])} |",
+        f"| rank | trial | {size} | search's accuracy | {val}, {_epochs(r['epochs'])} |",
         "|---|---|---|---|---|",
     ]
     for rank, c in enumerate(r["candidates"], start=1):
         mark = " **(exported)**" if c["trial"] == r["chosen"] else ""
+        vals = c.get("val_accuracies", [])
+        cell = _pct(c["val_accuracy"])
+        if len(vals) > 1:
+            cell = f"{100 * c['val_accuracy']:.2f} ± {100 * statistics.stdev(vals):.2f} %"
         lines.append(
             f"| {rank} | {c['trial']}{mark} | {c[size]:,.0f} | {_pct(c['search_val_accuracy'])} | "
-            f"{_pct(c['val_accuracy'])} |"
+            f"{cell} |"
         )
     return [*lines, ""]
 

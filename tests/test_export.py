@@ -262,6 +262,7 @@ def test_bad_requests_exit_2_and_write_nothing(cli, study_db, tmp_path):
         (["--trial", "0", "--rerank", "2", "--out", out], "--rerank"),
         (["--pick", "max-accuracy", "--rerank", "1", "--out", out], "--rerank"),
         (["--pick", "knee", "--rerank", "2", "--out", out], "--rerank"),
+        (["--pick", "max-accuracy", "--rerank", "2", "--rerank-seeds", "0"], "--rerank-seeds"),
         (["--pick", "knee", "--kd", "hinton,4,0.9", "--out", out], "--kd"),
         (["--pick", "knee", "--kd", "kd,4", "--out", out], "--kd"),
         (["--pick", "knee", "--kd", "kd,4,1.5", "--out", out], "--kd"),
@@ -321,13 +322,14 @@ def test_a_teacher_that_moved_is_named_and_given_with_teacher(
 
 @pytest.mark.slow  # the session's digits search, retrained
 def test_rerank_exports_the_best_candidate_on_validation(cli, study_db, tmp_path):
-    """--rerank 3: the rule's 3 best candidates retrained at the export's recipe on the training
-    split, the best validation accuracy exported; the card shows the candidates."""
+    """--rerank 3 --rerank-seeds 2: the rule's 3 best candidates retrained twice each (seeds 0
+    and 1) at the export's recipe on the training split, the best mean validation accuracy
+    exported; the card shows the candidates."""
     url, name = study_db
     out = tmp_path / "reranked"
     code, stdout, stderr = cli(
         "export", "--storage", url, "--study", name, "--pick", "max-accuracy", "--rerank", "3",
-        "--epochs", "1", "--no-baseline", "--json", "--out", str(out),
+        "--rerank-seeds", "2", "--epochs", "1", "--no-baseline", "--json", "--out", str(out),
     )  # fmt: skip
     assert code == 0, stderr
     metrics = json.loads(stdout)
@@ -336,6 +338,10 @@ def test_rerank_exports_the_best_candidate_on_validation(cli, study_db, tmp_path
     complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
     by_proxy = sorted(complete, key=lambda t: (-t.values[0], t.user_attrs["params"]))
     assert [c["trial"] for c in r["candidates"]] == [t.number for t in by_proxy[:3]]
+    assert r["seeds"] == [0, 1]
+    for c in r["candidates"]:
+        assert len(c["val_accuracies"]) == 2
+        assert c["val_accuracy"] == pytest.approx(sum(c["val_accuracies"]) / 2)
     vals = [c["val_accuracy"] for c in r["candidates"]]
     best = r["candidates"][vals.index(max(vals))]["trial"]  # the first of equals
     assert r["chosen"] == metrics["trial"] == metrics["shipped"]["trial"] == best
@@ -343,6 +349,7 @@ def test_rerank_exports_the_best_candidate_on_validation(cli, study_db, tmp_path
     assert r["val_images"] > 0 and r["train_images"] > r["val_images"] and r["epochs"] == 1
     card = (out / "card.md").read_text()
     assert "`--pick max-accuracy --rerank 3`" in card and "**(exported)**" in card
+    assert "seeds 0-1" in card and "validation, mean of 2" in card
     assert card.count("| 1 |") >= 1 and "measured on the validation split" in card
 
 
@@ -440,3 +447,32 @@ def test_card_over_seeds_holds_the_mean_to_the_targets_and_says_how_it_was_chose
     assert "(`--trial 7`)" in card and "Trial 7 was named" in card
     assert "seed 0, arch seed 11" in card and "trained 3 seeds" in card
     assert "| 0 | 92.90 % | 92.00 % | yes |" in card and "| 1 | 92.00 % | 92.10 % |  |" in card
+
+
+def test_card_ranks_rerank_candidates_on_their_mean_over_seeds():
+    from autostudent.card import render_card
+
+    rerank = {
+        "k": 2, "rule": "max-accuracy-under:30807", "size": "params", "epochs": 5, "seed": 0,
+        "seeds": [0, 1, 2], "train_images": 54_000, "val_images": 6_000, "chosen": 25,
+        "candidates": [
+            {"trial": 1, "params": 27_410, "search_val_accuracy": 0.865, "val_accuracy": 0.926,
+             "val_accuracies": [0.929, 0.925, 0.924], "retrain_seconds": 1200.0},
+            {"trial": 25, "params": 16_895, "search_val_accuracy": 0.8747, "val_accuracy": 0.927,
+             "val_accuracies": [0.927, 0.926, 0.928], "retrain_seconds": 1000.0},
+        ],
+    }  # fmt: skip
+    shipped = {"rule": "the trial's own architecture retrained at the first seed", "trial": 25,
+               "chosen_by": "--pick max-accuracy-under:30807 --rerank 2", "arch_seed": 3,
+               "seed": 0, "epochs": 5, "seeds": 3, "family": 1}  # fmt: skip
+    card = render_card(card_metrics(trial=25, rerank=rerank, shipped=shipped))
+    assert "seeds 0-2, its own KD settings" in card and "the best mean is exported" in card
+    assert "| search's accuracy | validation, mean of 3, 5 epochs |" in card
+    assert "| 2 | 25 **(exported)** | 16,895 | 87.47 % | 92.70 ± 0.10 % |" in card
+    assert "| 1 | 1 | 27,410 | 86.50 % | 92.60 ± 0.26 % |" in card
+    old = [{k: v for k, v in c.items() if k != "val_accuracies"} for c in rerank["candidates"]]
+    one = {k: v for k, v in rerank.items() if k != "seeds"}  # before --rerank-seeds
+    one["candidates"] = old
+    card = render_card(card_metrics(trial=25, rerank=one, shipped=shipped))
+    assert "seed 0, its own KD settings" in card and "the best one is exported" in card
+    assert "| validation, 5 epochs |" in card

@@ -53,6 +53,13 @@ def export(
         "the search's accuracy) with this recipe and export the best on the validation split; "
         "K more retrains. 0: off.",
     ),
+    rerank_seeds: int | None = typer.Option(
+        None,
+        "--rerank-seeds",
+        min=1,
+        help="Retrains per --rerank candidate (seeds --seed ..), ranked on their mean "
+        "validation accuracy; default: --seeds.",
+    ),
     no_baseline: bool = typer.Option(
         False, "--no-baseline", help="Skip the no-KD baseline (the card then says so)."
     ),
@@ -92,6 +99,7 @@ def export(
         views=views,
         seeds=seeds,
         rerank=rerank,
+        rerank_seeds=rerank_seeds,
         teacher=teacher,
         kd=kd,
     )

@@ -22,10 +22,11 @@ $PY -m autostudent baselines --storage "$DB" --study "$STUDY" --sizes auto --no-
     > $HERE/baselines.json
 
 # 3. The student a user would export: the most accurate under 7,701 params, its 3 best candidates
-#    re-ranked on validation at this recipe, then 3 seeds (and 3 without KD).
+#    re-ranked on their mean validation accuracy over 3 seeds at this recipe, then 3 seeds (and
+#    3 without KD). (--rerank-seeds 3: amended 2026-12-04, before any run; README.md)
 if [ ! -f "$HERE/export-7701/metrics.json" ]; then
   $PY -m autostudent export --storage "$DB" --study "$STUDY" \
-      --pick "max-accuracy-under:7701" --rerank 3 --epochs 5 --seeds 3 --threads 1 \
+      --pick "max-accuracy-under:7701" --rerank 3 --rerank-seeds 3 --epochs 5 --seeds 3 --threads 1 \
       --out "$HERE/export-7701" 2>&1 | tee "$HERE/export-7701.log"
 fi
 

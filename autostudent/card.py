@@ -239,14 +239,23 @@ def _versus_baseline(m: dict) -> list[str]:
     if base is None:
         return [*lines, f"Not measured: {vs['why']}.", ""]
     kd = "with KD" if base["kd"] else "without KD"
-    return [
-        *lines,
+    lines += [
         f"The best hand-designed student of at most this one's size, retrained with the same "
         f"recipe: {base['family']} ({base['params']:,} params, {kd}), test accuracy "
         f"{100 * base['mean']:.2f} ± {100 * base['sd']:.2f} % over {len(base['seeds'])} seeds "
         f"(`autostudent baselines`). This student: **{vs['margin_pt']:+.2f} pt** over it.",
         "",
     ]
+    if vs.get("unsized"):
+        them = " and ".join(f"{u['family']} at {u['params']:,}" for u in vs["unsized"])
+        lines += [
+            f"**Not yet compared with hand-designed students of its own size**: {them} params "
+            f"(each family sized to this student) were never retrained with this recipe, so the "
+            f"margin is over smaller ones and may flatter this student. Size them with "
+            f"`{vs['size_them']}`; then `autostudent status` gives the margin.",
+            "",
+        ]
+    return lines
 
 
 def _teacher_headroom(m: dict) -> list[str]:

@@ -447,8 +447,9 @@ def versus_baseline(study: optuna.Study, metrics: dict, req: ExportRequest) -> d
     """The best hand-designed student of at most this one's params that ``autostudent
     baselines`` retrained with this very recipe (epochs, batch, lr, weight decay, augmentation),
     and this student's margin over it (its mean over seeds); or why there is none."""
-    from autostudent.baselines import baseline_summary, best_baseline
+    from autostudent.baselines import baseline_summary, best_baseline, unsized_families
     from autostudent.final_runs import groups, stored
+    from autostudent.storage import safe_url
 
     b = study_config(study, req.storage, needs_teacher=False).budget
     recipe = {
@@ -458,7 +459,8 @@ def versus_baseline(study: optuna.Study, metrics: dict, req: ExportRequest) -> d
         "weight_decay": b.weight_decay,
         "augment": req.augment,
     }
-    base = best_baseline(groups(stored(study).values()), metrics["params"], recipe)
+    runs = list(stored(study).values())
+    base = best_baseline(groups(runs), metrics["params"], recipe)
     if base is None:
         return {
             "baseline": None,
@@ -466,11 +468,21 @@ def versus_baseline(study: optuna.Study, metrics: dict, req: ExportRequest) -> d
             f"retrained with this recipe: autostudent baselines --epochs {req.epochs}",
         }
     mean = metrics.get("test_accuracy_mean") or metrics["test_accuracy"]
-    return {
+    out = {
         "baseline": baseline_summary(base),
         "margin_pt": 100 * (mean - base["test_accuracy_mean"]),
         "recipe": recipe,
+        # families with no member sized to this student yet, and the command that sizes them
+        "unsized": unsized_families(runs, metrics["params"], recipe),
     }
+    if out["unsized"]:
+        out["size_them"] = (
+            f"autostudent baselines --storage {safe_url(req.storage)} --study "
+            f"{study.study_name} --families {','.join(u['family'] for u in out['unsized'])} "
+            f"--sizes {metrics['params']} --no-students --epochs {req.epochs} "
+            f"--seeds {len(base['seeds'])}"
+        )
+    return out
 
 
 def _of(what: str, i: int, n: int) -> str:

@@ -136,6 +136,14 @@ def test_baselines_run_store_resume_and_show_in_status(cli, study_copy, tmp_path
         assert vs["baseline"]["family"] == biggest["baseline"]["family"]
         expected = 100 * (metrics["test_accuracy"] - biggest["baseline"]["mean"])
         assert vs["margin_pt"] == pytest.approx(expected)
+        # --sizes 3000,6000: a family whose member at the student's own size was not among
+        # them is named, with the command that sizes it
+        for u in vs["unsized"]:
+            assert (u["family"], u["params"]) not in {(f, p) for f, p, _ in families}
+            assert u["params"] <= biggest["params"]
+            assert f"--sizes {biggest['params']}" in vs["size_them"]
+            assert u["family"] in vs["size_them"]
+        assert ("Not yet compared" in (out / "card.md").read_text()) == bool(vs["unsized"])
     assert "## Against hand-designed students" in (out / "card.md").read_text()
 
 
@@ -232,3 +240,56 @@ def test_a_run_whose_database_write_failed_is_kept_and_stored_at_the_next_start(
     assert stored(study) == {plans[0].key: run}
     assert [p.key for p in pending(study, plans)] == [plans[1].key, plans[2].key]
     assert recover(study, plans, raw) == 0 and recover(study, plans, None) == 0
+
+
+def test_a_student_the_families_were_not_sized_to_is_flagged_with_the_command_that_sizes_them():
+    """Round 2's trial 1 (27,410 params) was exported when the families had been sized to the
+    front only (up to 16,895): its margin over an 11K ResNet was +0.93 pt, over the 27K ones
+    +0.17. The export now says which families were never sized to it."""
+    from autostudent.baselines import unsized_families
+    from autostudent.families import sized_spec, spec_params
+
+    recipe = {"epochs": 5, "batch_size": 64, "lr": 0.05, "weight_decay": 5e-4, "augment": "none"}
+    shape = {"in_channels": 1, "num_classes": 10, "input_size": 28}
+
+    def run(family: str, target: int, **change) -> dict:
+        spec = sized_spec(family, target, **shape)
+        return {"role": "baseline", "family": family, "params": spec_params(spec),
+                "spec": spec, "recipe": recipe, **change}  # fmt: skip
+
+    front_only = [run(f, t) for f in ("resnet", "mobilenetv2") for t in (6_674, 16_895)]
+    assert unsized_families(front_only, 16_895, recipe) == []
+    assert unsized_families(front_only, 6_674, recipe) == []
+    missing = unsized_families(front_only, 27_410, recipe)
+    assert missing == [
+        {"family": f, "params": spec_params(sized_spec(f, 27_410, **shape))}
+        for f in ("mobilenetv2", "resnet")
+    ]
+    assert all(16_895 < m["params"] <= 27_410 for m in missing)
+    sized = [*front_only, run("resnet", 27_410), run("mobilenetv2", 27_410)]
+    assert unsized_families(sized, 27_410, recipe) == []
+    other_recipe = [run("resnet", 27_410, recipe={**recipe, "epochs": 15})]
+    assert unsized_families([*front_only, *other_recipe], 27_410, recipe)[1]["family"] == "resnet"
+    assert unsized_families([], 27_410, recipe) == []  # no baselines at all: nothing to flag
+    assert unsized_families(front_only, 100, recipe) == []  # no family has a member this small
+
+
+def test_the_card_says_when_the_margin_is_over_smaller_students_only():
+    from autostudent.card import render_card
+    from tests.test_export import card_metrics
+
+    vs = {
+        "baseline": {"family": "resnet", "params": 11_302, "kd": True, "mean": 0.9140,
+                     "sd": 0.0019, "seeds": [0, 1, 2]},
+        "margin_pt": 0.93, "recipe": {}, "unsized": [
+            {"family": "mobilenetv2", "params": 27_255}, {"family": "resnet", "params": 27_095}],
+        "size_them": "autostudent baselines --storage sqlite:///s.db --study demo --families "
+                     "mobilenetv2,resnet --sizes 27410 --no-students --epochs 5 --seeds 3",
+    }  # fmt: skip
+    card = render_card(card_metrics(params=27_410, versus_baseline=vs))
+    assert "This student: **+0.93 pt** over it." in card
+    assert "**Not yet compared with hand-designed students of its own size**" in card
+    assert "mobilenetv2 at 27,255 and resnet at 27,095 params" in card
+    assert "`autostudent baselines --storage sqlite:///s.db --study demo --families " in card
+    sized = render_card(card_metrics(params=27_410, versus_baseline={**vs, "unsized": []}))
+    assert "This student: **+0.93 pt**" in sized and "Not yet compared" not in sized

@@ -133,12 +133,14 @@ class Study:
         | both; ``rerank=K``: the pick rule's K best candidates retrained, the best on
         validation exported; ``teacher=PATH``: the teacher file where it is not where the
         search read it (the same file: its SHA-256 is checked). Returns metrics.json's content.
-        ``threads``: torch CPU threads while it trains (restored after). ``options``: any
+        ``threads``: torch CPU threads while it trains (restored after; with ``workers=N``, of
+        each of the N processes, default 1). ``options``: any
         other field of ``export.ExportRequest`` (a newer export flag), passed on as is."""
         from autostudent.export import ExportRequest, run_export
 
         fields = {f.name for f in dataclasses.fields(ExportRequest)} - {"storage", "study", "out"}
         fields -= {"trial", "pick", "epochs", "format", "family", "augment", "seed", "baseline"}
+        fields -= {"threads"}
         unknown = sorted(set(options) - fields)
         if unknown:
             others = f" (others: {', '.join(sorted(fields))})" if fields else ""
@@ -155,6 +157,7 @@ class Study:
             augment=augment,
             seed=seed,
             baseline=baseline,
+            threads=threads,
             **options,
         )
         with _torch_threads(threads):

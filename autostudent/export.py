@@ -18,7 +18,7 @@ import shutil
 import statistics
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -38,16 +38,11 @@ from autostudent.losses import kd_loss
 from autostudent.measure import count_flops, count_params, measure_latency
 from autostudent.onnx_export import export_format, onnx_artefact
 from autostudent.pareto import FrontPoint, pick, ranked
-from autostudent.retrain import (
-    Retrained,
-    augment_mode,
-    augmentation,
-    full_training_split,
-    retrain,
-)
-from autostudent.teacher_outputs import TeacherOutputs, default_cache_dir, teacher_outputs
+from autostudent.retrain import Retrained, augment_mode, augmentation
+from autostudent.retrains import Job, Retrainer, Splits
+from autostudent.teacher_outputs import TeacherOutputs
 from autostudent.training import accuracy
-from autostudent.trial import Budget, KDSettings
+from autostudent.trial import KDSettings
 
 FILES = ("student.pt", "spec.json", "metrics.json", "card.md")
 
@@ -67,6 +62,8 @@ class ExportRequest:
     seeds: int = 1  # retrains of the trial's architecture, seeds seed .. seed + seeds - 1
     rerank: int = 0  # K ≥ 2: the pick rule's K best candidates, retrained, best on validation
     rerank_seeds: int | None = None  # retrains per rerank candidate (None: ``seeds``)
+    workers: int = 1  # retrains at a time, each in its own process (retrains.Retrainer)
+    threads: int | None = None  # torch threads of each worker process (None: torch's default)
     baseline: bool = True
     format: str = "torchscript"  # torchscript | onnx | both (onnx_export.FORMATS)
     teacher: Path | None = None  # the teacher file, where it is not where the search read it
@@ -225,8 +222,8 @@ def run_export(req: ExportRequest) -> dict:
     started = time.perf_counter()
     mode = augment_mode(req.augment)
     fmt = export_format(req.format)
-    if req.epochs < 1 or req.family < 1 or req.seeds < 1:
-        raise UserError("--epochs/--family/--seeds: must be ≥ 1")
+    if req.epochs < 1 or req.family < 1 or req.seeds < 1 or req.workers < 1:
+        raise UserError("--epochs/--family/--seeds/--workers: must be ≥ 1")
     if mode.views and req.views < 1:
         raise UserError("--views: must be ≥ 1")
     if req.rerank == 1 or req.rerank < 0:
@@ -247,57 +244,40 @@ def run_export(req: ExportRequest) -> dict:
     )
     if test is None:
         raise UserError(f"data: {p.data.name} has no test split to measure the export on")
+    splits = Splits(p, epochs=req.epochs, augment=req.augment, views=req.views)
+    trainer = Retrainer(splits, workers=req.workers, threads=req.threads)
     reranked = None
     if req.rerank:
-        trial, reranked = rerank(study, p, req, given_kd)
+        trial, reranked = rerank(study, trainer, req, given_kd)
     specs, skipped = family_specs(p, trial, req.family)
     kd = _kd_of(trial, given_kd)
-
-    data = full_training_split(p.data)
-    c = p.config
-    outputs = teacher_outputs(
-        p.teacher,
-        data,
-        c.cache_dir or default_cache_dir(),
-        device=c.resources.device,
-        views=req.views if mode.views else 0,
-        view_features=kd_loss(kd.loss).needs_features,
-    )
-    budget = Budget.of(c.budget.model_copy(update={"epochs": req.epochs}))
-
-    def train(arch_seed: int, spec: dict, seed: int, label: str, with_kd: bool) -> Member:
-        done = retrain(
-            spec,
-            data,
-            kd=kd if with_kd else None,
-            outputs=outputs,
-            teacher=p.teacher,
-            budget=budget,
-            seed=seed,
-            augment_with=req.augment,
-            device=c.resources.device,
-            label=label,
-        )
-        module = deployable(done.model, data.mean, data.std, data.input_shape)
-        return Member(arch_seed, spec, done, module, accuracy(module, test.x, test.y))
+    data = splits.data[True]
+    outputs = splits.outputs(True, kd_loss(kd.loss).needs_features)
 
     seeds = [req.seed + i for i in range(req.seeds)]
     own_seed, own_spec = specs[0]
     name = f"trial {trial.number}"
-    runs = [  # the trial's own architecture, KD, every seed: runs[0] is the one shipped
-        train(own_seed, own_spec, s, f"{name} KD{_of('seed', i, len(seeds))}", True)
+    jobs = [  # the trial's own architecture, KD, every seed: the first is the one shipped
+        (own_seed, Job(own_spec, True, kd, s, f"{name} KD{_of('seed', i, len(seeds))}"))
         for i, s in enumerate(seeds)
     ]
-    bases = []
     if req.baseline:
-        bases = [
-            train(own_seed, own_spec, s, f"{name} no KD{_of('seed', i, len(seeds))}", False)
+        jobs += [
+            (own_seed, Job(own_spec, True, None, s, f"{name} no KD{_of('seed', i, len(seeds))}"))
             for i, s in enumerate(seeds)
         ]
-    others = [  # the family's other members, at the first seed
-        train(a, spec, req.seed, f"{name} KD{_of('family', i + 1, len(specs))}", True)
+    jobs += [  # the family's other members, at the first seed
+        (a, Job(spec, True, kd, req.seed, f"{name} KD{_of('family', i + 1, len(specs))}"))
         for i, (a, spec) in enumerate(specs[1:], start=1)
     ]
+    features = kd_loss(kd.loss).needs_features
+    jobs = [(a, replace(job, view_features=features)) for a, job in jobs]
+    members = []
+    for (arch_seed, job), done in zip(jobs, trainer.run([j for _, j in jobs]), strict=True):
+        module = deployable(done.model, data.mean, data.std, data.input_shape)
+        members.append(Member(arch_seed, job.spec, done, module, accuracy(module, test.x, test.y)))
+    runs, rest = members[: len(seeds)], members[len(seeds) :]
+    bases, others = (rest[: len(seeds)], rest[len(seeds) :]) if req.baseline else ([], rest)
     shipped = runs[0]
     metrics = _metrics(req, study, trial, p, outputs, test.scale, len(test.y), kd, shipped)
     metrics["shipped"] = {
@@ -373,7 +353,7 @@ def parse_kd(text: str | None) -> KDSettings | None:
 
 
 def rerank(
-    study: optuna.Study, p: Prepared, req: ExportRequest, given_kd: KDSettings | None = None
+    study: optuna.Study, trainer: Retrainer, req: ExportRequest, given_kd: KDSettings | None = None
 ) -> tuple[FrozenTrial, dict]:
     """``--rerank K``: the K complete students the ``--pick`` rule ranks highest on the search's
     proxy accuracy, each retrained with this export's recipe (epochs, augmentation, its own KD
@@ -396,38 +376,29 @@ def rerank(
     ]
     top = ranked(points, req.pick, req.rerank)
     kds = {pt.trial: _kd_of(trials[pt.trial], given_kd) for pt in top}
-    c = p.config
-    outputs = teacher_outputs(
-        p.teacher,
-        p.data,
-        c.cache_dir or default_cache_dir(),
-        device=c.resources.device,
-        views=req.views if augment_mode(req.augment).views else 0,
-        view_features=any(kd_loss(kd.loss).needs_features for kd in kds.values()),
-    )
-    budget = Budget.of(c.budget.model_copy(update={"epochs": req.epochs}))
+    features = any(kd_loss(kd.loss).needs_features for kd in kds.values())
     seeds = [req.seed + i for i in range(req.rerank_seeds or req.seeds)]
+    jobs = [
+        Job(
+            trials[pt.trial].user_attrs["spec"],
+            False,
+            kds[pt.trial],
+            seed,
+            f"rerank {rank}/{len(top)}: trial {pt.trial}" + _of("seed", i, len(seeds)),
+            view_features=features,
+        )
+        for rank, pt in enumerate(top, start=1)
+        for i, seed in enumerate(seeds)
+    ]
+    done = iter(trainer.run(jobs))
+    data, device = trainer.splits.data[False], trainer.splits.p.config.resources.device
     rows = []
-    for rank, point in enumerate(top, start=1):
-        vals, seconds = [], 0.0
-        for i, seed in enumerate(seeds):
-            done = retrain(
-                trials[point.trial].user_attrs["spec"],
-                p.data,
-                kd=kds[point.trial],
-                outputs=outputs,
-                teacher=p.teacher,
-                budget=budget,
-                seed=seed,
-                augment_with=req.augment,
-                device=c.resources.device,
-                label=f"rerank {rank}/{len(top)}: trial {point.trial}" + _of("seed", i, len(seeds)),
-            )
-            vals.append(accuracy(done.model, p.data.x_val, p.data.y_val, c.resources.device))
-            seconds += done.seconds
+    for point in top:
+        runs = [next(done) for _ in seeds]
+        vals = [accuracy(r.model, data.x_val, data.y_val, device) for r in runs]
         rows.append({"trial": point.trial, size: point.size, "search_val_accuracy": point.accuracy,
                      "val_accuracy": statistics.fmean(vals), "val_accuracies": vals,
-                     "retrain_seconds": seconds})  # fmt: skip
+                     "retrain_seconds": sum(r.seconds for r in runs)})  # fmt: skip
     best = max(range(len(rows)), key=lambda i: (rows[i]["val_accuracy"], -i))
     return trials[rows[best]["trial"]], {
         "k": req.rerank,
@@ -436,8 +407,8 @@ def rerank(
         "epochs": req.epochs,
         "seed": req.seed,
         "seeds": seeds,
-        "train_images": len(p.data.x_train),
-        "val_images": len(p.data.y_val),
+        "train_images": len(data.x_train),
+        "val_images": len(data.y_val),
         "candidates": rows,
         "chosen": rows[best]["trial"],
     }
@@ -583,7 +554,9 @@ def _metrics(
         "seed": req.seed,
         "batch_size": p.config.budget.batch_size,
         "lr": p.config.budget.lr,
-        "threads": torch.get_num_threads(),
+        # torch threads of each retrain: the worker processes' (--workers N), or this one's
+        "threads": (req.threads or 1) if req.workers > 1 else torch.get_num_threads(),
+        "workers": req.workers,
         "device": p.config.resources.device,
         "dataset": p.data.name,
         "classes": list(p.data.classes) if p.data.classes else None,  # label i's name

@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 import torch.nn.functional as F
+from rich.console import Console
 from torch import nn
 
 from autostudent.datasets import Data
@@ -137,12 +138,14 @@ def retrain(
     augment_with: str = "none",
     device: str = "cpu",
     label: str = "retrain",
+    plain_progress: bool = False,
 ) -> Retrained:
     """Train ``spec`` from scratch on ``data.x_train`` for ``budget.epochs``: with the KD loss
     and settings ``kd``, or plain cross-entropy when ``kd`` is None. The same seed gives the same
     initial weights and batch order with and without KD (and the same augmentations, except in
     ``views`` mode, where KD draws stored views and the baseline fresh crops). ``views`` needs
-    ``outputs.views`` (``teacher_outputs(..., views=K)``)."""
+    ``outputs.views`` (``teacher_outputs(..., views=K)``). ``plain_progress``: one line per epoch
+    even on a terminal (where several processes share it)."""
     mode = augment_mode(augment_with)
     dev = torch.device(device)
     torch.manual_seed(seed)
@@ -184,7 +187,8 @@ def retrain(
     amp = precision(dev)  # one per retrain: a float16 GradScaler keeps its scale across epochs
     epoch_seconds = []
     cpu_started = time.process_time()
-    with TrainingProgress(label, budget.epochs, steps) as progress:
+    console = Console(stderr=True, force_terminal=False) if plain_progress else None
+    with TrainingProgress(label, budget.epochs, steps, console) as progress:
         for epoch in range(1, budget.epochs + 1):
             started = time.perf_counter()
             distill_epoch(

@@ -263,6 +263,7 @@ def test_bad_requests_exit_2_and_write_nothing(cli, study_db, tmp_path):
         (["--pick", "max-accuracy", "--rerank", "1", "--out", out], "--rerank"),
         (["--pick", "knee", "--rerank", "2", "--out", out], "--rerank"),
         (["--pick", "max-accuracy", "--rerank", "2", "--rerank-seeds", "0"], "--rerank-seeds"),
+        (["--pick", "knee", "--workers", "0", "--out", out], "--workers"),
         (["--pick", "knee", "--kd", "hinton,4,0.9", "--out", out], "--kd"),
         (["--pick", "knee", "--kd", "kd,4", "--out", out], "--kd"),
         (["--pick", "knee", "--kd", "kd,4,1.5", "--out", out], "--kd"),
@@ -351,6 +352,30 @@ def test_rerank_exports_the_best_candidate_on_validation(cli, study_db, tmp_path
     assert "`--pick max-accuracy --rerank 3`" in card and "**(exported)**" in card
     assert "seeds 0-1" in card and "validation, mean of 2" in card
     assert card.count("| 1 |") >= 1 and "measured on the validation split" in card
+
+
+@pytest.mark.slow  # the session's digits search, retrained four times
+def test_workers_train_the_same_students_as_one_process(cli, study_db, tmp_path):
+    """--workers 2: the retrains run two at a time in spawned processes, and give what one
+    process gives (same seeds, one thread each): the same test accuracies, the same file."""
+    url, name = study_db
+    metrics, students = [], []
+    for workers in ("1", "2"):
+        out = tmp_path / f"w{workers}"
+        code, stdout, stderr = cli(
+            "export", "--storage", url, "--study", name, "--pick", "knee", "--epochs", "1",
+            "--seeds", "2", "--no-baseline", "--threads", "1", "--workers", workers, "--json",
+            "--out", str(out),
+        )  # fmt: skip
+        assert code == 0, stderr
+        metrics.append(json.loads(stdout))
+        students.append(torch.jit.load(str(out / "student.pt")).eval())
+    one, two = metrics
+    assert two["workers"] == 2 and two["threads"] == 1 and one["workers"] == 1
+    assert one["seeds"]["kd"]["values"] == two["seeds"]["kd"]["values"]
+    x = torch.from_numpy(unit_test_split("digits").x[:64])
+    with torch.no_grad():
+        assert torch.equal(students[0](x), students[1](x))
 
 
 def card_metrics(**change) -> dict:

@@ -63,8 +63,18 @@ def export(
     no_baseline: bool = typer.Option(
         False, "--no-baseline", help="Skip the no-KD baseline (the card then says so)."
     ),
+    workers: int = typer.Option(
+        1,
+        "--workers",
+        min=1,
+        help="Retrains at a time, each in its own process (--rerank and --seeds make several; "
+        "on a CPU, one worker per core). The results do not depend on it.",
+    ),
     threads: int | None = typer.Option(
-        None, "--threads", min=1, help="Torch CPU threads (default: torch's, all cores)."
+        None,
+        "--threads",
+        min=1,
+        help="Torch CPU threads (default: torch's, all cores; with --workers N, 1 per worker).",
     ),
     fmt: str = typer.Option(
         "torchscript",
@@ -100,6 +110,7 @@ def export(
         seeds=seeds,
         rerank=rerank,
         rerank_seeds=rerank_seeds,
+        workers=workers,
         teacher=teacher,
         kd=kd,
     )

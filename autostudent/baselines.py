@@ -95,7 +95,7 @@ def baseline_plans(
 ) -> list[RunPlan]:
     """Each family sized to at most each size, with ``kd`` and without, over seeds. Two sizes
     that give a family the same member share its runs."""
-    from autostudent.families import sized_spec, spec_params
+    from autostudent.families import NoMember, sized_spec, spec_params
 
     plans = []
     for family in families:
@@ -108,8 +108,8 @@ def baseline_plans(
                     num_classes=num_classes,
                     input_size=input_size,
                 )
-            except UserError:
-                continue  # the family has no member this small: nothing to compare there
+            except NoMember:
+                continue  # nothing to compare there
             params = spec_params(spec)
             for with_kd in (kd, None):
                 plans += [
@@ -173,7 +173,7 @@ def unsized_families(runs: Iterable[dict], params: int, recipe: dict) -> list[di
     student off the front, or larger than the front's largest, is compared only with smaller
     hand-designed students until then, which can flatter it (measured: a 27K student +0.93 pt
     over an 11K ResNet, +0.17 over the 27K ones)."""
-    from autostudent.families import sized_spec, spec_params
+    from autostudent.families import NoMember, sized_spec, spec_params
 
     same = [r for r in runs if r["role"] == "baseline" and r["recipe"] == recipe]
     have = {(r["family"], r["params"]) for r in same}
@@ -188,8 +188,11 @@ def unsized_families(runs: Iterable[dict], params: int, recipe: dict) -> list[di
                 num_classes=shape["num_classes"],
                 input_size=shape["input_size"],
             )
-        except UserError:
+        except NoMember:
             continue  # no member this small: nothing to size
+        except UserError:  # your own family, not importable here: its member is unknown
+            out.append({"family": family, "params": None})
+            continue
         n = spec_params(spec)
         if (family, n) not in have:
             out.append({"family": family, "params": n})

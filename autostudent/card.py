@@ -247,7 +247,12 @@ def _versus_baseline(m: dict) -> list[str]:
         "",
     ]
     if vs.get("unsized"):
-        them = " and ".join(f"{u['family']} at {u['params']:,}" for u in vs["unsized"])
+        them = " and ".join(
+            f"{u['family']} at {u['params']:,}"
+            if u["params"]
+            else f"{u['family']} (not importable here: at this student's size)"
+            for u in vs["unsized"]
+        )
         lines += [
             f"**Not yet compared with hand-designed students of its own size**: {them} params "
             f"(each family sized to this student) were never retrained with this recipe, so the "

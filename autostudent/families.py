@@ -11,6 +11,12 @@ exported and drawn exactly like a searched student.
   basic blocks, widths w, 2w, 4w) at a fixed depth, scaled by its width.
 - ``resnet``: the same ResNet scaled in depth × width: at each size, the zoo depth whose
   width-scaled net comes closest to the size from below (ties: the deeper one).
+- your own: ``package.module:factory``, a callable ``factory(width, *, in_channels,
+  num_classes, input_size)`` that returns a classifier (images → logits) whose output is that of
+  an ``nn.Linear``; its parameters must grow with ``width`` (1-512). That layer becomes the
+  student's head and the features it reads the body's, so every KD loss can train it. The
+  module must be importable (installed, or its directory on ``PYTHONPATH``): the runs take
+  place in worker processes.
 - ``mobilenetv2``: MobileNetV2-style inverted residuals (Sandler et al. 2018: 1×1 expand ×6,
   3×3 depthwise, linear 1×1 project, residual where shapes allow), four stages at resolution
   1, 1/2, 1/4, 1/4 with channels 16, 24, 32, 64 times a width multiplier and 1, d, d, d blocks,
@@ -22,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from autostudent.errors import UserError
 from autostudent.registry import Registry
@@ -43,6 +50,10 @@ class Family:
 
 
 FAMILIES: Registry[Family] = Registry("baseline family")
+
+
+class NoMember(UserError):
+    """The family has no member as small as the target: nothing to compare there."""
 
 
 def _resnet_shape(width: int, depth: int) -> dict:
@@ -90,6 +101,23 @@ FAMILIES.register("mobilenetv2")(
 )
 
 
+def _factory_shape(factory: str, width: int, _depth: int) -> dict:
+    return {"kind": "factory", "factory": factory, "width": width}
+
+
+def resolve_family(name: str) -> Family:
+    """A registered family, or your own (``package.module:factory``, module docstring)."""
+    if ":" not in name:
+        return FAMILIES.get(name)
+    if name.startswith("zoo:"):
+        raise UserError(f"--families: {name!r}: the zoo's ResNets are the families "
+                        "resnet8, resnet14, resnet20 and resnet")  # fmt: skip
+    from autostudent.teacher import resolve_factory
+
+    resolve_factory(name, field="--families")  # importable here, before any run
+    return Family(f"your factory {name}, width-scaled", partial(_factory_shape, name), (1,))
+
+
 def family_names(text: str) -> list[str]:
     """``resnet,mobilenetv2`` → checked family names (``--families``)."""
     names = [n.strip() for n in text.split(",") if n.strip()]
@@ -97,9 +125,10 @@ def family_names(text: str) -> list[str]:
         raise UserError("--families: name at least one family")
     for name in names:
         try:
-            FAMILIES.get(name)
+            resolve_family(name)
         except UserError as exc:
-            raise UserError(f"--families: {exc}") from None
+            msg = str(exc)
+            raise UserError(msg if msg.startswith("--families") else f"--families: {msg}") from None
     return names
 
 
@@ -107,7 +136,7 @@ def member_spec(
     family: str, width: int, depth: int, *, in_channels: int, num_classes: int, input_size: int
 ) -> Spec:
     return {
-        **FAMILIES.get(family).shape(width, depth),
+        **resolve_family(family).shape(width, depth),
         "family": family,
         "in_channels": in_channels,
         "num_classes": num_classes,
@@ -126,7 +155,7 @@ def sized_spec(
 
     Parameters grow with the width, so each depth's widest fit is found by bisection; among the
     depths, the one closest to ``target`` wins (ties: the deeper)."""
-    fam = FAMILIES.get(family)
+    fam = resolve_family(family)
     shape = {"in_channels": in_channels, "num_classes": num_classes, "input_size": input_size}
     best: tuple[int, int, Spec] | None = None
     for depth in fam.depths:
@@ -149,7 +178,7 @@ def sized_spec(
             best = (n, depth, spec)
     if best is None:
         smallest = min(spec_params(member_spec(family, 1, d, **shape)) for d in fam.depths)
-        raise UserError(
+        raise NoMember(
             f"--sizes: {family} has no member of at most {target:,} params "
             f"(its smallest has {smallest:,})"
         )

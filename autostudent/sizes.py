@@ -151,3 +151,18 @@ def _count_mobilenetv2(spec: Spec) -> tuple[Sizes, int]:
             c_in = stage["channels"]
     last = spec["last_channels"]
     return total + _conv(c_in, last, 1, side) + _bn(last), last
+
+
+@COUNTERS.register("factory")
+def _factory(spec: Spec) -> tuple[Sizes, int]:
+    """Your own family's member (``student._build_factory``): counted on the built module, the
+    one kind whose spec does not say its layers; the global torch RNG is left as it was."""
+    import torch
+
+    from autostudent.measure import count_flops, count_params
+    from autostudent.student import BUILDERS
+
+    with torch.random.fork_rng(devices=[]):
+        body, features = BUILDERS.get("factory")(spec)
+    side = spec["input_size"]
+    return Sizes(count_params(body), count_flops(body, (spec["in_channels"], side, side))), features

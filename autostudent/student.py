@@ -260,3 +260,64 @@ def _build_mobilenetv2(spec: Spec) -> tuple[nn.Module, int]:
         nn.Flatten(),
     ]
     return nn.Sequential(*layers), last
+
+
+# --- your own hand-designed family: ``--families package.module:factory`` (families.py) ---
+
+
+@BUILDERS.register("factory")
+def _build_factory(spec: Spec) -> tuple[nn.Module, int]:
+    """``factory(width, in_channels=, num_classes=, input_size=)``'s classifier as a student: the
+    features its last ``nn.Linear`` reads are the body's, and that layer becomes the head."""
+    from autostudent.errors import UserError
+    from autostudent.teacher import resolve_factory
+
+    name, width = spec["factory"], spec["width"]
+    made = f"{name}(width={width})"
+    try:
+        net = resolve_factory(name, field="--families")(
+            width,
+            in_channels=spec["in_channels"],
+            num_classes=spec["num_classes"],
+            input_size=spec["input_size"],
+        )
+    except UserError:
+        raise
+    except Exception as exc:  # the user's code: its own error, named
+        raise UserError(f"--families: {made} failed: {type(exc).__name__}: {exc}") from None
+    if not isinstance(net, nn.Module):
+        raise UserError(f"--families: {made} returned {type(net).__name__}, not an nn.Module")
+    linears = [(n, m) for n, m in net.named_modules() if n and isinstance(m, nn.Linear)]
+    if not linears:
+        raise UserError(f"--families: {made} has no nn.Linear classifier")
+    outputs: dict[str, torch.Tensor] = {}
+    hooks = [
+        m.register_forward_hook(lambda _m, _i, out, n=n: outputs.__setitem__(n, out))
+        for n, m in linears
+    ]
+    was_training = net.training
+    side = spec["input_size"]
+    try:
+        with torch.no_grad():
+            net.eval()
+            out = net(torch.zeros(2, spec["in_channels"], side, side))
+    except Exception as exc:
+        raise UserError(
+            f"--families: {made} failed on a batch of shape (2, {spec['in_channels']}, {side}, "
+            f"{side}): {type(exc).__name__}: {exc}"
+        ) from None
+    finally:
+        for hook in hooks:
+            hook.remove()
+        net.train(was_training)
+    # the head: the Linear whose output is the network's output, as it is
+    path = next((n for n, o in outputs.items() if o is out), None)
+    if path is None or dict(linears)[path].out_features != spec["num_classes"]:
+        raise UserError(
+            f"--families: {made}'s output must be an nn.Linear's with {spec['num_classes']} "
+            "outputs, returned as it is: the student's head is that layer"
+        )
+    head = dict(linears)[path]
+    parent = net.get_submodule(path.rpartition(".")[0]) if "." in path else net
+    setattr(parent, path.rpartition(".")[2], nn.Identity())
+    return net, head.in_features

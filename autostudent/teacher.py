@@ -127,19 +127,22 @@ def _reason(exc: Exception) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
-def resolve_factory(spec: str) -> Callable[..., nn.Module]:
+def resolve_factory(spec: str, field: str = "teacher.factory") -> Callable[..., nn.Module]:
+    """``package.module:callable`` (or ``zoo:NAME``) → the callable; ``field`` names the setting
+    in the error of a bad one."""
     mod_name, _, attr = spec.partition(":")
     if not attr:
-        raise UserError(f"teacher.factory: {spec!r} is not of the form 'package.module:factory'")
+        raise UserError(f"{field}: {spec!r} is not of the form 'package.module:factory'")
     if mod_name == "zoo":
         try:
             return TEACHERS.get(attr)
         except UserError as exc:
-            raise UserError(f"teacher.factory: {exc}") from None
+            raise UserError(f"{field}: {exc}") from None
     try:
         return getattr(importlib.import_module(mod_name), attr)
     except (ImportError, AttributeError) as exc:
-        raise UserError(f"teacher.factory: cannot import {spec!r} ({exc})") from None
+        hint = " (is its directory on PYTHONPATH?)" if isinstance(exc, ImportError) else ""
+        raise UserError(f"{field}: cannot import {spec!r} ({exc}){hint}") from None
 
 
 def load_teacher(

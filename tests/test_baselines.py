@@ -147,6 +147,30 @@ def test_baselines_run_store_resume_and_show_in_status(cli, study_copy, tmp_path
     assert "## Against hand-designed students" in (out / "card.md").read_text()
 
 
+@pytest.mark.slow  # the session's digits search; two spawned workers
+def test_your_own_family_runs_beside_the_front_in_worker_processes(cli, study_copy, tmp_path):
+    """``--families user_families:tiny_cnn`` (tests/user_families.py, outside the package):
+    sized, trained with KD and without in two spawned workers, stored, shown by status."""
+    url, name = study_copy
+    family = "user_families:tiny_cnn"
+    code, out, err = cli(
+        "baselines", "--storage", url, "--study", name, "--families", family, "--sizes", "2000",
+        "--no-students", "--seeds", "1", "--epochs", "1", "--workers", "2", "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    result = json.loads(out)
+    runs = {(b["family"], b["params"], b["kd"]) for b in result["baselines"]}
+    assert runs == {(family, 1_984, True), (family, 1_984, False)}  # width 94: 21 × 94 + 10
+    assert all(0 < b["test_accuracy_mean"] <= 1 for b in result["baselines"])
+    code, out, err = cli("status", "--storage", url, "--study", name, "--json")
+    assert {b["family"] for b in json.loads(out)["baselines"]} == {family}
+    code, _, err = cli(
+        "baselines", "--storage", url, "--study", name, "--families", "user_families:broken",
+        "--sizes", "2000", "--no-students",
+    )  # fmt: skip
+    assert code == 2 and err.startswith("error: --families") and "width must be even" in err
+
+
 def test_baselines_bad_input_exits_2_and_stores_nothing(cli, study_copy):
     url, name = study_copy
     code, _, err = cli("baselines", "--storage", url, "--study", name, "--families", "vgg")

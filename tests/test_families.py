@@ -98,3 +98,37 @@ def test_the_strided_pointwise_shortcut_is_a_strided_1x1_convolution():
     expected = torch.nn.functional.conv2d(x, conv.weight, stride=2)
     assert torch.allclose(conv(x), expected, atol=1e-6)
     assert [k for k, _ in conv.named_parameters()] == ["weight"]
+
+
+# Your own family: tests/user_families.py, a module outside the package (on the tests' path).
+TINY = "user_families:tiny_cnn"
+
+
+def test_your_own_family_is_sized_counted_and_built_like_the_registered_ones():
+    assert family_names(f"resnet8,{TINY}") == ["resnet8", TINY]
+    spec = sized_spec(TINY, 1_000, in_channels=1, num_classes=10, input_size=28)
+    assert spec["kind"] == "factory" and spec["family"] == TINY
+    # conv 9w + BN 2w + head 10w + 10: width 47 is 997 params, width 48 would be 1,018
+    assert spec["width"] == 47 and spec_params(spec) == 997
+    model = build_student(spec)
+    counted = count_sizes(spec)
+    assert counted.params == count_params(model) == 997
+    assert counted.flops == count_flops(model, (1, 28, 28))
+    # the user's last Linear is the student's head; the body gives the features it reads
+    x = torch.rand(3, 1, 28, 28)
+    assert model.body(x).shape == (3, 47) and model(x).shape == (3, 10)
+    before = torch.random.get_rng_state()
+    count_sizes(spec)  # builds the module: the global RNG is left as it was
+    assert torch.equal(before, torch.random.get_rng_state())
+
+
+def test_your_own_family_errors_name_the_flag_and_what_is_wrong(user_error):
+    shape = {"in_channels": 1, "num_classes": 10, "input_size": 28}
+    user_error(lambda: family_names("nosuchmodule:net"), "--families", "PYTHONPATH")
+    user_error(lambda: family_names("user_families:nope"), "--families", "user_families:nope")
+    user_error(lambda: family_names("zoo:resnet8"), "--families", "resnet8")
+    user_error(
+        lambda: sized_spec("user_families:softmax_out", 5_000, **shape), "--families", "nn.Linear"
+    )
+    broken = "user_families:broken"
+    user_error(lambda: sized_spec(broken, 5_000, **shape), "--families", "width must be even")

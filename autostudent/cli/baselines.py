@@ -17,7 +17,8 @@ def baselines(
         "resnet,mobilenetv2",
         "--families",
         help="Hand-designed families: resnet (depth × width), resnet8, resnet14, resnet20, "
-        "mobilenetv2 (width multiplier × depth).",
+        "mobilenetv2 (width multiplier × depth), or your own as package.module:factory "
+        "(docs/baselines.md).",
     ),
     sizes: str = typer.Option(
         "auto",

@@ -133,7 +133,7 @@ def students(
     seeds: int = typer.Option(3, "--seeds", min=1, help="Seeds 0..S-1 of every run."),
     epochs: int = typer.Option(5, "--epochs", min=1, help="Epochs of export's recipe."),
     families: str = typer.Option(
-        "resnet,mobilenetv2", "--families", help="Hand-designed baseline families."
+        "resnet,mobilenetv2", "--families", help="Hand-designed baseline families (as baselines')."
     ),
     workers: int = typer.Option(1, "--workers", min=1, help="Runs in parallel (processes)."),
     threads: int = typer.Option(1, "--threads", min=1, help="Torch threads per run."),

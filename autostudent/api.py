@@ -166,7 +166,7 @@ class Study:
     def baselines(
         self,
         *,
-        families: Sequence[str] = ("resnet", "mobilenetv2"),
+        families: Sequence[str | Callable[..., Any]] = ("resnet", "mobilenetv2"),
         sizes: Sequence[int] | None = None,
         seeds: int = 3,
         epochs: int = 5,
@@ -183,14 +183,17 @@ class Study:
         seeds (``autostudent baselines``); every run is stored in the study and never run
         again. Returns the baselines and each front student's margin over the best baseline of
         at most its size. ``teacher``: the teacher file where it is not where the search read it
-        (the same file: its SHA-256 is checked). ``log``: called with each progress line."""
-        from autostudent.families import family_names
+        (the same file: its SHA-256 is checked). ``log``: called with each progress line.
+        ``families``: names, ``"package.module:factory"``, or such a factory itself (a function
+        of an importable module; docs/baselines.md)."""
+        from autostudent.families import factory_name, family_names
         from autostudent.final_training import run_baselines
 
+        names = [f if isinstance(f, str) else factory_name(f) for f in families]
         return run_baselines(
             self.storage,
             self.name,
-            families=family_names(",".join(families)),
+            families=family_names(",".join(names)),
             sizes=sizes,
             seeds=seeds,
             epochs=epochs,

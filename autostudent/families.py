@@ -118,6 +118,18 @@ def resolve_family(name: str) -> Family:
     return Family(f"your factory {name}, width-scaled", partial(_factory_shape, name), (1,))
 
 
+def factory_name(factory: Callable) -> str:
+    """A family factory given as a function (the Python API) → ``package.module:factory``, the
+    name that worker processes import it by."""
+    module, name = getattr(factory, "__module__", None), getattr(factory, "__qualname__", "")
+    if not module or module == "__main__" or "<" in name or "." in name:
+        raise UserError(
+            f"families: {name or factory!r} is not importable by name ({module}:{name}); define "
+            "it at the top level of a module on PYTHONPATH, or give 'package.module:factory'"
+        )
+    return f"{module}:{name}"
+
+
 def family_names(text: str) -> list[str]:
     """``resnet,mobilenetv2`` → checked family names (``--families``)."""
     names = [n.strip() for n in text.split(",") if n.strip()]

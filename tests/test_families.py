@@ -132,3 +132,12 @@ def test_your_own_family_errors_name_the_flag_and_what_is_wrong(user_error):
     )
     broken = "user_families:broken"
     user_error(lambda: sized_spec(broken, 5_000, **shape), "--families", "width must be even")
+
+
+def test_a_factory_given_as_a_function_is_named_as_workers_import_it(user_error):
+    import user_families
+
+    from autostudent.families import factory_name
+
+    assert factory_name(user_families.tiny_cnn) == TINY
+    user_error(lambda: factory_name(lambda width, **shape: None), "families", "PYTHONPATH")

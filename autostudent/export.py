@@ -7,7 +7,9 @@ test split: the student is chosen by a rule or a trial number, the epochs are fi
 shipped file is the trial's own architecture retrained at the first seed; ``--seeds N`` and
 ``--family K`` only add evidence (test accuracy and KD gain as mean ± sd). Every input is checked
 before any training, and the directory is written under a temporary name and renamed at the
-end, so a bad request or a crash leaves nothing at ``--out``.
+end, so a bad request or a crash leaves nothing at ``--out``; the retrains that finished are
+kept beside it (``.<out>.retrains``, ``retrains.py``) and a rerun of the same export resumes
+from them.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import json
 import os
 import shutil
 import statistics
+import sys
 import time
 import warnings
 from dataclasses import dataclass, replace
@@ -245,7 +248,13 @@ def run_export(req: ExportRequest) -> dict:
     if test is None:
         raise UserError(f"data: {p.data.name} has no test split to measure the export on")
     splits = Splits(p, epochs=req.epochs, augment=req.augment, views=req.views)
-    trainer = Retrainer(splits, workers=req.workers, threads=req.threads)
+    # each finished retrain is kept beside --out until the export is written: a rerun of an
+    # interrupted export loads them instead of training them again
+    store = req.out.parent / f".{req.out.name}.retrains"
+    if store.is_dir() and any(store.glob("*.pt")):
+        print(f"resuming: retrains of an interrupted export in {store} are loaded, not rerun "
+              "(those of the same request)", file=sys.stderr)  # fmt: skip
+    trainer = Retrainer(splits, workers=req.workers, threads=req.threads, store=store)
     reranked = None
     if req.rerank:
         trial, reranked = rerank(study, trainer, req, given_kd)
@@ -315,8 +324,11 @@ def run_export(req: ExportRequest) -> dict:
         *(["student.pt"] if fmt.torchscript else []),
         *(["student.onnx"] if onnx else []),
     ]
+    # how many retrains ran, and how many an interrupted run of this export had finished
+    metrics["retrains"] = {"run": trainer.ran, "resumed": trainer.resumed}
     metrics["wall_seconds"] = time.perf_counter() - started
     _write(req.out, shipped.module if fmt.torchscript else None, shipped.spec, metrics, onnx)
+    shutil.rmtree(store, ignore_errors=True)  # written: nothing left to resume
     return metrics
 
 

@@ -4,8 +4,9 @@ SIGKILLs it the n-th time it reaches ``<point>`` (n = 1 when left out), and
 at that point). Unset, a point costs two environment lookups. The points: ``teacher_cache`` (a
 teacher-output entry written, not yet in place), ``trial_result`` (an epoch of a running trial
 reported to the driver), ``trial_told`` (a trial's outcome stored, the next not yet asked for),
-``db_commit`` (inside a database transaction, before its COMMIT) and ``trial_epoch`` (a Ray
-worker trained an epoch of a trial, not yet reported it)."""
+``db_commit`` (inside a database transaction, before its COMMIT), ``trial_epoch`` (a Ray
+worker trained an epoch of a trial, not yet reported it) and ``retrain_saved`` (an export's
+retrain saved to its store, the export not yet written)."""
 
 from __future__ import annotations
 

@@ -9,17 +9,28 @@ returns the trained weights, which this process loads into the same architecture
 
 The teacher's outputs are computed here, once, before any worker starts; the workers load them
 from the teacher-output cache (``teacher_outputs``), as the search's Ray workers do.
+
+With a ``store`` directory (export's ``.<out>.retrains`` beside ``--out``), every finished
+retrain is saved there as it lands — its weights and timings, keyed by everything that fixes it
+(architecture, split, KD settings, seed, recipe, data, teacher) — and a later run of the same
+export loads it instead of training it again: an export killed after hours resumes where it
+stopped. Files are read with ``weights_only=True``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import multiprocessing
+import os
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import torch
 
+from autostudent import killpoints
 from autostudent.config import StudyConfig
 from autostudent.datasets import Data
 from autostudent.driver import Prepared, prepare
@@ -67,6 +78,21 @@ class Splits:
             )
         return self._outputs[key]
 
+    def key(self, job: Job) -> str:
+        """Everything that fixes a retrain's result, hashed: its file name in a store."""
+        b = self.budget
+        what = {
+            "spec": job.spec,
+            "data": self.data[job.full].identity,
+            "teacher": self.p.teacher.sha256,
+            "kd": None if job.kd is None else asdict(job.kd),
+            "seed": job.seed,
+            "recipe": [b.epochs, b.batch_size, b.lr, b.weight_decay, self.augment, self.views],
+            "view_features": job.view_features,
+            "device": self.p.config.resources.device,
+        }
+        return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:24]
+
     def retrain(self, job: Job, *, plain_progress: bool = False) -> Retrained:
         return retrain(
             job.spec,
@@ -95,7 +121,7 @@ class _Setup:
 _SPLITS: dict[_Setup, Splits] = {}
 
 
-def _in_worker(setup: _Setup, job: Job) -> tuple[dict, float, list[float], float]:
+def _in_worker(setup: _Setup, job: Job) -> dict:
     """A pool worker's retrain; the weights go back as a CPU state dict."""
     from autostudent.allocator import keep_freed_memory
 
@@ -105,43 +131,96 @@ def _in_worker(setup: _Setup, job: Job) -> tuple[dict, float, list[float], float
         p = prepare(StudyConfig.model_validate_json(setup.config_json))
         _SPLITS[setup] = Splits(p, epochs=setup.epochs, augment=setup.augment, views=setup.views)
     # several workers share the terminal: one line per epoch, not a live bar each
-    done = _SPLITS[setup].retrain(job, plain_progress=True)
-    state = {k: v.detach().cpu() for k, v in done.model.state_dict().items()}
-    return state, done.seconds, done.epoch_seconds, done.cpu_seconds
+    return _as_record(_SPLITS[setup].retrain(job, plain_progress=True))
+
+
+def _as_record(done: Retrained) -> dict:
+    return {
+        "state": {k: v.detach().cpu() for k, v in done.model.state_dict().items()},
+        "seconds": done.seconds,
+        "epoch_seconds": list(done.epoch_seconds),
+        "cpu_seconds": done.cpu_seconds,
+    }
 
 
 class Retrainer:
     """Runs an export's retrains: here (``workers`` 1, on this process's torch threads) or
-    ``workers`` at a time on a pool, each worker on ``threads`` torch threads (default 1)."""
+    ``workers`` at a time on a pool, each worker on ``threads`` torch threads (default 1);
+    with a ``store``, each saved as it lands and loaded instead of rerun (module docstring)."""
 
-    def __init__(self, splits: Splits, *, workers: int = 1, threads: int | None = None) -> None:
+    def __init__(
+        self,
+        splits: Splits,
+        *,
+        workers: int = 1,
+        threads: int | None = None,
+        store: Path | None = None,
+    ) -> None:
         self.splits = splits
         self.workers = workers
         self.threads = threads
+        self.store = store
+        self.resumed = 0  # retrains loaded from the store, not run
+        self.ran = 0
 
     def run(self, jobs: Sequence[Job]) -> list[Retrained]:
         """The jobs' trained students, in the jobs' order."""
-        for key in dict.fromkeys((j.full, j.view_features) for j in jobs):
-            self.splits.outputs(*key)  # computed and cached here, before any worker reads them
-        if self.workers <= 1 or len(jobs) <= 1:
-            return [self.splits.retrain(job) for job in jobs]
+        keys = [self.splits.key(job) for job in jobs]
+        records: dict[int, dict] = {}
+        for i, key in enumerate(keys):
+            found = self._load(key)
+            if found is not None:
+                records[i] = found
+        self.resumed += len(records)
+        todo = [i for i in range(len(jobs)) if i not in records]
+        for full, features in dict.fromkeys((jobs[i].full, jobs[i].view_features) for i in todo):
+            self.splits.outputs(full, features)  # computed and cached before any worker reads
+        if self.workers <= 1 or len(todo) <= 1:
+            for i in todo:
+                records[i] = self._save(keys[i], _as_record(self.splits.retrain(jobs[i])))
+        else:
+            self._pool(jobs, keys, todo, records)
+        self.ran += len(todo)
+        return [self._model(jobs[i], records[i]) for i in range(len(jobs))]
+
+    def _pool(self, jobs, keys, todo, records) -> None:
         s = self.splits
         # one torch thread per worker unless told: N workers of one thread fill N cores
         threads = self.threads or 1
         setup = _Setup(s.p.config.model_dump_json(), s.budget.epochs, s.augment, s.views, threads)
         spawn = multiprocessing.get_context("spawn")  # no forked torch state in the workers
-        with ProcessPoolExecutor(min(self.workers, len(jobs)), mp_context=spawn) as pool:
-            futures = [pool.submit(_in_worker, setup, job) for job in jobs]
+        with ProcessPoolExecutor(min(self.workers, len(todo)), mp_context=spawn) as pool:
+            futures = {pool.submit(_in_worker, setup, jobs[i]): i for i in todo}
             try:
-                results = [f.result() for f in futures]
+                for future in as_completed(futures):  # saved as each lands
+                    i = futures[future]
+                    records[i] = self._save(keys[i], future.result())
             except BaseException:
                 for f in futures:
                     f.cancel()
                 raise
-        device = torch.device(s.p.config.resources.device)
-        out = []
-        for job, (state, seconds, epoch_seconds, cpu_seconds) in zip(jobs, results, strict=True):
-            model = build_student(job.spec)
-            model.load_state_dict(state)
-            out.append(Retrained(model.to(device).eval(), seconds, epoch_seconds, cpu_seconds))
-        return out
+
+    def _model(self, job: Job, record: dict) -> Retrained:
+        model = build_student(job.spec)
+        model.load_state_dict(record["state"])
+        model = model.to(torch.device(self.splits.p.config.resources.device)).eval()
+        return Retrained(model, record["seconds"], record["epoch_seconds"], record["cpu_seconds"])
+
+    def _load(self, key: str) -> dict | None:
+        path = None if self.store is None else self.store / f"{key}.pt"
+        if path is None or not path.is_file():
+            return None
+        try:
+            record = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception:  # a file cut short by the kill: trained again
+            return None
+        return record if isinstance(record, dict) and record.get("key") == key else None
+
+    def _save(self, key: str, record: dict) -> dict:
+        if self.store is not None:
+            self.store.mkdir(parents=True, exist_ok=True)
+            tmp = self.store / f".{key}.pt.{os.getpid()}"
+            torch.save({**record, "key": key}, tmp)
+            tmp.replace(self.store / f"{key}.pt")
+            killpoints.reached("retrain_saved")  # the fault tests kill an export here
+        return record

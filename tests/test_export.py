@@ -5,7 +5,9 @@ metrics.json test accuracy; a family reports mean ± sd; bad requests write noth
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -376,6 +378,36 @@ def test_workers_train_the_same_students_as_one_process(cli, study_db, tmp_path)
     x = torch.from_numpy(unit_test_split("digits").x[:64])
     with torch.no_grad():
         assert torch.equal(students[0](x), students[1](x))
+
+
+@pytest.mark.slow  # the session's digits search, retrained eight times
+def test_an_export_killed_mid_way_resumes_its_finished_retrains(cli, study_db, tmp_path):
+    """SIGKILL after 2 of 4 retrains: nothing at --out; the rerun loads those 2 from the store
+    beside it, trains the other 2, removes the store, and ships what an export never
+    interrupted ships."""
+    url, name = study_db
+    args = ["export", "--storage", url, "--study", name, "--pick", "knee", "--epochs", "1",
+            "--seeds", "2", "--threads", "1", "--json"]  # fmt: skip
+    out, store = tmp_path / "killed", tmp_path / ".killed.retrains"
+    killed = subprocess.run(
+        [sys.executable, "-m", "autostudent", *args, "--out", str(out)],
+        env={**os.environ, "AUTOSTUDENT_KILL_AT": "retrain_saved:2"},
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert not out.exists() and len(list(store.glob("*.pt"))) == 2
+    code, stdout, stderr = cli(*args, "--out", str(out))
+    assert code == 0, stderr
+    assert "resuming" in stderr
+    resumed = json.loads(stdout)
+    assert resumed["retrains"] == {"run": 2, "resumed": 2}
+    assert not store.exists()
+    code, stdout, stderr = cli(*args, "--out", str(tmp_path / "whole"))
+    assert code == 0, stderr
+    whole = json.loads(stdout)
+    assert whole["retrains"] == {"run": 4, "resumed": 0}
+    for arm in ("kd", "no_kd"):
+        assert whole["seeds"][arm]["values"] == resumed["seeds"][arm]["values"]
 
 
 def card_metrics(**change) -> dict:

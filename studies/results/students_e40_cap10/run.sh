@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Issue 16's evidence, round 4: the student at most 1/10 of the teacher's params, searched as a
 # user who needs one would search (the size cap at 30,807), against round 2's 40-epoch teacher.
-# Every step resumes where it stopped (the export: when its directory is written); rerun this
-# script to continue. The rules it applies were fixed on 2026-12-04, before any of its runs
+# Every step resumes where it stopped (the export too: its finished retrains are kept in
+# .export-30807.retrains until it is written); rerun this script to continue. The rules it applies were fixed on 2026-12-04, before any of its runs
 # (README.md here).
 set -euo pipefail
 cd "$(dirname "$0")/../../.."

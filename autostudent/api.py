@@ -43,12 +43,14 @@ def search(
     study: str | None = None,
     n_trials: int | None = None,
     workers: int | None = None,
+    timeout: float | None = None,
     seed: int | None = None,
     ray_address: str | None = None,
     progress: bool = True,
     **overrides: Any,
 ) -> Study:
-    """Create the study, or continue it, until ``n_trials`` trials are finished.
+    """Create the study, or continue it, until ``n_trials`` trials are finished or ``timeout``
+    seconds have passed (no trial starts after it; ``status()["stopped"]`` then says so).
 
     ``config``: a built-in study name (``smoke``, ``fashion_mnist``), a study YAML, a dict of
     sections or a `StudyConfig`. ``overrides`` set config fields (``overrides.py``): e.g.
@@ -66,6 +68,7 @@ def search(
         study=study,
         n_trials=n_trials,
         workers=workers,
+        timeout=timeout,
         seed=seed,
         **overrides,
     )

@@ -193,6 +193,10 @@ class SearchConfig(_Section):
     early_stopping: Literal["moasha", "asha", "none"] | None = None
     grace_period: int = Field(1, ge=1)
     reduction_factor: int = Field(2, ge=2)
+    # seconds of wall clock for one run of ``search`` (each run, a resumed one too, gets its own,
+    # as Optuna's ``optimize(timeout=)``): no trial starts after it, the running ones finish;
+    # the search ends at n_trials or at the timeout, whichever comes first. None: no limit.
+    timeout: float | None = Field(None, gt=0)
 
     @field_validator("objectives")
     @classmethod

@@ -7,6 +7,7 @@ the database is written only by this driver process.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,6 +138,7 @@ def run_search(
 
 
 def _run(p: Prepared, lease: Lease, *, ray_address: str | None, show_progress: bool):
+    started = time.monotonic()  # search.timeout counts from here: the run's own wall clock
     c = p.config
     cache_dir = c.cache_dir or default_cache_dir()
     outputs = teacher_outputs(
@@ -196,6 +198,7 @@ def _run(p: Prepared, lease: Lease, *, ray_address: str | None, show_progress: b
     if outputs.rebuilt:  # a damaged teacher-output file was rebuilt: counted where users look
         study.set_user_attr("cache_rebuilds", study.user_attrs.get("cache_rebuilds", 0) + 1)
     studydb.recover_interrupted(study, lease.previous)
+    study.set_user_attr(studydb.STOPPED_ATTR, None)  # this run's own stop, if any, is stored below
     if studydb.finished(study) >= c.search.n_trials:
         return study
 
@@ -213,6 +216,7 @@ def _run(p: Prepared, lease: Lease, *, ray_address: str | None, show_progress: b
         objectives=objectives,
         on_change=progress.update if progress else (lambda: None),
         halt=lambda: storage.lost() or lease.lost_error(),
+        deadline=None if c.search.timeout is None else started + c.search.timeout,
     )
     payload = {
         "data": p.data,
@@ -256,6 +260,14 @@ def _run(p: Prepared, lease: Lease, *, ray_address: str | None, show_progress: b
     if searcher.halted is not None:  # the database was lost or another driver took over
         raise searcher.halted
     done = studydb.finished(study)
+    if done < c.search.n_trials and searcher.timed_out and not searcher.gave_up:
+        # the time budget: an ordinary end, stored where status and the CLI read it
+        study.set_user_attr(
+            studydb.STOPPED_ATTR,
+            {"by": "timeout", "timeout_s": c.search.timeout, "finished": done,
+             "n_trials": c.search.n_trials},
+        )  # fmt: skip
+        return study
     if done < c.search.n_trials and not searcher.gave_up:  # Tune stopped early: Ctrl-C
         raise Interrupted(
             f"interrupted with {done}/{c.search.n_trials} trials finished; the study is "

@@ -15,6 +15,7 @@ import logging
 import math
 import os
 import socket
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -84,7 +85,8 @@ class Halt(Stopper):
 
 class StudySearcher(Searcher):
     """Ray Tune's ``Searcher`` seam over an Optuna study: ``suggest`` asks the study (its sampler
-    proposes), ``on_trial_complete`` tells it. Runs until ``n_trials`` trials are finished."""
+    proposes), ``on_trial_complete`` tells it. Runs until ``n_trials`` trials are finished, or
+    until ``deadline`` (no trial starts after it; the running ones finish)."""
 
     def __init__(
         self,
@@ -98,8 +100,11 @@ class StudySearcher(Searcher):
         on_change: Callable[[], None] = lambda: None,
         max_failures: int | None = None,
         halt: Callable[[], Exception | None] = lambda: None,
+        deadline: float | None = None,
     ) -> None:
         super().__init__(metric="val_accuracy", mode="max")
+        # time.monotonic() after which no trial starts (search.timeout); None: no limit
+        self.deadline = deadline
         self.study = study
         self.factory = factory
         self.n_trials = n_trials
@@ -138,9 +143,13 @@ class StudySearcher(Searcher):
             self.halted = self.halt()
         return self.halted is not None
 
+    @property
+    def timed_out(self) -> bool:
+        return self.deadline is not None and time.monotonic() >= self.deadline
+
     @_stops_when_halted
     def suggest(self, trial_id: str) -> dict | str | None:
-        if self._needed() <= 0 or self.gave_up:
+        if self._needed() <= 0 or self.gave_up or self.timed_out:
             return Searcher.FINISHED if not self.live else None
         if len(self.live) >= self._needed():
             return None  # the trials in flight may suffice; Tune asks again when one ends

@@ -13,7 +13,7 @@ Overrides follow the config's own layout, one keyword per top-level field:
 - ``data``: a dataset name replaces the name and drops ``root``; arrays — a tuple
   ``(x, y)`` or ``(x, y, x_test, y_test)``, or a dict with those keys — are stored as an
   ``.npz`` dataset in the cache (``inmemory.py``) and the section names it;
-- ``n_trials``, ``workers``: the ``search`` section's fields, as the CLI's flags.
+- ``n_trials``, ``workers``, ``timeout``: the ``search`` section's fields, as the CLI's flags.
 
 The result is validated again as a whole, by the same models and with the same one-line
 messages as a YAML file: an override is as checked as the file it overrides.
@@ -34,7 +34,7 @@ from autostudent.errors import UserError
 # Stands in for the path of an in-memory teacher until the driver has stored it (its input shape
 # comes from the data, loaded there): the config must name a teacher to validate.
 MODULE_TEACHER = Path("<in-memory torch.nn.Module>")
-_SEARCH_FLAGS = ("n_trials", "workers")
+_SEARCH_FLAGS = ("n_trials", "workers", "timeout")
 
 
 def study_config(config: Any, **overrides: Any) -> tuple[StudyConfig, Any | None]:

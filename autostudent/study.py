@@ -25,6 +25,8 @@ from autostudent.storage import open_storage as storage  # studydb.storage: the 
 from autostudent.storage import retrying, safe_url
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+# how the last run of ``search`` stopped short of n_trials by design (search.timeout), or None
+STOPPED_ATTR = "run_stopped"
 
 
 def load(url: str, name: str) -> optuna.Study:
@@ -263,6 +265,8 @@ def summary(study: optuna.Study) -> dict:
         "skipped_files": len(study.user_attrs.get("data", {}).get("skipped_files", [])),
         # what the Ray workers printed, failed trials' whole tracebacks included
         "worker_log": worker_log.shown(study),
+        # the last run stopped at its time budget (search.timeout) before n_trials, or None
+        "stopped": study.user_attrs.get(STOPPED_ATTR),
     }
 
 

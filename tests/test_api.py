@@ -215,6 +215,32 @@ def test_api_and_cli_make_the_same_study(tmp_path, teacher_file, cli, ray_cluste
     assert len(trials) == 3 and set(trials["state"]) <= {"COMPLETE", "PRUNED"}
 
 
+def test_a_time_budget_ends_the_run_and_the_same_command_continues(
+    tmp_path, teacher_file, cli, ray_cluster
+) -> None:
+    """--timeout: no trial starts after it (here: before the first), the run ends with exit 0
+    and says so in its output and in status; the next run, without one, finishes the study."""
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(digits_config(tmp_path, teacher_file)))
+    url = f"sqlite:///{tmp_path / 'budget.db'}"
+    flags = ["--storage", url, "--n-trials", "2", "--workers", "1", "--quiet"]
+    code, _, err = cli("search", str(path), *flags, "--timeout", "15x")
+    assert code == 2 and err.startswith("error: --timeout") and err.count("\n") == 1
+    code, out, err = cli("search", str(path), *flags, "--timeout", "0.001")
+    assert code == 0, err
+    assert "stopped at its time budget (0.001 s) with 0/2 trials finished" in out
+    status = autostudent.load(url, "api").status()
+    assert status["stopped"] == {"by": "timeout", "timeout_s": 0.001, "finished": 0,
+                                 "n_trials": 2}  # fmt: skip
+    code, out, _ = cli("status", "--storage", url, "--study", "api")
+    assert "last run stopped at its time budget" in out
+    code, out, err = cli("search", str(path), *flags)
+    assert code == 0, err
+    status = autostudent.load(url, "api").status()
+    assert status["stopped"] is None
+    assert status["states"]["COMPLETE"] + status["states"]["PRUNED"] == 2
+
+
 def test_api_errors_are_the_cli_lines_and_write_nothing(tmp_path, cli) -> None:
     path = tmp_path / "study.yaml"
     path.write_text(yaml.safe_dump(digits_config(tmp_path, tmp_path / "missing.pt2")))

@@ -21,6 +21,12 @@ def search(
         None, "--n-trials", min=1, help="Run until this many trials are finished."
     ),
     workers: int | None = typer.Option(None, "--workers", min=1, help="Trials in parallel."),
+    timeout: str | None = typer.Option(
+        None,
+        "--timeout",
+        help="Wall clock of this run: 900, 15m, 2h (no trial starts after it; the running ones "
+        "finish). The search ends at --n-trials or --timeout, whichever comes first.",
+    ),
     storage: str | None = typer.Option(
         None, "--storage", help="SQLAlchemy URL of the study database."
     ),
@@ -36,6 +42,7 @@ def search(
         study=study,
         n_trials=n_trials,
         workers=workers,
+        timeout=None if timeout is None else parse_duration(timeout, "--timeout"),
         seed=seed,
         ray_address=ray_address,
         progress=not quiet,
@@ -47,6 +54,32 @@ def search(
         f"Pareto front {len(s['pareto'])} trials, "
         f"hypervolume {s['hypervolume']:.4f}  ({safe_url(result.storage)})"
     )
+    if s["stopped"]:
+        typer.echo(_stopped(s["stopped"]))
+
+
+def _stopped(stop: dict) -> str:
+    return (
+        f"stopped at its time budget ({stop['timeout_s']:g} s) with {stop['finished']}/"
+        f"{stop['n_trials']} trials finished; the same command continues it"
+    )
+
+
+DURATION_UNITS = {"s": 1, "m": 60, "min": 60, "h": 3600}
+
+
+def parse_duration(text: str, flag: str) -> float:
+    """``900``, ``90s``, ``15m``, ``2h`` → seconds (> 0)."""
+    t = text.strip().lower()
+    number = t.rstrip("abcdefghijklmnopqrstuvwxyz")
+    unit = t[len(number) :] or "s"
+    try:
+        seconds = float(number) * DURATION_UNITS[unit]
+    except (ValueError, KeyError):
+        raise UserError(f"{flag}: {text!r} is not a duration (e.g. 900, 15m, 2h)") from None
+    if not seconds > 0:
+        raise UserError(f"{flag}: {text!r} must be more than 0")
+    return seconds
 
 
 def status(
@@ -78,6 +111,8 @@ def status(
         )
     if s["worker_log"]:
         typer.echo(f"  worker log: {s['worker_log']}")
+    if s["stopped"]:
+        typer.echo(f"  last run {_stopped(s['stopped'])}")
     t = s["teacher"]
     if t.get("params"):
         typer.echo(f"  teacher: {t['params']:,} params, val accuracy {t['accuracy']:.4f}")

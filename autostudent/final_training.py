@@ -29,6 +29,7 @@ from autostudent.baselines import (
 )
 from autostudent.errors import UserError
 from autostudent.final_runs import Recipe, RunPlan, pending, record, recover, stored
+from autostudent.processes import die_with_parent
 
 
 @dataclass
@@ -175,7 +176,7 @@ def run_all(
 
     config_json = config.model_dump_json()
     spawn = multiprocessing.get_context("spawn")  # no forked torch/Ray state in the workers
-    with ProcessPoolExecutor(workers, mp_context=spawn) as pool:
+    with ProcessPoolExecutor(workers, mp_context=spawn, initializer=die_with_parent) as pool:
         futures = [pool.submit(_in_worker, config_json, plan, threads) for plan in todo]
         try:
             for future in as_completed(futures):

@@ -34,6 +34,7 @@ from autostudent import killpoints
 from autostudent.config import StudyConfig
 from autostudent.datasets import Data
 from autostudent.driver import Prepared, prepare
+from autostudent.processes import die_with_parent
 from autostudent.retrain import Retrained, augment_mode, full_training_split, retrain
 from autostudent.student import build_student
 from autostudent.teacher_outputs import TeacherOutputs, default_cache_dir, teacher_outputs
@@ -189,7 +190,9 @@ class Retrainer:
         threads = self.threads or 1
         setup = _Setup(s.p.config.model_dump_json(), s.budget.epochs, s.augment, s.views, threads)
         spawn = multiprocessing.get_context("spawn")  # no forked torch state in the workers
-        with ProcessPoolExecutor(min(self.workers, len(todo)), mp_context=spawn) as pool:
+        with ProcessPoolExecutor(
+            min(self.workers, len(todo)), mp_context=spawn, initializer=die_with_parent
+        ) as pool:
             futures = {pool.submit(_in_worker, setup, jobs[i]): i for i in todo}
             try:
                 for future in as_completed(futures):  # saved as each lands

@@ -2,9 +2,8 @@
 
 An export with ``--rerank K --seeds S`` retrains K × S candidates, then S students with KD and S
 without: 15 retrains for K = S = 3, each minutes to hours on a CPU. They are independent, so
-``--workers N`` runs N at a time in spawned processes, each on ``--threads`` torch threads (on
-a CPU, N workers of one thread use N cores better than one process of N threads: the students
-are small). The results do not depend on ``N``: a retrain is fixed by its seed, and a worker
+``--workers N`` runs N at a time in spawned processes, each on ``--threads`` torch threads
+(default 1: one worker per core, as the search runs its trials). The results do not depend on ``N``: a retrain is fixed by its seed, and a worker
 returns the trained weights, which this process loads into the same architecture.
 
 The teacher's outputs are computed here, once, before any worker starts; the workers load them

@@ -66,7 +66,7 @@ class Round:
 ROUNDS = {
     "r1": Round(
         HERE.parent / "students", "fashion_mnist.db", "fashion-mnist-evidence",
-        0.9282,  # the demo teacher's test accuracy (studies/results/students/summary.json)
+        0.9282,  # the demo teacher's test accuracy (studies/results/students/round1.json)
         HERE,
         None,
         {

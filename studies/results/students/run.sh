@@ -12,4 +12,4 @@ PY=${PY:-.venv/bin/python}
 $PY -m autostudent search studies/fashion_mnist.yaml --storage "$DB" --study "$STUDY" --quiet
 $PY -m autostudent bench students --storage "$DB" --study "$STUDY" --top 12 --seeds 3 \
     --epochs 5 --workers 2 --threads 1 --raw studies/results/students/runs \
-    --out studies/results/students/summary.json --json
+    --out studies/results/students/round1.json --json

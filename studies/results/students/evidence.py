@@ -1,0 +1,116 @@
+"""Issue 16's evidence in one file: ``summary.json`` here, in the schema the issue asks for
+(``margins``, ``kd_gap_closed``, ``kendall_tau``, ``n_students``, the commands), assembled from
+the rounds that measured it. Nothing is measured or chosen here: each figure is copied from the
+round whose pre-registered rule made it, and each names that round's directory.
+
+- ``margins``: at ≤ 1/10 of the teacher, round 4's headline (``../students_e40_cap10``: the
+  search with the cap, its export against both families sized to it and round 2's); at ≤ 1/40,
+  round 2's (``../students_e40``: its export against the families sized to the front and to it).
+  Round 3 (``../students_e40_cap40``) has not run.
+- ``kd_gap_closed``: the ≤ 1/10 export's KD gain over the share of its no-KD gap to the
+  teacher (the same retrains: seeds 0-2, KD and not).
+- ``kendall_tau``, ``n_students``: ``../students_tau12`` once it has 12 students, else round 2.
+
+  .venv/bin/python studies/results/students/evidence.py > studies/results/students/summary.json
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent.parent
+TEACHER = {"path": "studies/results/teacher_e40", "params": 308_074, "test_accuracy": 0.9431}
+
+
+def load(path: str) -> dict:
+    return json.loads((RESULTS / path).read_text())
+
+
+def margin(fraction: str, source: str, student: dict, baseline: dict, margin_pt: float) -> dict:
+    keep = ("trial", "params", "mean", "sd")
+    return {
+        "teacher_fraction": fraction,
+        "student": {k: student[k] for k in keep},
+        "baseline": {k: baseline[k] for k in ("family", "params", "kd", "mean", "sd")},
+        "margin_pt": round(margin_pt, 2),
+        "seeds": student["seeds"],
+        "epochs": 5,
+        "source": source,
+    }
+
+
+def margins() -> list[dict]:
+    round4 = load("students_e40_cap10/summary.json")
+    best4 = min(
+        (round4["this_study_baselines"], round4["round2_baselines"]), key=lambda m: m["margin_pt"]
+    )
+    assert best4["margin_pt"] == round4["headline_margin_pt"]
+    round2 = next(
+        e for e in load("students_e40/exports.json")["exports"] if e["teacher_fraction"] == "1/40"
+    )
+    best2 = round2["sized_to_student"]
+    assert best2["margin_pt"] == round2["headline_margin_pt"]
+    return [
+        margin(
+            "1/10", "students_e40_cap10", round4["student"], best4["baseline"], best4["margin_pt"]
+        ),
+        margin("1/40", "students_e40", round2["student"], best2["baseline"], best2["margin_pt"]),
+    ]
+
+
+def kd_gap() -> dict:
+    seeds = load("students_e40_cap10/export-30807/metrics.json")["seeds"]
+    kd, no_kd = seeds["kd"]["mean"], seeds["no_kd"]["mean"]
+    gap = TEACHER["test_accuracy"] - no_kd
+    return {
+        "share": (kd - no_kd) / gap,
+        "kd_gain_pt": 100 * (kd - no_kd),
+        "gap_pt": 100 * gap,
+        "student": "the ≤ 1/10 export (students_e40_cap10, trial 8, its own KD settings)",
+        "seeds": seeds["seeds"],
+        "source": "students_e40_cap10/export-30807/metrics.json",
+    }
+
+
+def ranking() -> dict:
+    for source in ("students_tau12", "students_e40"):
+        path = RESULTS / source / "summary.json"
+        if path.exists():
+            summary = json.loads(path.read_text())
+            if summary.get("n_students", 0) >= 12 or source == "students_e40":
+                return {
+                    "kendall_tau": summary["kendall_tau"],
+                    "spearman_rho": summary["spearman_rho"],
+                    "n_students": summary["n_students"],
+                    "source": source,
+                    "command": summary["command"],
+                }
+    raise FileNotFoundError("no bench students summary")
+
+
+def main() -> dict:
+    rank = ranking()
+    gap = kd_gap()
+    return {
+        "teacher": TEACHER,
+        "margins": margins(),
+        "kd_gap_closed": gap["share"],
+        "kd_gap": gap,
+        "kendall_tau": rank["kendall_tau"],
+        "spearman_rho": rank["spearman_rho"],
+        "n_students": rank["n_students"],
+        "ranking_source": rank["source"],
+        "commands": [
+            "studies/results/students_e40_cap10/run.sh",
+            "studies/results/students_e40/run.sh",
+            f"studies/results/{rank['source']}/run.sh",
+            rank["command"],
+            "studies/results/students/evidence.py > studies/results/students/summary.json",
+        ],
+        "round1": "round1.json (the 10-epoch demo teacher's bench students, superseded)",
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(), indent=2))

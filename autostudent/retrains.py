@@ -3,8 +3,9 @@
 An export with ``--rerank K --seeds S`` retrains K × S candidates, then S students with KD and S
 without: 15 retrains for K = S = 3, each minutes to hours on a CPU. They are independent, so
 ``--workers N`` runs N at a time in spawned processes, each on ``--threads`` torch threads
-(default 1: one worker per core, as the search runs its trials). The results do not depend on ``N``: a retrain is fixed by its seed, and a worker
-returns the trained weights, which this process loads into the same architecture.
+(default 1: one worker per core, as the search runs its trials). The results do not depend on
+``N``: a retrain is fixed by its seed, and a worker returns the trained weights, which this
+process loads into the same architecture.
 
 The teacher's outputs are computed here, once, before any worker starts; the workers load them
 from the teacher-output cache (``teacher_outputs``), as the search's Ray workers do.

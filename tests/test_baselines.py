@@ -129,6 +129,8 @@ def test_baselines_run_store_resume_and_show_in_status(cli, study_copy, tmp_path
     )  # fmt: skip
     assert code == 0, err
     metrics = json.loads((out / "metrics.json").read_text())
+    # its two retrains (KD, no KD; seed 0, 1 epoch) are the runs baselines made: not stored twice
+    assert metrics["final_runs"] == {"stored": 0, "already_stored": 2}
     vs = metrics["versus_baseline"]
     if biggest["baseline"] is None:
         assert vs["baseline"] is None and "autostudent baselines" in vs["why"]
@@ -145,6 +147,54 @@ def test_baselines_run_store_resume_and_show_in_status(cli, study_copy, tmp_path
             assert u["family"] in vs["size_them"]
         assert ("Not yet compared" in (out / "card.md").read_text()) == bool(vs["unsized"])
     assert "## Against hand-designed students" in (out / "card.md").read_text()
+
+
+@pytest.mark.slow
+def test_an_exports_retrains_are_kept_in_the_study_and_status_shows_its_margin(
+    cli, study_copy, tmp_path
+):
+    """Round 4 exported a student, then sized the families to it: its margin (+1.07 pt) was in
+    summary.json but not in status, which knew no final run of the student."""
+    from autostudent import study as studydb
+    from autostudent.final_runs import stored
+
+    url, name = study_copy
+
+    def status() -> dict:
+        return json.loads(cli("status", "--storage", url, "--study", name, "--json")[1])
+
+    row = max(status()["pareto"], key=lambda r: r["params"])
+    out = tmp_path / "export"
+    code, _, err = cli(
+        "export", "--storage", url, "--study", name, "--trial", str(row["trial"]),
+        "--epochs", "1", "--seeds", "2", "--out", str(out),
+    )  # fmt: skip
+    assert code == 0, err
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["final_runs"] == {"stored": 4, "already_stored": 0}
+    runs = [r for r in stored(studydb.load(url, name)).values() if r["trial"] == row["trial"]]
+    by = {(r["kd"] is not None, r["seed"]): r["test_accuracy"] for r in runs}
+    seeds = metrics["seeds"]
+    assert by == {
+        **{(True, s): a for s, a in zip(seeds["seeds"], seeds["kd"]["values"], strict=True)},
+        **{(False, s): a for s, a in zip(seeds["seeds"], seeds["no_kd"]["values"], strict=True)},
+    }
+    assert all(r["source"] == "export" and r["recipe"]["epochs"] == 1 for r in runs)
+    mine = next(r for r in status()["pareto"] if r["trial"] == row["trial"])
+    assert mine["margin_over_baseline"] is None  # no hand-designed student of its size yet
+
+    code, _, err = cli(
+        "baselines", "--storage", url, "--study", name, "--families", "resnet8",
+        "--sizes", str(metrics["params"]), "--no-students", "--seeds", "2", "--epochs", "1",
+    )  # fmt: skip
+    assert code == 0, err
+    best = max(
+        (b for b in status()["baselines"] if b["params"] <= metrics["params"]),
+        key=lambda b: b["test_accuracy_mean"],
+    )
+    mine = next(r for r in status()["pareto"] if r["trial"] == row["trial"])
+    expected = 100 * (metrics["test_accuracy_mean"] - best["test_accuracy_mean"])
+    assert mine["margin_over_baseline"] == pytest.approx(expected)
 
 
 @pytest.mark.slow  # the session's digits search; two spawned workers

@@ -21,7 +21,7 @@ import statistics
 import sys
 import time
 import warnings
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +34,7 @@ from autostudent import study as studydb
 from autostudent.candidate import KD_PARAMS
 from autostudent.card import render_card
 from autostudent.config import StudyConfig, describe_error
-from autostudent.datasets import Data, unit_test_split
+from autostudent.datasets import unit_test_split
 from autostudent.driver import Prepared, prepare
 from autostudent.errors import TrialFailed, UserError
 from autostudent.losses import kd_loss
@@ -318,7 +318,8 @@ def run_export(req: ExportRequest) -> dict:
         metrics["rerank"] = reranked
     metrics["versus_baseline"] = versus_baseline(study, metrics, req)
     # the retrains of the trial's own net, kept in the study as baselines' runs are
-    metrics["final_runs"] = store_final_runs(study, trial, req, runs + bases, data, len(test.y))
+    own = [(job, m) for (_, job), m in zip(jobs, runs + bases, strict=False)]
+    metrics["final_runs"] = store_final_runs(study, trial, req, splits, own, metrics)
     onnx = None
     if fmt.onnx:  # checked against the torch module on the test split; raises on disagreement
         onnx, metrics["onnx"] = onnx_artefact(shipped.module, data.input_shape, test.x, test.y)
@@ -338,60 +339,45 @@ def store_final_runs(
     study: optuna.Study,
     trial: FrozenTrial,
     req: ExportRequest,
-    members: list[Member],
-    data: Data,
-    test_images: int,
+    splits: Splits,
+    retrained: list[tuple[Job, Member]],
+    metrics: dict,
 ) -> dict:
-    """Keep the export's retrains of the trial's own architecture (with its KD settings and
-    without KD, every seed; ``members`` in that order) in the study as final-fidelity runs
-    (``final_runs``), keyed as ``baselines`` and ``bench students`` key theirs: ``status`` and
-    the dashboard then show the exported student's margin once the families are sized to it,
-    and those commands do not train the same runs again. A key already stored is left as it
-    is. Not with ``--kd`` (not the trial's KD settings) or ``--augment views`` (its K is not in
-    a recipe's key): those are not the runs the other commands would make."""
-    from autostudent import provenance
-    from autostudent.baselines import trial_kd
-    from autostudent.final_runs import Recipe, RunPlan, record, stored
+    """Keep the export's retrains of the trial's own architecture (``retrained``: with its KD
+    settings and without, every seed) in the study as final-fidelity runs (``final_runs``),
+    keyed as ``baselines`` and ``bench students`` key theirs: ``status`` and the dashboard then
+    show the exported student's margin once the families are sized to it, and those commands
+    do not train the same runs again. A key already stored is left as it is. Not with ``--kd``
+    (not the trial's KD settings) or ``--augment views`` (its K is not in a recipe's key):
+    those are not the runs the other commands would make. ``metrics``: the export's (FLOPs,
+    threads and test images: the same for every retrain)."""
+    from autostudent.final_runs import KD, Recipe, RunPlan, record, stored
+    from autostudent.final_training import run_record
 
     if req.kd is not None or augment_mode(req.augment).views:
         return {"stored": 0, "why": "--kd or --augment views: not a recipe the others run"}
-    b = study_config(study, req.storage, needs_teacher=False).budget
-    recipe = Recipe(req.epochs, b.batch_size, b.lr, b.weight_decay, req.augment)
-    params, seeds = int(trial.user_attrs["params"]), [req.seed + i for i in range(req.seeds)]
-    done, kept = stored(study), 0
-    for i, m in enumerate(members):
-        kd = trial_kd(trial) if i < len(seeds) else None
-        seed = seeds[i % len(seeds)]
-        plan = RunPlan("searched", f"trial {trial.number}", m.spec, params, kd, seed, recipe,
+    b = splits.budget
+    recipe = Recipe(b.epochs, b.batch_size, b.lr, b.weight_decay, req.augment)
+    params, done, kept = int(trial.user_attrs["params"]), stored(study), 0
+    for job, m in retrained:
+        kd = KD(job.kd.loss, job.kd.temperature, job.kd.alpha) if job.kd else None
+        plan = RunPlan("searched", f"trial {trial.number}", m.spec, params, kd, job.seed, recipe,
                        trial=trial.number)  # fmt: skip
         if plan.key in done:
             continue
-        run = {
-            "key": plan.key,
-            "role": plan.role,
-            "name": plan.name,
-            "trial": trial.number,
-            "family": None,
-            "target_params": None,
-            "params": params,
-            "flops": count_flops(m.trained.model, data.input_shape),
-            "kd": None if kd is None else asdict(kd),
-            "seed": seed,
-            "recipe": asdict(recipe),
-            "test_accuracy": m.test_accuracy,
-            "test_images": test_images,
-            "train_images": len(data.y_train),
-            "retrain_seconds": m.trained.seconds,
-            "retrain_cpu_seconds": m.trained.cpu_seconds,
-            "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "code": provenance.code(),
-            "machine": provenance.machine(),
-            "spec": m.spec,
-            "source": "export",
-        }
-        record(study, run, None)
+        run = run_record(
+            plan,
+            m.trained,
+            m.test_accuracy,
+            flops=metrics["flops"],
+            test_images=metrics["test_images"],
+            train_images=len(splits.data[True].y_train),
+            threads=metrics["threads"],
+            wall_seconds=m.trained.seconds,
+        )
+        record(study, {**run, "source": "export"}, None)
         kept += 1
-    return {"stored": kept, "already_stored": len(members) - kept}
+    return {"stored": kept, "already_stored": len(retrained) - kept}
 
 
 def _kd_of(trial: FrozenTrial, given: KDSettings | None = None) -> KDSettings:

@@ -87,6 +87,30 @@ def execute(plan: RunPlan, ctx: Context) -> dict:
         label=f"{plan.name} {'KD' if kd else 'no KD'} seed {plan.seed}",
     )
     module = deployable(done.model, ctx.data.mean, ctx.data.std, ctx.data.input_shape)
+    return run_record(
+        plan,
+        done,
+        accuracy(module, ctx.test.x, ctx.test.y),
+        flops=count_flops(done.model, ctx.data.input_shape),
+        test_images=len(ctx.test.y),
+        train_images=len(ctx.data.x_train),
+        threads=torch.get_num_threads(),
+        wall_seconds=time.time() - started,
+    )
+
+
+def run_record(
+    plan: RunPlan,
+    done,
+    test_accuracy: float,
+    *,
+    flops: int,
+    test_images: int,
+    train_images: int,
+    threads: int | None,
+    wall_seconds: float,
+) -> dict:
+    """The record of ``plan`` trained (``done``: a ``retrain.Retrained``) and measured."""
     return {
         "key": plan.key,
         "role": plan.role,
@@ -95,18 +119,18 @@ def execute(plan: RunPlan, ctx: Context) -> dict:
         "family": plan.spec.get("family"),
         "target_params": plan.target_params,
         "params": plan.params,
-        "flops": count_flops(done.model, ctx.data.input_shape),
+        "flops": flops,
         "kd": asdict(plan.kd) if plan.kd else None,
         "seed": plan.seed,
-        "recipe": asdict(r),
-        "test_accuracy": accuracy(module, ctx.test.x, ctx.test.y),
-        "test_images": len(ctx.test.y),
-        "train_images": len(ctx.data.x_train),
+        "recipe": asdict(plan.recipe),
+        "test_accuracy": test_accuracy,
+        "test_images": test_images,
+        "train_images": train_images,
         "retrain_seconds": done.seconds,
         "retrain_cpu_seconds": done.cpu_seconds,
-        "threads": torch.get_num_threads(),
+        "threads": threads,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "wall_seconds": time.time() - started,
+        "wall_seconds": wall_seconds,
         "code": provenance.code(),
         "machine": provenance.machine(),
         "spec": plan.spec,

@@ -351,8 +351,7 @@ def store_final_runs(
     (not the trial's KD settings) or ``--augment views`` (its K is not in a recipe's key):
     those are not the runs the other commands would make. ``metrics``: the export's (FLOPs,
     threads and test images: the same for every retrain)."""
-    from autostudent.final_runs import KD, Recipe, RunPlan, record, stored
-    from autostudent.final_training import run_record
+    from autostudent.final_runs import KD, Recipe, RunPlan, record, run_record, stored
 
     if req.kd is not None or augment_mode(req.augment).views:
         return {"stored": 0, "why": "--kd or --augment views: not a recipe the others run"}

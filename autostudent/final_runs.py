@@ -16,9 +16,12 @@ from __future__ import annotations
 import json
 import re
 import statistics
+import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from autostudent import provenance
 
 ATTR_PREFIX = "final_run:"
 ROLES = ("searched", "baseline")
@@ -70,6 +73,44 @@ class RunPlan:
         kd = self.kd.label if self.kd else "nokd"
         name = re.sub(r"[^A-Za-z0-9_.-]+", "", self.name.replace(" ", ""))
         return f"{self.role}-{name}-p{self.params}-{kd}-s{self.seed}-{self.recipe.key}"
+
+
+def run_record(
+    plan: RunPlan,
+    done,
+    test_accuracy: float,
+    *,
+    flops: int,
+    test_images: int,
+    train_images: int,
+    threads: int | None,
+    wall_seconds: float,
+) -> dict:
+    """The record of ``plan`` trained (``done``: a ``retrain.Retrained``) and measured."""
+    return {
+        "key": plan.key,
+        "role": plan.role,
+        "name": plan.name,
+        "trial": plan.trial,
+        "family": plan.spec.get("family"),
+        "target_params": plan.target_params,
+        "params": plan.params,
+        "flops": flops,
+        "kd": asdict(plan.kd) if plan.kd else None,
+        "seed": plan.seed,
+        "recipe": asdict(plan.recipe),
+        "test_accuracy": test_accuracy,
+        "test_images": test_images,
+        "train_images": train_images,
+        "retrain_seconds": done.seconds,
+        "retrain_cpu_seconds": done.cpu_seconds,
+        "threads": threads,
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "wall_seconds": wall_seconds,
+        "code": provenance.code(),
+        "machine": provenance.machine(),
+        "spec": plan.spec,
+    }
 
 
 def stored(study) -> dict[str, dict]:

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from autostudent import provenance
 from autostudent import study as studydb
 from autostudent.baselines import (
     DEFAULT_FAMILIES,
@@ -28,7 +27,7 @@ from autostudent.baselines import (
     searched_plans,
 )
 from autostudent.errors import UserError
-from autostudent.final_runs import Recipe, RunPlan, pending, record, recover, stored
+from autostudent.final_runs import Recipe, RunPlan, pending, record, recover, run_record, stored
 from autostudent.processes import die_with_parent
 
 
@@ -97,44 +96,6 @@ def execute(plan: RunPlan, ctx: Context) -> dict:
         threads=torch.get_num_threads(),
         wall_seconds=time.time() - started,
     )
-
-
-def run_record(
-    plan: RunPlan,
-    done,
-    test_accuracy: float,
-    *,
-    flops: int,
-    test_images: int,
-    train_images: int,
-    threads: int | None,
-    wall_seconds: float,
-) -> dict:
-    """The record of ``plan`` trained (``done``: a ``retrain.Retrained``) and measured."""
-    return {
-        "key": plan.key,
-        "role": plan.role,
-        "name": plan.name,
-        "trial": plan.trial,
-        "family": plan.spec.get("family"),
-        "target_params": plan.target_params,
-        "params": plan.params,
-        "flops": flops,
-        "kd": asdict(plan.kd) if plan.kd else None,
-        "seed": plan.seed,
-        "recipe": asdict(plan.recipe),
-        "test_accuracy": test_accuracy,
-        "test_images": test_images,
-        "train_images": train_images,
-        "retrain_seconds": done.seconds,
-        "retrain_cpu_seconds": done.cpu_seconds,
-        "threads": threads,
-        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "wall_seconds": wall_seconds,
-        "code": provenance.code(),
-        "machine": provenance.machine(),
-        "spec": plan.spec,
-    }
 
 
 _CONTEXT: dict[str, Context] = {}

@@ -47,7 +47,7 @@ def _loss(
 
 
 def test_all_paper_losses_are_registered() -> None:
-    assert LOSSES.names() == ["dkd", "kd", "mse", "rkd", "wsl"]
+    assert LOSSES.names() == ["dkd", "kd", "lskd", "mse", "rkd", "wsl"]
     assert [n for n in LOSSES if kd_loss(n).needs_features] == ["rkd"]
 
 
@@ -158,6 +158,41 @@ def test_mse_matches_hand_computation() -> None:
             _loss("mse", batch, alpha=1.0, temperature=temperature), torch.tensor(4.5)
         )
     torch.testing.assert_close(_loss("mse", batch, alpha=0.25), 0.75 * ce + 0.25 * 4.5)
+
+
+# lskd
+
+
+def test_lskd_ignores_the_range_and_offset_of_either_logits() -> None:
+    # The point of standardising: a student whose logits are the teacher's, scaled and shifted
+    # per row, has nothing left to learn, where Hinton's KD would still push the range.
+    batch = _batch()
+    scale = torch.rand(BATCH, 1) * 3 + 0.2
+    shift = torch.randn(BATCH, 1) * 5
+    batch["student_logits"] = batch["teacher_logits"] * scale + shift
+    torch.testing.assert_close(_loss("lskd", batch), torch.tensor(0.0), atol=1e-5, rtol=0)
+    assert _loss("kd", batch) > 0.01
+
+    other = _batch(1)
+    moved = dict(other, student_logits=other["student_logits"] * 4 - 2)
+    moved["teacher_logits"] = other["teacher_logits"] * 0.5 + 1
+    torch.testing.assert_close(_loss("lskd", moved), _loss("lskd", other))
+
+
+def test_lskd_is_weighted_kd_on_z_scored_logits() -> None:
+    batch = _batch()
+
+    def z(x: torch.Tensor) -> torch.Tensor:
+        return (x - x.mean(1, keepdim=True)) / x.std(1, keepdim=True)
+
+    standardized = dict(
+        batch,
+        student_logits=z(batch["student_logits"]),
+        teacher_logits=z(batch["teacher_logits"]),
+    )
+    kd_on_z = _loss("kd", standardized, temperature=2.0)
+    torch.testing.assert_close(_loss("lskd", batch, temperature=2.0, weight=1.0), kd_on_z)
+    torch.testing.assert_close(_loss("lskd", batch, temperature=2.0), 9 * kd_on_z)
 
 
 # dkd

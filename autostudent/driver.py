@@ -194,6 +194,7 @@ def _run(p: Prepared, lease: Lease, *, ray_address: str | None, show_progress: b
         known_constraints=executor.size_constraints(p.factory, caps),
         hv_reference=study.user_attrs["hv_reference"],  # what status scores: one reference
         measure=p.factory.sizes,  # the repeat and gap rules (sampler._coverage)
+        coverage=c.search.coverage.model_dump(),
     )
     if outputs.rebuilt:  # a damaged teacher-output file was rebuilt: counted where users look
         study.set_user_attr("cache_rebuilds", study.user_attrs.get("cache_rebuilds", 0) + 1)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from autostudent.config import KD_LOSS_NAMES, load_config
+from autostudent.config import KD_LOSS_NAMES, StudyConfig, load_config
 
 
 def write(folder: Path, text: str, name: str = "study.yaml") -> Path:
@@ -37,6 +37,23 @@ def test_minimal_config_gets_the_defaults(tmp_path):
     assert config.budget.epochs == 3 and config.caps.max_params is None
     assert config.resources.device == "cpu"
     assert config.storage is None and config.storage_url() == "sqlite:///fm.db"
+
+
+def test_a_stored_config_of_optunas_sampler_reads_back(tmp_path):
+    # export re-validates the config the search stored, defaults included
+    path = write(tmp_path, "study: fm\nteacher: {path: t.pt2}\nsearch: {sampler: tpe}\n")
+    stored = load_config(path).model_dump(mode="json")
+    assert StudyConfig.model_validate(stored).search.coverage.gap_share == pytest.approx(1 / 3)
+
+
+def test_the_coverage_defaults_are_the_samplers():
+    from dataclasses import fields
+
+    from autostudent.config import CoverageConfig
+    from autostudent.sampler import Coverage
+
+    defaults = {f.name: f.default for f in fields(Coverage)}
+    assert CoverageConfig().model_dump() == {k: defaults[k] for k in CoverageConfig.model_fields}
 
 
 def test_relative_paths_are_taken_from_the_yaml_folder(tmp_path, monkeypatch):
@@ -99,6 +116,14 @@ def test_absolute_and_server_storage_urls_are_kept(tmp_path):
         ("resources: {device: tpu}", "resources.device", "tpu"),
         ("teacher: {path: t.pt2, format: onnx}", "teacher.format", "'torchscript'"),
         ("teacher: {}", "teacher.path", "required"),
+        ("search: {coverage: {gap_share: 2}}", "search.coverage.gap_share", "less than or equal"),
+        ("search: {coverage: {max_repeats: 0}}", "search.coverage.max_repeats", "greater than"),
+        (
+            "search: {coverage: {gap_fractions: [0.3, 0.1]}}",
+            "search.coverage.gap_fractions",
+            "0 < low < high <= 1",
+        ),
+        ("search: {sampler: tpe, coverage: {gap_share: 0}}", "search", "only the botorch"),
     ],
 )
 def test_invalid_field_is_named_in_one_line(tmp_path, user_error, text, field, what):

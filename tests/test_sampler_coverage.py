@@ -110,6 +110,24 @@ def test_an_architecture_trained_max_repeats_times_is_not_proposed_again():
     assert not any(RELAXED_ATTR in t.user_attrs for t in asked)
 
 
+def test_the_study_files_coverage_settings_reach_the_sampler():
+    from autostudent.sampler import make_sampler
+
+    s = make_sampler(
+        "botorch",
+        seed=0,
+        n_startup_trials=4,
+        objectives=["accuracy", "params"],
+        search_space=SPACE,
+        measure=measure,
+        coverage={"max_repeats": 1, "gap_share": 0.0, "gap_fractions": (0.01, 0.5)},
+    )
+    s._settings = ProposalSettings(raw_samples=64, local_samples=16, restarts=2)
+    asked = proposals(s, SMALL_CORNER, 4)
+    assert all(t.params["width"] not in (1, 2, 4, 8) for t in asked)  # each trained once
+    assert all(t.user_attrs[PROPOSAL_ATTR] != "gap" for t in asked)
+
+
 def test_when_every_architecture_is_used_up_the_relaxed_rule_is_stored():
     space = {"width": IntDistribution(1, 2), "alpha": FloatDistribution(0.0, 1.0)}
     s = BoTorchSampler(

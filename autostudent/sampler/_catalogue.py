@@ -3,7 +3,8 @@
 ``make_sampler`` gets what the study knows beside the names of its objectives: its declared
 search space, the size caps as known constraints, the hypervolume reference per objective, and
 ``measure`` (a point's student's exact sizes by name, for the repeat and gap rules of
-``_coverage``). Ours uses all of it; Optuna's samplers take what they can (seed, startup).
+``_coverage``) with ``coverage``, the study's settings of those rules (``Coverage``'s
+keywords). Ours uses all of it; Optuna's samplers take what they can (seed, startup).
 """
 
 from __future__ import annotations
@@ -33,11 +34,13 @@ def make_sampler(
     known_constraints: KnownConstraints | None = None,
     hv_reference: Mapping[str, float] | None = None,
     measure: Measure | None = None,
+    coverage: Mapping[str, Any] | None = None,
 ) -> optuna.samplers.BaseSampler:
     return SAMPLERS.get(name)(
         seed=seed,
         n_startup_trials=n_startup_trials,
         objectives=list(objectives),
+        coverage=coverage,
         search_space=search_space,
         known_constraints=known_constraints,
         hv_reference=hv_reference,
@@ -54,6 +57,7 @@ def _botorch(
     known_constraints: KnownConstraints | None = None,
     hv_reference: Mapping[str, float] | None = None,
     measure: Measure | None = None,
+    coverage: Mapping[str, Any] | None = None,
 ) -> optuna.samplers.BaseSampler:
     from autostudent.sampler._sampler import BoTorchSampler
 
@@ -71,9 +75,9 @@ def _botorch(
     )
     # gaps are measured on the study's first size objective (params or FLOPs)
     sizes = [(i, o.result_key) for i, o in enumerate(table) if not o.maximize]
-    coverage = None
+    rules = None
     if measure is not None and sizes:
-        coverage = Coverage(measure, size=sizes[0][1], objective=sizes[0][0])
+        rules = Coverage(measure, size=sizes[0][1], objective=sizes[0][0], **(coverage or {}))
     return BoTorchSampler(
         seed=seed,
         n_startup_trials=n_startup_trials,
@@ -82,7 +86,7 @@ def _botorch(
         known_constraints=known_constraints,
         reference_point=reference,
         search_space=search_space,
-        coverage=coverage,
+        coverage=rules,
     )
 
 

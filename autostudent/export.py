@@ -317,8 +317,9 @@ def run_export(req: ExportRequest) -> dict:
     if reranked:
         metrics["rerank"] = reranked
     metrics["versus_baseline"] = versus_baseline(study, metrics, req)
-    # the retrains of the trial's own net, kept in the study as baselines' runs are
-    own = [(job, m) for (_, job), m in zip(jobs, runs + bases, strict=False)]
+    # the retrains of the trial's own net (KD and no KD: the jobs before the family's), kept in
+    # the study as baselines' runs are
+    own = [(job, m) for (_, job), m in zip(jobs, members, strict=True)][: len(runs + bases)]
     metrics["final_runs"] = store_final_runs(study, trial, req, splits, own, metrics)
     onnx = None
     if fmt.onnx:  # checked against the torch module on the test split; raises on disagreement

@@ -194,6 +194,9 @@ class CoverageConfig(_Section):
     max_repeats: int = Field(3, ge=1)
     gap_share: float = Field(1 / 3, ge=0.0, le=1.0)
     gap_fractions: tuple[float, float] = (1 / 50, 1 / 3)
+    # True: an empty interval is asked again until a student there reaches the front; False: a
+    # gap proposal that trained a student (complete or stopped) fills its size from then on
+    retry_gaps: bool = True
 
     @field_validator("gap_fractions")
     @classmethod

@@ -38,7 +38,9 @@ def accuracy(params) -> float:
     return 0.6 + 0.02 * math.log(params["width"]) - (params["alpha"] - 0.8) ** 2
 
 
-def trial(width: int, alpha: float, state=TrialState.COMPLETE) -> optuna.trial.FrozenTrial:
+def trial(
+    width: int, alpha: float, state=TrialState.COMPLETE, proposal: str = "ehvi"
+) -> optuna.trial.FrozenTrial:
     params = {"width": width, "alpha": alpha}
     done = state == TrialState.COMPLETE
     return optuna.trial.create_trial(
@@ -46,6 +48,7 @@ def trial(width: int, alpha: float, state=TrialState.COMPLETE) -> optuna.trial.F
         distributions=SPACE,
         values=[accuracy(params), measure(params)["params"]] if done else None,
         state=state,
+        user_attrs={PROPOSAL_ATTR: proposal},
     )
 
 
@@ -160,6 +163,23 @@ def test_gap_proposals_land_in_the_middle_of_the_largest_empty_interval():
     assert all(t.user_attrs[PROPOSAL_ATTR] == "gap" for t in asked)
     control = proposals(sampler(gap_share=0.0), SMALL_CORNER, 4)
     assert not any(low <= measure(t.params)["params"] <= high for t in control)
+
+
+def test_without_retries_a_gap_proposal_that_trained_fills_its_size():
+    # a gap proposal in the middle of the empty range was stopped early: not on the front
+    tried = [*SMALL_CORNER, trial(28, 0.8, TrialState.PRUNED, proposal="gap")]
+    front = [100, 400, 1600, 6400]
+    first = largest_gap(front, TEACHER / 50, TEACHER / 3, 2.0)
+    second = largest_gap([*front, 78_400], TEACHER / 50, TEACHER / 3, 2.0)
+    assert first[0] < 78_400 < first[1] < second[1]  # the stopped one sat in the first gap
+    for retry, (low, high) in ((True, first), (False, second)):
+        asked = proposals(sampler(gap_share=1.0, retry_gaps=retry), tried, 3)
+        sizes = [measure(t.params)["params"] for t in asked]
+        assert all(low <= size <= high for size in sizes), (retry, sizes)
+    # a stopped trial the hypervolume proposed is no gap proposal: the first gap stays
+    hv = [*SMALL_CORNER, trial(28, 0.8, TrialState.PRUNED)]
+    asked = proposals(sampler(gap_share=1.0, retry_gaps=False), hv, 3)
+    assert all(first[0] <= measure(t.params)["params"] <= first[1] for t in asked)
 
 
 def test_the_startup_is_quasi_random_but_keeps_the_repeat_rule():

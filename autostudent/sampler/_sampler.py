@@ -298,9 +298,9 @@ class BoTorchSampler(BaseSampler):
     def _gap(
         self, study: Study, trained: Sequence[FrozenTrial], coverage: Coverage
     ) -> tuple[float, float] | None:
-        """The middle of the largest log-size gap that the feasible COMPLETE front and the
-        RUNNING trials leave between the teacher's size x ``gap_fractions`` (at most the
-        size's hypervolume reference, the cap)."""
+        """The middle of the largest log-size gap that the feasible COMPLETE front, the
+        RUNNING trials (and without ``retry_gaps`` the trained gap proposals) leave between the
+        teacher's size x ``gap_fractions`` (at most the size's hypervolume reference, the cap)."""
         teacher = study.user_attrs.get("teacher", {}).get(coverage.size)
         if not teacher:
             return None
@@ -310,7 +310,15 @@ class BoTorchSampler(BaseSampler):
         feasible = np.array([all(v <= 0 for v in t.constraints.values()) for t in complete], bool)
         front = [complete[i] for i in front_rows(values * signs, feasible)] if complete else []
         running = [t for t in trained if t.state == TrialState.RUNNING]
-        sizes = [s[coverage.size] for t in front + running if (s := self._measure(t.params))]
+        tried = [  # without retries, a gap already looked into is not a gap any more
+            t
+            for t in trained
+            if not coverage.retry_gaps
+            and t.state != TrialState.RUNNING
+            and t.user_attrs.get(PROPOSAL_ATTR) == "gap"
+        ]
+        occupied = front + running + tried
+        sizes = [s[coverage.size] for t in occupied if (s := self._measure(t.params))]
         low, high = (teacher * f for f in coverage.gap_fractions)
         if self._reference is not None:  # nothing above the cap is a student to aim at
             high = min(high, self._reference[coverage.objective])

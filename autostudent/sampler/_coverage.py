@@ -16,8 +16,8 @@ optimisation rather than after it:
   ``retry_gaps`` off, a gap proposal that trained a student (COMPLETE or PRUNED) occupies its
   size from then on, front or not: the search has looked there, and the next gap proposal goes
   to the next empty interval instead of the same one again (with it on, an interval is asked
-  again until a student there reaches the front: 134 gap proposals in 12 demo-sized searches
-  put 13 students on a front, the rest were pruned or dominated at the proxy's fidelity).
+  again until a student there reaches the front: 129 gap proposals in 12 demo-sized searches
+  put 16 students on a front, the rest were pruned or dominated at the proxy's fidelity).
 
 A candidate gets a *tier*: 0 meets every rule, 1 misses only the gap, 2 is a repeat, 3 breaks a
 known constraint (a cap) or has no architecture. The optimiser keeps the lowest tier it can find,

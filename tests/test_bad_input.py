@@ -277,6 +277,21 @@ def test_bench_hypervolume_unknown_task(capsys, tmp_path) -> None:
     assert not out.exists()
 
 
+@pytest.mark.parametrize(
+    ("pair", "expected"),
+    [
+        ("gap_share=2", "--coverage: gap_share: Input should be less than or equal to 1"),
+        ("gap_share", "--coverage: 'gap_share' is not KEY=VALUE"),
+        ("retry=false", "--coverage: retry: unknown field"),
+    ],
+)
+def test_bench_hypervolume_bad_coverage(capsys, tmp_path, pair, expected) -> None:
+    out = tmp_path / "hv"
+    line = run_cli(capsys, "bench", "hypervolume", "--coverage", pair, "--out", str(out))
+    assert expected in line
+    assert not out.exists()
+
+
 # --- a study reused with another identity ---------------------------------------------------
 
 

@@ -32,6 +32,17 @@ def test_summary_per_trial_and_per_wall_clock():
     assert hv_at_time(runs["slow"][0], 5.0) == 0.0  # nothing finished yet
 
 
+def test_a_resumed_bench_does_not_mix_two_arms_of_ours(tmp_path):
+    from autostudent.errors import UserError
+
+    (tmp_path / "runs").mkdir()
+    kept = tmp_path / "runs" / "botorch-seed0.json"
+    kept.write_text(json.dumps({"sampler": "botorch", "trials": 40}))  # before the field: defaults
+    with pytest.raises(UserError, match=r"botorch-seed0\.json ran ours with other coverage rules"):
+        bench_hypervolume(tmp_path, samplers=["botorch"], coverage={"gap_share": 0})
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["botorch-seed0.json", "runs"]
+
+
 @pytest.mark.slow  # real searches, one per sampler
 def test_bench_writes_raw_runs_and_resumes(tmp_path, teacher_file):
     import ray

@@ -237,6 +237,12 @@ def test_the_second_bench_task_has_another_shape():
     assert second.caps.max_flops == 12_000_000 and second.budget.epochs == 4
     assert (first.search.n_startup_trials, second.search.n_startup_trials) == (10, 6)
     assert second.search.sampler == "botorch" and second.search.n_trials == 40
+    # --coverage sets ours' rules; Optuna's samplers have none
+    rules = {"gap_share": 0.0, "retry_gaps": False}
+    ours = task_config(Path("/tmp/x"), Path("t.pt2"), "botorch", 0, 40, "fashion-mnist-2k", rules)
+    gp = task_config(Path("/tmp/x"), Path("t.pt2"), "gp", 0, 40, "fashion-mnist-2k", rules)
+    assert (ours.search.coverage.gap_share, ours.search.coverage.retry_gaps) == (0.0, False)
+    assert gp.search.coverage == first.search.coverage
 
 
 def test_the_gap_range_ends_at_the_cap():

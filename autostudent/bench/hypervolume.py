@@ -23,13 +23,15 @@ from __future__ import annotations
 import json
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from autostudent.config import StudyConfig
+from autostudent.config import CoverageConfig, StudyConfig
+from autostudent.errors import UserError
 
 SAMPLERS = ("botorch", "tpe", "nsga2", "gp", "random")
 CHECKPOINTS = (10, 20, 40)
@@ -129,9 +131,18 @@ TASKS: dict[str, Task] = {
 
 
 def task_config(
-    out: Path, teacher: Path, sampler: str, seed: int, n_trials: int, task: str
+    out: Path,
+    teacher: Path,
+    sampler: str,
+    seed: int,
+    n_trials: int,
+    task: str,
+    coverage: Mapping[str, Any] | None = None,
 ) -> StudyConfig:
+    """The task's study for one run; ``coverage`` (``search.coverage`` fields) sets ours' rules
+    (Optuna's samplers have none)."""
     name = f"{sampler}-seed{seed}"
+    ours = {"coverage": dict(coverage)} if coverage and sampler == "botorch" else {}
     raw = {
         **_COMMON,
         **TASKS[task].fields,
@@ -143,6 +154,7 @@ def task_config(
         "search": {
             **_COMMON["search"],
             **TASKS[task].fields.get("search", {}),
+            **ours,
             "sampler": sampler,
             "n_trials": n_trials,
         },
@@ -166,9 +178,11 @@ def run_once(config: StudyConfig) -> dict:
     done = table[table["state"].isin(["COMPLETE", "PRUNED"])].sort_values("complete")
     origin = table["start"].dropna().min()  # the study clock: the first proposal started
     summary = studydb.summary(study)
+    ours = config.search.sampler == "botorch"
     return {
         "sampler": config.search.sampler,
         "seed": config.seed,
+        "coverage": config.search.coverage.model_dump(mode="json") if ours else None,
         "trials": config.search.n_trials,
         "hv_reference": study.user_attrs["hv_reference"],
         "hv_per_trial": [float(v) for v in history["hypervolume"]],
@@ -178,6 +192,12 @@ def run_once(config: StudyConfig) -> dict:
         "fallbacks": summary.get("fallbacks"),
         "command_wall_s": wall,
     }
+
+
+def _coverage_of(run: dict) -> dict:
+    """The coverage rules a stored run of ours ran with (runs from before the field: defaults,
+    the only rules there were)."""
+    return run.get("coverage") or CoverageConfig().model_dump(mode="json")
 
 
 def _quantile(values: Sequence[float], q: float) -> float:
@@ -232,12 +252,24 @@ def bench_hypervolume(
     samplers: Sequence[str] = SAMPLERS,
     teacher: Path | None = None,
     task: str = "fashion-mnist-2k",
+    coverage: Mapping[str, Any] | None = None,
     log: Callable[[str], None] = lambda _: None,
 ) -> dict:
     from autostudent.executor import Resources, init_ray
     from autostudent.sampler import load_fused_kernel
 
     out = Path(out)
+    rules = CoverageConfig.model_validate(coverage or {}).model_dump(mode="json")
+    kept = [
+        p.name
+        for p in sorted((out / "runs").glob("botorch-seed*.json"))
+        if "botorch" in samplers and _coverage_of(json.loads(p.read_text())) != rules
+    ]
+    if kept:  # a resumed bench must not mix two arms of ours under one name
+        raise UserError(
+            f"--out: {out / 'runs' / kept[0]} ran ours with other coverage rules; "
+            "give another --out"
+        )
     (out / "runs").mkdir(parents=True, exist_ok=True)
     teacher = teacher or TASKS[task].teacher(out)
     init_ray(None, Resources(workers=_COMMON["search"]["workers"]))
@@ -253,7 +285,7 @@ def bench_hypervolume(
             db = out / "runs" / f"{name}-seed{seed}.db"
             db.unlink(missing_ok=True)  # a killed run restarts clean: its clock must be whole
             log(f"run {name} seed {seed}")
-            result = run_once(task_config(out, teacher, name, seed, n_trials, task))
+            result = run_once(task_config(out, teacher, name, seed, n_trials, task, coverage))
             tmp = raw.with_suffix(".partial")
             tmp.write_text(json.dumps(result, indent=1))
             tmp.replace(raw)
@@ -263,6 +295,7 @@ def bench_hypervolume(
         "task": TASKS[task].title,
         "trials": n_trials,
         "seeds": list(seeds),
+        "coverage": rules,
         **summarise(runs, n_trials),
         "out": str(out),
     }

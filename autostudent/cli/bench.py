@@ -93,6 +93,12 @@ def hypervolume(
     task: str = typer.Option(
         "fashion-mnist-2k", "--task", help="fashion-mnist-2k | fashion-mnist-2k-flops | digits"
     ),
+    coverage: list[str] = typer.Option(
+        [],
+        "--coverage",
+        help="KEY=VALUE of ours' coverage rules (search.coverage in a study file), repeatable: "
+        "e.g. --coverage gap_share=0 --coverage retry_gaps=false.",
+    ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """One real KD search task with ours and Optuna's samplers: hypervolume per trial and per
@@ -116,11 +122,41 @@ def hypervolume(
         raise UserError(f"--teacher: {teacher}: no such file")
     if task not in TASKS:
         raise UserError(f"--task: unknown task {task!r} (known: {', '.join(TASKS)})")
+    rules = _coverage_rules(coverage)
     log = (lambda line: typer.echo(line, err=True)) if as_json else typer.echo
     result = bench_hypervolume(
-        out, seeds=seed_list, n_trials=trials, samplers=names, teacher=teacher, task=task, log=log
+        out,
+        seeds=seed_list,
+        n_trials=trials,
+        samplers=names,
+        teacher=teacher,
+        task=task,
+        coverage=rules,
+        log=log,
     )
     _print(result, as_json)
+
+
+def _coverage_rules(pairs: list[str]) -> dict:
+    """``--coverage KEY=VALUE`` pairs (values read as YAML) as checked ``search.coverage``
+    fields."""
+    import yaml
+    from pydantic import ValidationError
+
+    from autostudent.config import CoverageConfig, describe_error
+    from autostudent.errors import UserError
+
+    fields = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--coverage: {pair!r} is not KEY=VALUE (e.g. gap_share=0)")
+        fields[key.strip()] = yaml.safe_load(value)
+    try:
+        CoverageConfig.model_validate(fields)
+    except ValidationError as error:
+        raise UserError(f"--coverage: {describe_error(error)}") from None
+    return fields
 
 
 @app.command()

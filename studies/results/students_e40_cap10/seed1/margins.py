@@ -27,20 +27,22 @@ BASELINES = {  # where hand-designed students of this teacher and recipe are sto
 }
 
 
-def main() -> dict:
-    metrics = json.loads((HERE / "export-30807" / "metrics.json").read_text())
-    margins = {k: over(db, name, metrics) for k, (db, name) in BASELINES.items()}
+def main(
+    here: Path = HERE, search_seed: int = 1, baselines: dict = BASELINES, commands=None
+) -> dict:
+    metrics = json.loads((here / "export-30807" / "metrics.json").read_text())
+    margins = {k: over(db, name, metrics) for k, (db, name) in baselines.items()}
     values = [m["margin_pt"] for m in margins.values() if m["margin_pt"] is not None]
     return {
         "teacher_fraction": 10,
         "max_params": 30807,
-        "search_seed": 1,
+        "search_seed": search_seed,
         "student": student(metrics),
         "recipe": RECIPE,
         "headline_margin_pt": min(values, default=None),
         "margins": margins,
         "export_versus_baseline": metrics["versus_baseline"],
-        "commands": ["studies/results/students_e40_cap10/seed1/run.sh"],
+        "commands": commands or ["studies/results/students_e40_cap10/seed1/run.sh"],
     }
 
 

@@ -1,30 +1,3 @@
 #!/usr/bin/env bash
-# Issue 16's evidence, round 4, seed 2: round 4's run.sh (../run.sh) with only the search's seed,
-# the study name and the storage changed. The rules were fixed before any of its runs (README.md
-# here). Every step resumes where it stopped; rerun this script to continue.
-set -euo pipefail
-cd "$(dirname "$0")/../../../.."
-PY=${PY:-.venv/bin/python}
-HERE=studies/results/students_e40_cap10/seed2
-DB=sqlite:///$HERE/seed2.db
-STUDY=fashion-mnist-e40-cap10-seed2
-
-# 1. The search: round 4's study file with seed 2 (nothing if it is finished).
-$PY -m autostudent search $HERE/fashion_mnist_e40_cap10_seed2.yaml --quiet
-
-# 2. The export, exactly round 4's command.
-if [ ! -f "$HERE/export-30807/metrics.json" ]; then
-  $PY -m autostudent export --storage "$DB" --study "$STUDY" \
-      --pick "max-accuracy-under:30807" --rerank 3 --rerank-seeds 3 --epochs 5 --seeds 3 \
-      --workers 2 --threads 1 --out "$HERE/export-30807" 2>&1 | tee "$HERE/export-30807.log"
-fi
-
-# 3. Both families sized to the exported student, with this study's KD settings and without.
-P=$($PY -c "import json; print(json.load(open('$HERE/export-30807/metrics.json'))['params'])")
-$PY -m autostudent baselines --storage "$DB" --study "$STUDY" --sizes "$P" --no-students \
-    --seeds 3 --epochs 5 --workers 2 --threads 1 --raw $HERE/runs --json \
-    > $HERE/baselines.json
-
-# 4. The margins (README.md): over the best hand-designed student of at most its params in this
-#    study, in round 4's (seed 0) and in round 2's; the headline is the lowest.
-$PY $HERE/margins.py > $HERE/summary.json
+# Issue 16's evidence, round 4, search seed 2: ../run_seed.sh 2 (README.md here has the rules).
+exec "$(dirname "$0")/../run_seed.sh" 2

@@ -29,8 +29,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import ValidationError
 
-from autostudent.config import CoverageConfig, StudyConfig
+from autostudent.config import CoverageConfig, StudyConfig, describe_error
 from autostudent.errors import UserError
 
 SAMPLERS = ("botorch", "tpe", "nsga2", "gp", "random")
@@ -259,12 +260,12 @@ def bench_hypervolume(
     from autostudent.sampler import load_fused_kernel
 
     out = Path(out)
-    rules = CoverageConfig.model_validate(coverage or {}).model_dump(mode="json")
-    kept = [
-        p.name
-        for p in sorted((out / "runs").glob("botorch-seed*.json"))
-        if "botorch" in samplers and _coverage_of(json.loads(p.read_text())) != rules
-    ]
+    try:
+        rules = CoverageConfig.model_validate(coverage or {}).model_dump(mode="json")
+    except ValidationError as error:
+        raise UserError(f"--coverage: {describe_error(error)}") from None
+    stored = sorted((out / "runs").glob("botorch-seed*.json")) if "botorch" in samplers else []
+    kept = [p.name for p in stored if _coverage_of(json.loads(p.read_text())) != rules]
     if kept:  # a resumed bench must not mix two arms of ours under one name
         raise UserError(
             f"--out: {out / 'runs' / kept[0]} ran ours with other coverage rules; "

@@ -310,14 +310,13 @@ class BoTorchSampler(BaseSampler):
         feasible = np.array([all(v <= 0 for v in t.constraints.values()) for t in complete], bool)
         front = [complete[i] for i in front_rows(values * signs, feasible)] if complete else []
         running = [t for t in trained if t.state == TrialState.RUNNING]
-        tried = [  # without retries, a gap already looked into is not a gap any more
+        # without retries, a gap already looked into is not a gap any more
+        tried = [
             t
             for t in trained
-            if not coverage.retry_gaps
-            and t.state != TrialState.RUNNING
-            and t.user_attrs.get(PROPOSAL_ATTR) == "gap"
+            if t.state != TrialState.RUNNING and t.user_attrs.get(PROPOSAL_ATTR) == "gap"
         ]
-        occupied = front + running + tried
+        occupied = front + running + ([] if coverage.retry_gaps else tried)
         sizes = [s[coverage.size] for t in occupied if (s := self._measure(t.params))]
         low, high = (teacher * f for f in coverage.gap_fractions)
         if self._reference is not None:  # nothing above the cap is a student to aim at

@@ -24,7 +24,8 @@ sys.path.insert(0, str(HERE.parent / "grace2"))
 import grace2  # noqa: E402  (one rule, one population list)
 
 ARM = {"budget": {"epochs": 6}, "search": {"grace_period": 3}}
-CONTROL_GRACE = 2  # ../grace2's arm that is the demo's setting today
+CONTROL_GRACE = 2  # ../grace2's arm that was the demo's setting
+CONTROL = f"grace{CONTROL_GRACE}"
 
 
 def name(population: str, seed: int) -> str:
@@ -78,40 +79,33 @@ def rows() -> list[dict]:
         for seed in grace2.SEEDS:
             arms = {
                 "e6g3": HERE / f"{name(population, seed)}.json",
-                f"grace{CONTROL_GRACE}": grace2.HERE
-                / f"{grace2.name(population, CONTROL_GRACE, seed)}.json",
+                CONTROL: grace2.HERE / f"{grace2.name(population, CONTROL_GRACE, seed)}.json",
             }
             for arm, path in arms.items():
                 if path.exists():
-                    r = json.loads(path.read_text())
-                    r["best_at"] = {f"1/{k}": grace2.best_at(r, k) for k in (10, 40)}
-                    found.append({"population": population, "seed": seed, "arm": arm, **r})
+                    found.append(
+                        {"population": population, "seed": seed, "arm": arm, **grace2.read(path)}
+                    )
     return found
 
 
 def summary() -> dict:
     runs = rows()
-    arms = {}
-    for arm in ("e6g3", f"grace{CONTROL_GRACE}"):
-        mine = [r for r in runs if r["arm"] == arm]
-        demo = [r["wall_s"] for r in mine if r["population"] == "demo"]
-        arms[arm] = {
-            "runs": len(mine),
-            "meets_coverage": sum(grace2.meets(r) for r in mine),
-            "median_span": grace2.median([r["span"] for r in mine]),
-            "median_front": grace2.median([r["front_size"] for r in mine]),
-            "median_complete": grace2.median([r["states"]["COMPLETE"] for r in mine]),
-            "demo_median_seconds": grace2.median(demo),
-        }
+    arms = {a: grace2.arm([r for r in runs if r["arm"] == a]) for a in ("e6g3", CONTROL)}
     e6 = arms["e6g3"]
     decided = e6["runs"] == len(grace2.SEEDS) * len(grace2.POPULATIONS)
     adopt = (
         decided
-        and e6["meets_coverage"] > arms[f"grace{CONTROL_GRACE}"]["meets_coverage"]
+        and e6["meets_coverage"] > arms[CONTROL]["meets_coverage"]
         and e6["demo_median_seconds"] is not None
         and e6["demo_median_seconds"] <= 1200
     )
-    return {"arms": arms, "rule_met": adopt if decided else None, "runs": runs}
+    return {
+        "arms": arms,
+        "rule_met": adopt if decided else None,
+        "runs": runs,
+        "fifteen_minutes": fifteen_minutes(),
+    }
 
 
 TIMEOUT15 = ("demo", "e40")  # the Fashion-MNIST teachers, whose fronts the change widened

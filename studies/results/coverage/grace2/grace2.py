@@ -88,6 +88,25 @@ def median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
+def read(path: Path) -> dict:
+    """One search's coverage report, with the front's best accuracies at 1/10 and 1/40."""
+    r = json.loads(path.read_text())
+    r["best_at"] = {f"1/{k}": best_at(r, k) for k in (10, 40)}
+    return r
+
+
+def arm(rows: list[dict]) -> dict:
+    """One arm's searches in figures: how many met the target, medians, the demo's wall clock."""
+    return {
+        "runs": len(rows),
+        "meets_coverage": sum(meets(r) for r in rows),
+        "median_span": median([r["span"] for r in rows]),
+        "median_front": median([r["front_size"] for r in rows]),
+        "median_complete": median([r["states"]["COMPLETE"] for r in rows]),
+        "demo_median_seconds": median([r["wall_s"] for r in rows if r["population"] == "demo"]),
+    }
+
+
 def summary() -> dict:
     rows = []
     for population in POPULATIONS:
@@ -95,20 +114,10 @@ def summary() -> dict:
             for grace in GRACES:
                 path = HERE / f"{name(population, grace, seed)}.json"
                 if path.exists():
-                    r = json.loads(path.read_text())
-                    r["best_at"] = {f"1/{k}": best_at(r, k) for k in (10, 40)}
-                    rows.append({"population": population, "seed": seed, "grace": grace, **r})
-    arms = {}
-    for grace in GRACES:
-        mine = [r for r in rows if r["grace"] == grace]
-        arms[f"grace{grace}"] = {
-            "runs": len(mine),
-            "meets_coverage": sum(meets(r) for r in mine),
-            "median_span": median([r["span"] for r in mine]),
-            "median_front": median([r["front_size"] for r in mine]),
-            "median_complete": median([r["states"]["COMPLETE"] for r in mine]),
-            "demo_median_seconds": median([r["wall_s"] for r in mine if r["population"] == "demo"]),
-        }
+                    rows.append(
+                        {"population": population, "seed": seed, "grace": grace, **read(path)}
+                    )
+    arms = {f"grace{grace}": arm([r for r in rows if r["grace"] == grace]) for grace in GRACES}
     return {"arms": arms, "runs": rows}
 
 

@@ -219,6 +219,10 @@ class SearchConfig(_Section):
     early_stopping: Literal["moasha", "asha", "none"] | None = None
     grace_period: int = Field(1, ge=1)
     reduction_factor: int = Field(2, ge=2)
+    # False: a gap proposal of the sampler's (coverage) trains its full budget; MO-ASHA records it
+    # at each rung but does not stop it (a larger student starts slower and lost its rung to a
+    # smaller one: the gap rule asked for a size, the rung stopped it before it could show it)
+    prune_gap_proposals: bool = True
     # seconds of wall clock for one run of ``search`` (each run, a resumed one too, gets its own,
     # as Optuna's ``optimize(timeout=)``): no trial starts after it, the running ones finish;
     # the search ends at n_trials or at the timeout, whichever comes first. None: no limit.
@@ -244,6 +248,18 @@ class SearchConfig(_Section):
     def _default_early_stopping(self) -> SearchConfig:
         if self.early_stopping is None:
             self.early_stopping = "moasha" if len(self.objectives) > 1 else "asha"
+        return self
+
+    @model_validator(mode="after")
+    def _gap_proposals_need_moasha(self) -> SearchConfig:
+        if not self.prune_gap_proposals and (
+            self.sampler != "botorch" or self.early_stopping == "asha"
+        ):
+            raise ValueError(
+                "prune_gap_proposals: false needs the botorch sampler (it makes the gap "
+                "proposals) and early_stopping moasha or none (asha cannot tell them apart), "
+                f"not {self.sampler} with {self.early_stopping}"
+            )
         return self
 
 

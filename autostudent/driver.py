@@ -218,6 +218,7 @@ def _run(p: Prepared, lease: Lease, *, ray_address: str | None, show_progress: b
         on_change=progress.update if progress else (lambda: None),
         halt=lambda: storage.lost() or lease.lost_error(),
         deadline=None if c.search.timeout is None else started + c.search.timeout,
+        full_budget=frozenset() if c.search.prune_gap_proposals else frozenset({"gap"}),
     )
     payload = {
         "data": p.data,

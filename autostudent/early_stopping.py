@@ -18,7 +18,10 @@ Rules by name (``search.early_stopping``):
 - ``asha``: Ray's ASHA on validation accuracy alone (the default for accuracy-only studies).
 - ``none``: every trial trains its full budget.
 
-A stopped trial is told PRUNED with the epochs it reached (executor.py), never COMPLETE.
+A trial whose config says ``full_budget`` (a gap proposal when ``search.prune_gap_proposals`` is
+false) is recorded at each rung like any other, so later arrivals are ranked against it, but
+MO-ASHA never stops it. A stopped trial is told PRUNED with the epochs it reached
+(executor.py), never COMPLETE.
 Decisions are asynchronous as in ASHA: each trial is judged when it reaches a rung, against the
 trials recorded there so far; nobody waits for a rung to fill.
 """
@@ -129,6 +132,9 @@ def milestones(grace_period: int, max_t: int, reduction_factor: float) -> list[f
 
 # ---------------------------------------------------------------- the Tune scheduler
 
+# A trial config key: True when MO-ASHA must let the trial train its full budget.
+FULL_BUDGET = "full_budget"
+
 # A rung arrival is ranked against the trials within this factor of its size (each way).
 SIZE_BAND = 2.0
 
@@ -161,14 +167,16 @@ class MOASHAScheduler(FIFOScheduler):
             m: {} for m in milestones(grace_period, max_t, reduction_factor)
         }
         self.stopped = 0
+        self.kept = 0  # trials that would have been stopped but train their full budget
 
     def set_search_properties(self, metric: str | None, mode: str | None, **spec) -> bool:
         # Tune's metric/mode (validation accuracy) serve its bookkeeping; ranking uses the
         # study's objectives, fixed at construction.
         return True
 
-    def decide(self, trial_id: str, result: Mapping) -> str:
-        """CONTINUE or STOP for one reported result (pure bookkeeping, no Tune objects)."""
+    def decide(self, trial_id: str, result: Mapping, full_budget: bool = False) -> str:
+        """CONTINUE or STOP for one reported result (pure bookkeeping, no Tune objects); a
+        ``full_budget`` trial is recorded at its rungs but goes on to ``max_t``."""
         now = result.get(self.time_attr)
         costs = cost_vector(self.objectives, result)
         if now is None or costs is None:
@@ -183,20 +191,24 @@ class MOASHAScheduler(FIFOScheduler):
             recorded[trial_id] = costs
             if promotes(rung, self.reduction_factor, sizes=self.sizes, band=self.size_band):
                 return TrialScheduler.CONTINUE
+            if full_budget:
+                self.kept += 1
+                return TrialScheduler.CONTINUE
             self.stopped += 1
             return TrialScheduler.STOP
         return TrialScheduler.CONTINUE
 
     def on_trial_result(self, tune_controller, trial, result: dict) -> str:
-        return self.decide(trial.trial_id, result)
+        return self.decide(trial.trial_id, result, bool(trial.config.get(FULL_BUDGET)))
 
     def on_trial_complete(self, tune_controller, trial, result: dict) -> None:
-        if result:
-            self.decide(trial.trial_id, result)  # a rung it reached unreported still records it
+        if result:  # a rung it reached unreported still records it
+            self.decide(trial.trial_id, result, bool(trial.config.get(FULL_BUDGET)))
 
     def debug_string(self) -> str:
         rungs = ", ".join(f"epoch {m:g}: {len(r)}" for m, r in sorted(self.rungs.items()))
-        return f"MO-ASHA on {self.objectives}: stopped {self.stopped} ({rungs})"
+        kept = f", kept to full budget {self.kept}" if self.kept else ""
+        return f"MO-ASHA on {self.objectives}: stopped {self.stopped}{kept} ({rungs})"
 
     def save(self, checkpoint_path: str) -> None:
         with open(checkpoint_path, "wb") as f:

@@ -31,9 +31,10 @@ from autostudent import killpoints, worker
 from autostudent import objectives as objs
 from autostudent.allocator import worker_env
 from autostudent.candidate import Candidate, CandidateFactory
+from autostudent.early_stopping import FULL_BUDGET
 from autostudent.errors import TrialFailed, UserError
 from autostudent.lease import LeaseLost
-from autostudent.sampler import KnownConstraints
+from autostudent.sampler import PROPOSAL_ATTR, KnownConstraints
 from autostudent.sizes import count_sizes
 from autostudent.storage import StorageLost
 from autostudent.study import finished, set_user_attrs
@@ -101,8 +102,12 @@ class StudySearcher(Searcher):
         max_failures: int | None = None,
         halt: Callable[[], Exception | None] = lambda: None,
         deadline: float | None = None,
+        full_budget: frozenset[str] = frozenset(),
     ) -> None:
         super().__init__(metric="val_accuracy", mode="max")
+        # the sampler's proposal kinds (its ``proposal`` attribute, e.g. "gap") that early
+        # stopping must not stop: their config says ``full_budget`` (search.prune_gap_proposals)
+        self.full_budget = full_budget
         # time.monotonic() after which no trial starts (search.timeout); None: no limit
         self.deadline = deadline
         self.study = study
@@ -177,8 +182,16 @@ class StudySearcher(Searcher):
                 "spec": candidate.spec,
                 "kd": asdict(candidate.kd),
                 "seed": candidate.arch_seed,
+                FULL_BUDGET: self._proposal(trial) in self.full_budget,
             }
         return None
+
+    def _proposal(self, trial: optuna.trial.Trial) -> str | None:
+        """How the sampler proposed ``trial`` (it stores it while ``ask`` runs, after the
+        trial object cached its attributes: read from the storage)."""
+        if not self.full_budget:
+            return None
+        return trial.storage.get_trial_user_attrs(trial._trial_id).get(PROPOSAL_ATTR)
 
     @property
     def gave_up(self) -> bool:

@@ -14,6 +14,7 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 
 from autostudent.config import load_config
 from autostudent.early_stopping import (
+    FULL_BUDGET,
     MOASHAScheduler,
     cost_vector,
     crowding_distance,
@@ -111,6 +112,25 @@ def test_a_rung_ranks_an_arrival_among_students_of_its_size():
     assert s.rungs[1].keys() == {"s1", "s2", "s3", "big", "big2"}
 
 
+def test_a_full_budget_trial_is_recorded_at_its_rung_but_never_stopped():
+    # a gap proposal (search.prune_gap_proposals: false): larger, slower to start, and dominated
+    # at the rung by a smaller neighbour; it trains on, and later arrivals are ranked against it
+    from types import SimpleNamespace
+
+    go, stop = TrialScheduler.CONTINUE, TrialScheduler.STOP
+    s = MOASHAScheduler(ACC_PARAMS, max_t=4, grace_period=2, reduction_factor=2)
+    small = SimpleNamespace(trial_id="small", config={FULL_BUDGET: False})
+    gap = SimpleNamespace(trial_id="gap", config={FULL_BUDGET: True})
+    late = SimpleNamespace(trial_id="late", config={FULL_BUDGET: False})
+    assert s.on_trial_result(None, small, result(2, 0.80, 20_000)) == go
+    assert s.on_trial_result(None, gap, result(2, 0.70, 30_000)) == go  # dominated by small
+    assert s.on_trial_result(None, gap, result(4, 0.85, 30_000)) == stop  # its full budget
+    assert s.on_trial_result(None, late, result(2, 0.60, 35_000)) == stop
+    assert set(s.rungs[2]) == {"small", "gap", "late"}
+    assert (s.stopped, s.kept) == (1, 1)
+    assert "kept to full budget 1" in s.debug_string()
+
+
 def test_rule_by_name(tmp_path, user_error):
     def scheduler(name, epochs=3):
         return make_scheduler(
@@ -132,6 +152,10 @@ def test_rule_by_name(tmp_path, user_error):
     assert config("{objectives: [accuracy]}").early_stopping == "asha"
     assert config("{early_stopping: none}").early_stopping == "none"
     user_error(lambda: config("{early_stopping: median}"), "search.early_stopping")
+    assert not config("{prune_gap_proposals: false}").prune_gap_proposals
+    off = "prune_gap_proposals: false"
+    user_error(lambda: config(f"{{{off}, sampler: tpe}}"), "prune_gap_proposals")
+    user_error(lambda: config(f"{{{off}, early_stopping: asha}}"), "prune_gap_proposals")
 
 
 # ---------------------------------------------------------------- end to end, real Ray

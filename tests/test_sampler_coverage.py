@@ -165,6 +165,19 @@ def test_gap_proposals_land_in_the_middle_of_the_largest_empty_interval():
     assert not any(low <= measure(t.params)["params"] <= high for t in control)
 
 
+def test_the_searcher_reads_how_a_trial_was_proposed_to_keep_gap_proposals_to_full_budget():
+    # search.prune_gap_proposals: false — the sampler stores "gap" while ``ask`` runs, after
+    # the trial object cached its attributes; the searcher reads the storage
+    from autostudent.executor import StudySearcher
+
+    study = study_of(sampler(gap_share=1.0), SMALL_CORNER)
+    asked = study.ask(SPACE)
+    assert PROPOSAL_ATTR not in asked.user_attrs  # the trial's own cache does not have it
+    args = {"factory": None, "n_trials": 99, "max_epochs": 2, "caps": None, "objectives": []}
+    assert StudySearcher(study, **args, full_budget=frozenset({"gap"}))._proposal(asked) == "gap"
+    assert StudySearcher(study, **args)._proposal(asked) is None  # not asked when not needed
+
+
 def test_without_retries_a_gap_proposal_that_trained_fills_its_size():
     # a gap proposal in the middle of the empty range was stopped early: not on the front
     tried = [*SMALL_CORNER, trial(28, 0.8, TrialState.PRUNED, proposal="gap")]

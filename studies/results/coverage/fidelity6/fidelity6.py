@@ -28,48 +28,57 @@ CONTROL_GRACE = 2  # ../grace2's arm that was the demo's setting
 CONTROL = f"grace{CONTROL_GRACE}"
 
 
-def name(population: str, seed: int) -> str:
-    return f"{population}-e6g3-seed{seed}"
+def name(population: str, seed: int, tag: str = "e6g3") -> str:
+    return f"{population}-{tag}-seed{seed}"
 
 
-def storage(population: str) -> str:
-    return f"sqlite:///{HERE / population}.db"
+def storage(population: str, here: Path = HERE) -> str:
+    return f"sqlite:///{here / population}.db"
 
 
-def run(population: str, seed: int, *, timeout: float | None = None) -> None:
+def run(
+    population: str,
+    seed: int,
+    *,
+    timeout: float | None = None,
+    tag: str = "e6g3",
+    settings: dict = ARM,
+    here: Path = HERE,
+) -> None:
     """One search of 40 trials, or with ``timeout`` one stopped by the clock (as
-    ``../timeout15``: no trial count; a run cut short by anything else starts again)."""
+    ``../timeout15``: no trial count; a run cut short by anything else starts again). Another
+    round (``../gapfull``) passes its own ``tag``, ``settings`` and folder."""
     import optuna
 
     import autostudent
 
-    study = name(population, seed) + ("-15m" if timeout else "")
-    out = HERE / f"{study}.json"
+    study = name(population, seed, tag) + ("-15m" if timeout else "")
+    out = here / f"{study}.json"
     if out.exists():
         return
     budget = {}
     if timeout:
         budget = {"n_trials": 100_000, "timeout": timeout}
         with contextlib.suppress(KeyError):
-            optuna.delete_study(study_name=study, storage=storage(population))
+            optuna.delete_study(study_name=study, storage=storage(population, here))
     autostudent.search(
         grace2.POPULATIONS[population],
-        storage=storage(population),
+        storage=storage(population, here),
         study=study,
         seed=seed,
         progress=False,
         **budget,
-        **ARM,
+        **settings,
     )
     report = json.loads(
         subprocess.run(
-            [sys.executable, str(grace2.REPORT), storage(population), study],
+            [sys.executable, str(grace2.REPORT), storage(population, here), study],
             check=True,
             capture_output=True,
             text=True,
         ).stdout
     )
-    report["stopped"] = autostudent.load(storage(population), study).status().get("stopped")
+    report["stopped"] = autostudent.load(storage(population, here), study).status().get("stopped")
     out.write_text(json.dumps(report, indent=1))
 
 

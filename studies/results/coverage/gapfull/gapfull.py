@@ -1,0 +1,133 @@
+"""Do gap proposals that train their full budget give the demo's search the front users need,
+at 40 trials and at 15 minutes? The design and the decision rule are fixed in README.md here,
+before any run.
+
+Each search is ``../fidelity6``'s (the demo's settings: 6 epochs, one rung at 3) with one more
+setting, ``search.prune_gap_proposals: false``; the control is fidelity6's committed reports.
+Resumable: a finished search's report lands in ``<study>.json`` and is not run again.
+
+  .venv/bin/python studies/results/coverage/gapfull/gapfull.py           # the 8 searches, in order
+  .venv/bin/python studies/results/coverage/gapfull/gapfull.py --report  # summary.json only
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "grace2"))
+sys.path.insert(0, str(HERE.parent / "fidelity6"))
+import fidelity6  # noqa: E402  (the control's searches, run the same way)
+import grace2  # noqa: E402  (one rule, one population list)
+
+TAG = "gapfull"
+SETTINGS = {**fidelity6.ARM, "search": {**fidelity6.ARM["search"], "prune_gap_proposals": False}}
+FIFTEEN = 900.0
+# (population, seed, timeout): the 15-minute searches first (where the control missed), then
+# the 40-trial ones, the fast digits first
+ORDER = [
+    ("demo", 0, FIFTEEN),
+    ("e40", 0, FIFTEEN),
+    ("digits", 0, None),
+    ("digits", 1, None),
+    ("demo", 0, None),
+    ("e40", 0, None),
+    ("demo", 1, None),
+    ("e40", 1, None),
+]
+CONTROL_WALL_LIMIT = 1320  # s: the demo's median wall clock at 40 trials (README.md)
+
+
+def study(population: str, seed: int, timeout: float | None, tag: str) -> str:
+    return fidelity6.name(population, seed, tag) + ("-15m" if timeout else "")
+
+
+def gap_proposals(here: Path, population: str, name: str) -> dict:
+    """What became of the search's gap proposals: complete, pruned, on the front."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    s = optuna.load_study(study_name=name, storage=fidelity6.storage(population, here))
+    gaps = [t for t in s.trials if t.user_attrs.get("proposal") == "gap"]
+    front = {t.number for t in s.best_trials}
+    return {
+        "gap_proposals": len(gaps),
+        "gap_complete": sum(t.state.name == "COMPLETE" for t in gaps),
+        "gap_pruned": sum(t.state.name == "PRUNED" for t in gaps),
+        "gap_on_front": sum(t.number in front for t in gaps),
+    }
+
+
+def rows() -> list[dict]:
+    found = []
+    arms = {TAG: HERE, "e6g3": fidelity6.HERE}
+    for population, seed, timeout in ORDER:
+        for arm, here in arms.items():
+            name = study(population, seed, timeout, arm)
+            path = here / f"{name}.json"
+            if path.exists():
+                r = grace2.read(path)
+                found.append(
+                    {
+                        "population": population,
+                        "seed": seed,
+                        "budget": "15 min" if timeout else "40 trials",
+                        "arm": arm,
+                        "meets": grace2.meets(r),
+                        **gap_proposals(here, population, name),
+                        **r,
+                    }
+                )
+    return found
+
+
+def summary() -> dict:
+    runs = rows()
+    ours = [r for r in runs if r["arm"] == TAG]
+    # the control's searches that have their counterpart in this arm (all 8 once it is done)
+    done = {(r["population"], r["seed"], r["budget"]) for r in ours}
+    control = [
+        r for r in runs if r["arm"] == "e6g3" and (r["population"], r["seed"], r["budget"]) in done
+    ]
+    arms = {}
+    for arm, rs in ((TAG, ours), ("e6g3", control)):
+        forty = [r for r in rs if r["budget"] == "40 trials"]
+        arms[arm] = {
+            "searches": len(rs),
+            "meets_coverage": sum(r["meets"] for r in rs),
+            "at_40_trials": grace2.arm(forty),
+            "at_15_minutes_met": sum(r["meets"] for r in rs if r["budget"] == "15 min"),
+            "gap_proposals": {
+                k: sum(r[k] for r in rs)
+                for k in ("gap_proposals", "gap_complete", "gap_pruned", "gap_on_front")
+            },
+        }
+    decided = len(ours) == len(ORDER)
+    demo_wall = arms[TAG]["at_40_trials"]["demo_median_seconds"]
+    adopt = (
+        decided
+        and arms[TAG]["meets_coverage"] > arms["e6g3"]["meets_coverage"]
+        and demo_wall is not None
+        and demo_wall <= CONTROL_WALL_LIMIT
+    )
+    return {"arms": arms, "rule_met": adopt if decided else None, "runs": runs}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--report", action="store_true", help="only write summary.json")
+    args = ap.parse_args()
+    if not args.report:
+        for population, seed, timeout in ORDER:
+            fidelity6.run(population, seed, timeout=timeout, tag=TAG, settings=SETTINGS, here=HERE)
+            (HERE / "summary.json").write_text(json.dumps(summary(), indent=1))
+    result = summary()
+    (HERE / "summary.json").write_text(json.dumps(result, indent=1))
+    print(json.dumps({k: v for k, v in result.items() if k != "runs"}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -40,7 +40,24 @@ def test_a_resumed_bench_does_not_mix_two_arms_of_ours(tmp_path):
     kept.write_text(json.dumps({"sampler": "botorch", "trials": 40}))  # before the field: defaults
     with pytest.raises(UserError, match=r"botorch-seed0\.json ran ours with other coverage rules"):
         bench_hypervolume(tmp_path, samplers=["botorch"], coverage={"gap_share": 0})
+    with pytest.raises(UserError, match=r"--keep-gap-proposals; give another --out"):
+        bench_hypervolume(tmp_path, samplers=["botorch"], prune_gap_proposals=False)
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["botorch-seed0.json", "runs"]
+
+
+def test_ours_arm_reaches_the_study_and_optunas_samplers_ignore_it(tmp_path, teacher_file):
+    from autostudent.bench.hypervolume import task_config
+
+    def config(sampler: str):
+        return task_config(
+            tmp_path, teacher_file, sampler, 0, 40, "fashion-mnist-2k-flops",
+            {"gap_share": 0}, prune_gap_proposals=False,
+        )  # fmt: skip
+
+    ours, gp = config("botorch").search, config("gp").search
+    assert ours.prune_gap_proposals is False and ours.coverage.gap_share == 0
+    assert gp.prune_gap_proposals is True and gp.coverage.gap_share == pytest.approx(1 / 3)
+    assert ours.early_stopping == "moasha" and ours.objectives == ["accuracy", "flops"]
 
 
 @pytest.mark.slow  # real searches, one per sampler

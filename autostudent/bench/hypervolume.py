@@ -139,11 +139,15 @@ def task_config(
     n_trials: int,
     task: str,
     coverage: Mapping[str, Any] | None = None,
+    prune_gap_proposals: bool = True,
 ) -> StudyConfig:
     """The task's study for one run; ``coverage`` (``search.coverage`` fields) sets ours' rules
-    (Optuna's samplers have none)."""
+    and ``prune_gap_proposals`` whether MO-ASHA may stop ours' gap proposals (Optuna's samplers
+    have neither)."""
     name = f"{sampler}-seed{seed}"
-    ours = {"coverage": dict(coverage)} if coverage and sampler == "botorch" else {}
+    ours = {}
+    if sampler == "botorch":
+        ours = {"coverage": dict(coverage or {}), "prune_gap_proposals": prune_gap_proposals}
     raw = {
         **_COMMON,
         **TASKS[task].fields,
@@ -184,6 +188,7 @@ def run_once(config: StudyConfig) -> dict:
         "sampler": config.search.sampler,
         "seed": config.seed,
         "coverage": config.search.coverage.model_dump(mode="json") if ours else None,
+        "prune_gap_proposals": config.search.prune_gap_proposals if ours else None,
         "trials": config.search.n_trials,
         "hv_reference": study.user_attrs["hv_reference"],
         "hv_per_trial": [float(v) for v in history["hypervolume"]],
@@ -195,10 +200,14 @@ def run_once(config: StudyConfig) -> dict:
     }
 
 
-def _coverage_of(run: dict) -> dict:
-    """The coverage rules a stored run of ours ran with (runs from before the field: defaults,
-    the only rules there were)."""
-    return run.get("coverage") or CoverageConfig().model_dump(mode="json")
+def _arm_of(run: dict) -> dict:
+    """The settings a stored run of ours ran with (runs from before a field: its default, the
+    only setting there was)."""
+    kept = run.get("prune_gap_proposals")
+    return {
+        "coverage": run.get("coverage") or CoverageConfig().model_dump(mode="json"),
+        "prune_gap_proposals": True if kept is None else kept,
+    }
 
 
 def _quantile(values: Sequence[float], q: float) -> float:
@@ -254,6 +263,7 @@ def bench_hypervolume(
     teacher: Path | None = None,
     task: str = "fashion-mnist-2k",
     coverage: Mapping[str, Any] | None = None,
+    prune_gap_proposals: bool = True,
     log: Callable[[str], None] = lambda _: None,
 ) -> dict:
     from autostudent.executor import Resources, init_ray
@@ -264,12 +274,13 @@ def bench_hypervolume(
         rules = CoverageConfig.model_validate(coverage or {}).model_dump(mode="json")
     except ValidationError as error:
         raise UserError(f"--coverage: {describe_error(error)}") from None
+    arm = {"coverage": rules, "prune_gap_proposals": prune_gap_proposals}
     stored = sorted((out / "runs").glob("botorch-seed*.json")) if "botorch" in samplers else []
-    kept = [p.name for p in stored if _coverage_of(json.loads(p.read_text())) != rules]
+    kept = [p.name for p in stored if _arm_of(json.loads(p.read_text())) != arm]
     if kept:  # a resumed bench must not mix two arms of ours under one name
         raise UserError(
-            f"--out: {out / 'runs' / kept[0]} ran ours with other coverage rules; "
-            "give another --out"
+            f"--out: {out / 'runs' / kept[0]} ran ours with other coverage rules or "
+            "--keep-gap-proposals; give another --out"
         )
     (out / "runs").mkdir(parents=True, exist_ok=True)
     teacher = teacher or TASKS[task].teacher(out)
@@ -286,7 +297,10 @@ def bench_hypervolume(
             db = out / "runs" / f"{name}-seed{seed}.db"
             db.unlink(missing_ok=True)  # a killed run restarts clean: its clock must be whole
             log(f"run {name} seed {seed}")
-            result = run_once(task_config(out, teacher, name, seed, n_trials, task, coverage))
+            config = task_config(
+                out, teacher, name, seed, n_trials, task, coverage, prune_gap_proposals
+            )
+            result = run_once(config)
             tmp = raw.with_suffix(".partial")
             tmp.write_text(json.dumps(result, indent=1))
             tmp.replace(raw)
@@ -297,6 +311,7 @@ def bench_hypervolume(
         "trials": n_trials,
         "seeds": list(seeds),
         "coverage": rules,
+        "prune_gap_proposals": prune_gap_proposals,
         **summarise(runs, n_trials),
         "out": str(out),
     }

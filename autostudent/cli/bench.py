@@ -99,6 +99,12 @@ def hypervolume(
         help="KEY=VALUE of ours' coverage rules (search.coverage in a study file), repeatable: "
         "e.g. --coverage gap_share=0 --coverage retry_gaps=false.",
     ),
+    keep_gap_proposals: bool = typer.Option(
+        False,
+        "--keep-gap-proposals",
+        help="Ours' gap proposals train their full budget: MO-ASHA never stops them "
+        "(search.prune_gap_proposals: false, the demo's setting).",
+    ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """One real KD search task with ours and Optuna's samplers: hypervolume per trial and per
@@ -132,6 +138,7 @@ def hypervolume(
         teacher=teacher,
         task=task,
         coverage=rules,
+        prune_gap_proposals=not keep_gap_proposals,
         log=log,
     )
     _print(result, as_json)

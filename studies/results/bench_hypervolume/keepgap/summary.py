@@ -1,0 +1,86 @@
+"""summary.json of the keepgap round (README.md here): per task and arm, the hypervolume at 20
+and 40 finished trials (median, quartiles, per seed), what became of ours' gap proposals (read
+from each run's study), beside the committed ``-stop23`` runs of ours and of Optuna's samplers;
+and the pre-registered rule's verdict.
+
+  .venv/bin/python studies/results/bench_hypervolume/keepgap/summary.py > .../summary.json
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import optuna
+
+HERE = Path(__file__).resolve().parent
+TASKS = ("fashion-mnist-2k-flops", "fashion-mnist-2k")
+ARMS = ("keepgap", "default")
+MARGIN = 0.01  # the rule's non-inferiority margin, fixed before any run
+
+
+def gap_fate(db: Path) -> dict:
+    name = optuna.get_all_study_summaries(f"sqlite:///{db}")[0].study_name
+    study = optuna.load_study(study_name=name, storage=f"sqlite:///{db}")
+    gaps = [t for t in study.trials if t.user_attrs.get("proposal") == "gap"]
+    return dict(Counter(t.state.name for t in gaps))
+
+
+def spread(values: list[float]) -> dict:
+    q25, q75 = np.quantile(values, [0.25, 0.75])
+    return {"median": statistics.median(values), "q25": float(q25), "q75": float(q75)}
+
+
+def arm(folder: Path, sampler: str = "botorch", gaps: bool = True) -> dict | None:
+    runs = [
+        json.loads(p.read_text()) for p in sorted((folder / "runs").glob(f"{sampler}-seed*.json"))
+    ]
+    if not runs:
+        return None
+    at40 = [r["hv_per_trial"][39] for r in runs]
+    out = {
+        "seeds": [r["seed"] for r in runs],
+        "hv_40": at40,
+        "hv_20": [r["hv_per_trial"][19] for r in runs],
+        "at_40": spread(at40),
+        "median_20": statistics.median(r["hv_per_trial"][19] for r in runs),
+        "prune_gap_proposals": runs[0].get("prune_gap_proposals"),
+    }
+    if gaps:
+        fates = [
+            gap_fate(p.with_suffix(".db"))
+            for p in sorted((folder / "runs").glob(f"{sampler}-seed*.json"))
+            if p.with_suffix(".db").exists()
+        ]
+        out["gap_proposals_by_state"] = dict(sum((Counter(f) for f in fates), Counter()))
+    return out
+
+
+def main() -> None:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    result: dict = {"margin": MARGIN, "tasks": {}}
+    verdicts = []
+    for task in TASKS:
+        row = {a: arm(HERE / f"{task}-{a}") for a in ARMS}
+        committed = HERE.parent / f"{task}-stop23"
+        row["committed"] = {
+            s: arm(committed, s, gaps=False) for s in ("botorch", "gp", "tpe", "nsga2", "random")
+        }
+        if (
+            row["keepgap"]
+            and row["default"]
+            and len(row["keepgap"]["seeds"]) == 5 == len(row["default"]["seeds"])
+        ):
+            ok = row["keepgap"]["at_40"]["median"] >= row["default"]["at_40"]["median"] - MARGIN
+            row["non_inferior"] = ok
+            verdicts.append(ok)
+        result["tasks"][task] = row
+    result["rule_met"] = all(verdicts) if len(verdicts) == len(TASKS) else None
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -221,8 +221,10 @@ class SearchConfig(_Section):
     reduction_factor: int = Field(2, ge=2)
     # False: a gap proposal of the sampler's (coverage) trains its full budget; MO-ASHA records it
     # at each rung but does not stop it (a larger student starts slower and lost its rung to a
-    # smaller one: the gap rule asked for a size, the rung stopped it before it could show it)
-    prune_gap_proposals: bool = True
+    # smaller one: the gap rule asked for a size, the rung stopped it before it could show it).
+    # None: false where it applies (botorch with moasha or none), true elsewhere (no gap
+    # proposals, or ASHA, which cannot tell them apart); studies/results/bench_hypervolume/keepgap
+    prune_gap_proposals: bool | None = None
     # seconds of wall clock for one run of ``search`` (each run, a resumed one too, gets its own,
     # as Optuna's ``optimize(timeout=)``): no trial starts after it, the running ones finish;
     # the search ends at n_trials or at the timeout, whichever comes first. None: no limit.
@@ -252,9 +254,10 @@ class SearchConfig(_Section):
 
     @model_validator(mode="after")
     def _gap_proposals_need_moasha(self) -> SearchConfig:
-        if not self.prune_gap_proposals and (
-            self.sampler != "botorch" or self.early_stopping == "asha"
-        ):
+        applies = self.sampler == "botorch" and self.early_stopping != "asha"
+        if self.prune_gap_proposals is None:
+            self.prune_gap_proposals = not applies
+        if not self.prune_gap_proposals and not applies:
             raise ValueError(
                 "prune_gap_proposals: false needs the botorch sampler (it makes the gap "
                 "proposals) and early_stopping moasha or none (asha cannot tell them apart), "

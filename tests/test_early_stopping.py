@@ -152,7 +152,11 @@ def test_rule_by_name(tmp_path, user_error):
     assert config("{objectives: [accuracy]}").early_stopping == "asha"
     assert config("{early_stopping: none}").early_stopping == "none"
     user_error(lambda: config("{early_stopping: median}"), "search.early_stopping")
-    assert not config("{prune_gap_proposals: false}").prune_gap_proposals
+    assert config("{}").prune_gap_proposals is False  # the default where it applies
+    assert config("{prune_gap_proposals: true}").prune_gap_proposals is True
+    assert config("{sampler: tpe}").prune_gap_proposals is True  # no gap proposals to keep
+    assert config("{early_stopping: asha}").prune_gap_proposals is True
+    assert config("{early_stopping: none}").prune_gap_proposals is False
     off = "prune_gap_proposals: false"
     user_error(lambda: config(f"{{{off}, sampler: tpe}}"), "prune_gap_proposals")
     user_error(lambda: config(f"{{{off}, early_stopping: asha}}"), "prune_gap_proposals")

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from autostudent.config import CoverageConfig, StudyConfig, describe_error
+from autostudent.config import CoverageConfig, SearchConfig, StudyConfig, describe_error
 from autostudent.errors import UserError
 
 SAMPLERS = ("botorch", "tpe", "nsga2", "gp", "random")
@@ -139,15 +139,12 @@ def task_config(
     n_trials: int,
     task: str,
     coverage: Mapping[str, Any] | None = None,
-    prune_gap_proposals: bool = True,
+    prune_gap_proposals: bool | None = None,
 ) -> StudyConfig:
     """The task's study for one run; ``coverage`` (``search.coverage`` fields) sets ours' rules
-    and ``prune_gap_proposals`` whether MO-ASHA may stop ours' gap proposals (Optuna's samplers
-    have neither)."""
+    and ``prune_gap_proposals`` whether MO-ASHA may stop ours' gap proposals (None: the
+    product's default; Optuna's samplers have neither)."""
     name = f"{sampler}-seed{seed}"
-    ours = {}
-    if sampler == "botorch":
-        ours = {"coverage": dict(coverage or {}), "prune_gap_proposals": prune_gap_proposals}
     raw = {
         **_COMMON,
         **TASKS[task].fields,
@@ -156,15 +153,29 @@ def task_config(
         "seed": seed,
         "cache_dir": str((out / "cache").resolve()),
         "teacher": {"path": str(teacher.resolve())},
-        "search": {
-            **_COMMON["search"],
-            **TASKS[task].fields.get("search", {}),
-            **ours,
-            "sampler": sampler,
-            "n_trials": n_trials,
-        },
+        "search": _search(task, sampler, n_trials, coverage, prune_gap_proposals),
     }
     return StudyConfig.model_validate(raw)
+
+
+def _search(
+    task: str,
+    sampler: str,
+    n_trials: int,
+    coverage: Mapping[str, Any] | None,
+    prune_gap_proposals: bool | None,
+) -> dict:
+    """The ``search`` section of the task's study for ``sampler``."""
+    ours = {}
+    if sampler == "botorch":
+        ours = {"coverage": dict(coverage or {}), "prune_gap_proposals": prune_gap_proposals}
+    return {
+        **_COMMON["search"],
+        **TASKS[task].fields.get("search", {}),
+        **ours,
+        "sampler": sampler,
+        "n_trials": n_trials,
+    }
 
 
 def run_once(config: StudyConfig) -> dict:
@@ -201,8 +212,8 @@ def run_once(config: StudyConfig) -> dict:
 
 
 def _arm_of(run: dict) -> dict:
-    """The settings a stored run of ours ran with (runs from before a field: its default, the
-    only setting there was)."""
+    """The settings a stored run of ours ran with (runs from before a field: the only setting
+    there was)."""
     kept = run.get("prune_gap_proposals")
     return {
         "coverage": run.get("coverage") or CoverageConfig().model_dump(mode="json"),
@@ -263,7 +274,7 @@ def bench_hypervolume(
     teacher: Path | None = None,
     task: str = "fashion-mnist-2k",
     coverage: Mapping[str, Any] | None = None,
-    prune_gap_proposals: bool = True,
+    prune_gap_proposals: bool | None = None,
     log: Callable[[str], None] = lambda _: None,
 ) -> dict:
     from autostudent.executor import Resources, init_ray
@@ -274,13 +285,16 @@ def bench_hypervolume(
         rules = CoverageConfig.model_validate(coverage or {}).model_dump(mode="json")
     except ValidationError as error:
         raise UserError(f"--coverage: {describe_error(error)}") from None
-    arm = {"coverage": rules, "prune_gap_proposals": prune_gap_proposals}
+    ours = SearchConfig.model_validate(
+        _search(task, "botorch", n_trials, coverage, prune_gap_proposals)
+    )  # the product's default resolved, as the runs store it
+    arm = {"coverage": rules, "prune_gap_proposals": ours.prune_gap_proposals}
     stored = sorted((out / "runs").glob("botorch-seed*.json")) if "botorch" in samplers else []
     kept = [p.name for p in stored if _arm_of(json.loads(p.read_text())) != arm]
     if kept:  # a resumed bench must not mix two arms of ours under one name
         raise UserError(
             f"--out: {out / 'runs' / kept[0]} ran ours with other coverage rules or "
-            "--keep-gap-proposals; give another --out"
+            "prune_gap_proposals; give another --out"
         )
     (out / "runs").mkdir(parents=True, exist_ok=True)
     teacher = teacher or TASKS[task].teacher(out)
@@ -311,7 +325,7 @@ def bench_hypervolume(
         "trials": n_trials,
         "seeds": list(seeds),
         "coverage": rules,
-        "prune_gap_proposals": prune_gap_proposals,
+        "prune_gap_proposals": arm["prune_gap_proposals"],
         **summarise(runs, n_trials),
         "out": str(out),
     }

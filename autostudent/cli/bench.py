@@ -99,11 +99,11 @@ def hypervolume(
         help="KEY=VALUE of ours' coverage rules (search.coverage in a study file), repeatable: "
         "e.g. --coverage gap_share=0 --coverage retry_gaps=false.",
     ),
-    keep_gap_proposals: bool = typer.Option(
-        False,
-        "--keep-gap-proposals",
-        help="Ours' gap proposals train their full budget: MO-ASHA never stops them "
-        "(search.prune_gap_proposals: false, the demo's setting).",
+    prune_gap_proposals: bool | None = typer.Option(
+        None,
+        "--prune-gap-proposals/--keep-gap-proposals",
+        help="Whether MO-ASHA may stop ours' gap proposals (search.prune_gap_proposals; "
+        "default: the product's, keep).",
     ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
@@ -138,7 +138,7 @@ def hypervolume(
         teacher=teacher,
         task=task,
         coverage=rules,
-        prune_gap_proposals=not keep_gap_proposals,
+        prune_gap_proposals=prune_gap_proposals,
         log=log,
     )
     _print(result, as_json)

@@ -30,6 +30,17 @@ def test_summary_per_trial_and_per_wall_clock():
     assert slow["hv_at_equal_wall"] == pytest.approx(2.0)  # 20 trials finished by 200 s
     assert fast["hv_at_equal_wall"] == pytest.approx(2.0)
     assert hv_at_time(runs["slow"][0], 5.0) == 0.0  # nothing finished yet
+    assert slow["stopped"] == 0
+
+
+def test_a_stopped_run_counts_at_its_last_value_and_is_counted():
+    # e.g. a sampler that kept proposing students over the cap: the product stopped the search
+    short = {**run(1, [0.2, 0.5], [3.0, 6.0]), "stopped": "search stopped: 40 trials in a row"}
+    out = summarise({"gp": [run(0, [0.1 * k for k in range(1, 41)], list(range(40))), short]}, 40)
+    gp = out["samplers"]["gp"]
+    assert gp["stopped"] == 1
+    assert gp["hv_at"]["20"] == pytest.approx((2.0 + 0.5) / 2)  # the short run stays at 0.5
+    assert gp["hv_median"] == pytest.approx((4.0 + 0.5) / 2)
 
 
 def test_a_resumed_bench_does_not_mix_two_arms_of_ours(tmp_path):

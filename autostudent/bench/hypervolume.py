@@ -179,13 +179,22 @@ def _search(
 
 
 def run_once(config: StudyConfig) -> dict:
-    """One search to ``n_trials`` finished trials; its hypervolume and clock per finished trial."""
+    """One search to ``n_trials`` finished trials; its hypervolume and clock per finished trial.
+    A search the product stops (``SearchStopped``: too many failed trials in a row, e.g. a
+    sampler that keeps proposing students over the cap) is a result too: its record holds the
+    trials that finished and ``stopped``, the reason."""
     from autostudent import study as studydb
     from autostudent.dashboard._data import hypervolume_history, trials_table
     from autostudent.driver import run_search
+    from autostudent.errors import SearchStopped
 
     started = time.perf_counter()
-    study = run_search(config, show_progress=False)
+    stopped = None
+    try:
+        study = run_search(config, show_progress=False)
+    except SearchStopped as error:
+        stopped = str(error)
+        study = studydb.load(config.storage_url(), config.study)
     wall = time.perf_counter() - started
     table = trials_table(study.trials)
     history = hypervolume_history(
@@ -208,6 +217,7 @@ def run_once(config: StudyConfig) -> dict:
         "states": summary["states"],
         "fallbacks": summary.get("fallbacks"),
         "command_wall_s": wall,
+        "stopped": stopped,
     }
 
 
@@ -223,6 +233,11 @@ def _arm_of(run: dict) -> dict:
 
 def _quantile(values: Sequence[float], q: float) -> float:
     return float(np.quantile(np.asarray(values, dtype=float), q))
+
+
+def hv_at(run: dict, k: int) -> float:
+    """The run's hypervolume after ``k`` finished trials; a stopped run's stays where it ended."""
+    return run["hv_per_trial"][min(k, len(run["hv_per_trial"])) - 1]
 
 
 def hv_at_time(run: dict, seconds: float) -> float:
@@ -246,9 +261,7 @@ def summarise(runs: dict[str, list[dict]], n_trials: int) -> dict:
             continue
         final = [r["hv_per_trial"][-1] for r in rs]
         at = {
-            str(k): statistics.median(r["hv_per_trial"][k - 1] for r in rs)
-            if k <= n_trials
-            else None
+            str(k): statistics.median(hv_at(r, k) for r in rs) if k <= n_trials else None
             for k in CHECKPOINTS
         }
         out[name] = {
@@ -261,6 +274,8 @@ def summarise(runs: dict[str, list[dict]], n_trials: int) -> dict:
             "hv_at_equal_wall": statistics.median(hv_at_time(r, equal_wall) for r in rs),
             "seeds_done": [r["seed"] for r in rs],
             "fallbacks": sum(r["fallbacks"] or 0 for r in rs),
+            # runs the product stopped before n_trials finished (counted at their last value)
+            "stopped": sum(bool(r.get("stopped")) for r in rs),
         }
     return {"equal_wall_s": equal_wall, "samplers": out}
 
@@ -320,6 +335,8 @@ def bench_hypervolume(
             tmp.replace(raw)
             runs[name].append(result)
             log(f"  hv {result['hv_per_trial'][-1]:.4f} in {result['wall_s_per_trial'][-1]:.0f}s")
+            if result["stopped"]:
+                log(f"  {len(result['hv_per_trial'])} of {n_trials} finished: {result['stopped']}")
     return {
         "task": TASKS[task].title,
         "trials": n_trials,

@@ -40,13 +40,16 @@ def arm(folder: Path, sampler: str = "botorch", gaps: bool = True) -> dict | Non
     ]
     if not runs:
         return None
-    at40 = [r["hv_per_trial"][39] for r in runs]
+    at40 = [r["hv_per_trial"][min(40, len(r["hv_per_trial"])) - 1] for r in runs]
     out = {
         "seeds": [r["seed"] for r in runs],
         "hv_40": at40,
-        "hv_20": [r["hv_per_trial"][19] for r in runs],
+        "hv_20": [r["hv_per_trial"][min(20, len(r["hv_per_trial"])) - 1] for r in runs],
+        "stopped": [r["seed"] for r in runs if r.get("stopped")],
         "at_40": spread(at40),
-        "median_20": statistics.median(r["hv_per_trial"][19] for r in runs),
+        "median_20": statistics.median(
+            r["hv_per_trial"][min(20, len(r["hv_per_trial"])) - 1] for r in runs
+        ),
         "prune_gap_proposals": runs[0].get("prune_gap_proposals"),
     }
     if gaps:
@@ -65,6 +68,8 @@ def main() -> None:
     verdicts = []
     for task in TASKS:
         row = {a: arm(HERE / f"{task}-{a}") for a in ARMS}
+        today = HERE / f"{task}-optuna"  # GP and TPE on this code (README: added before they ran)
+        row["optuna_same_code"] = {s: arm(today, s, gaps=False) for s in ("gp", "tpe")}
         committed = HERE.parent / f"{task}-stop23"
         row["committed"] = {
             s: arm(committed, s, gaps=False) for s in ("botorch", "gp", "tpe", "nsga2", "random")

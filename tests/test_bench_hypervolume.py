@@ -52,7 +52,7 @@ def test_a_resumed_bench_does_not_mix_two_arms_of_ours(tmp_path):
     with pytest.raises(UserError, match=r"botorch-seed0\.json ran ours with other coverage rules"):
         bench_hypervolume(tmp_path, samplers=["botorch"], coverage={"gap_share": 0})
     # the stored run predates the field: it ran with the default of then, pruning
-    with pytest.raises(UserError, match=r"or prune_gap_proposals; give another --out"):
+    with pytest.raises(UserError, match=r"prune_gap_proposals true; give --prune-gap-proposals"):
         bench_hypervolume(tmp_path, samplers=["botorch"])  # today's default keeps them
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["botorch-seed0.json", "runs"]
 

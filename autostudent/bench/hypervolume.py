@@ -166,9 +166,11 @@ def _search(
     prune_gap_proposals: bool | None,
 ) -> dict:
     """The ``search`` section of the task's study for ``sampler``."""
-    ours = {}
+    ours: dict = {}
     if sampler == "botorch":
-        ours = {"coverage": dict(coverage or {}), "prune_gap_proposals": prune_gap_proposals}
+        ours = {"prune_gap_proposals": prune_gap_proposals}
+        if coverage:  # else the task's own (its fields may name some)
+            ours["coverage"] = dict(coverage)
     return {
         **_COMMON["search"],
         **TASKS[task].fields.get("search", {}),
@@ -305,12 +307,17 @@ def bench_hypervolume(
     )  # the product's default resolved, as the runs store it
     arm = {"coverage": rules, "prune_gap_proposals": ours.prune_gap_proposals}
     stored = sorted((out / "runs").glob("botorch-seed*.json")) if "botorch" in samplers else []
-    kept = [p.name for p in stored if _arm_of(json.loads(p.read_text())) != arm]
-    if kept:  # a resumed bench must not mix two arms of ours under one name
-        raise UserError(
-            f"--out: {out / 'runs' / kept[0]} ran ours with other coverage rules or "
-            "prune_gap_proposals; give another --out"
-        )
+    for path in stored:  # a resumed bench must not mix two arms of ours under one name
+        then = _arm_of(json.loads(path.read_text()))
+        if then["coverage"] != arm["coverage"]:
+            raise UserError(f"--out: {path} ran ours with other coverage rules; give another --out")
+        if then["prune_gap_proposals"] != arm["prune_gap_proposals"]:
+            flag = "--prune" if then["prune_gap_proposals"] else "--keep"
+            raise UserError(
+                f"--out: {path} ran ours with prune_gap_proposals "
+                f"{str(then['prune_gap_proposals']).lower()}; give {flag}-gap-proposals to "
+                "resume it, or another --out"
+            )
     (out / "runs").mkdir(parents=True, exist_ok=True)
     teacher = teacher or TASKS[task].teacher(out)
     init_ray(None, Resources(workers=_COMMON["search"]["workers"]))

@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import optuna
 
+from autostudent.bench.hypervolume import hv_at
+
 HERE = Path(__file__).resolve().parent
 TASKS = ("fashion-mnist-2k-flops", "fashion-mnist-2k")
 ARMS = ("keepgap", "default")
@@ -40,16 +42,14 @@ def arm(folder: Path, sampler: str = "botorch", gaps: bool = True) -> dict | Non
     ]
     if not runs:
         return None
-    at40 = [r["hv_per_trial"][min(40, len(r["hv_per_trial"])) - 1] for r in runs]
+    at40, at20 = ([hv_at(r, k) for r in runs] for k in (40, 20))
     out = {
         "seeds": [r["seed"] for r in runs],
         "hv_40": at40,
-        "hv_20": [r["hv_per_trial"][min(20, len(r["hv_per_trial"])) - 1] for r in runs],
+        "hv_20": at20,
         "stopped": [r["seed"] for r in runs if r.get("stopped")],
         "at_40": spread(at40),
-        "median_20": statistics.median(
-            r["hv_per_trial"][min(20, len(r["hv_per_trial"])) - 1] for r in runs
-        ),
+        "median_20": statistics.median(at20),
         "prune_gap_proposals": runs[0].get("prune_gap_proposals"),
     }
     if gaps:

@@ -23,7 +23,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "grace2"))
 import grace2  # noqa: E402  (one rule, one population list)
 
-ARM = {"budget": {"epochs": 6}, "search": {"grace_period": 3}}
+# prune_gap_proposals: the default when these searches ran (until 2026-12-05), said so that
+# a rerun (gapfull --control15 among them) searches as they did
+ARM = {"budget": {"epochs": 6}, "search": {"grace_period": 3, "prune_gap_proposals": True}}
 CONTROL_GRACE = 2  # ../grace2's arm that was the demo's setting
 CONTROL = f"grace{CONTROL_GRACE}"
 

@@ -28,7 +28,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "grace2"))
 import grace2  # noqa: E402  (the populations, the coverage report and the target)
 
-ARM = {"grace_period": 2, "coverage": {"retry_gaps": False}}
+# prune_gap_proposals: the default when these searches ran (until 2026-12-05)
+ARM = {"grace_period": 2, "coverage": {"retry_gaps": False}, "prune_gap_proposals": True}
 TASKS = ("fashion-mnist-2k-flops", "fashion-mnist-2k")
 
 
@@ -70,8 +71,9 @@ def bench(task: str) -> None:
     from autostudent.bench.hypervolume import bench_hypervolume
 
     bench_hypervolume(
-        HERE / task, samplers=["botorch"], task=task, coverage=ARM["coverage"], log=print
-    )
+        HERE / task, samplers=["botorch"], task=task, coverage=ARM["coverage"],
+        prune_gap_proposals=ARM["prune_gap_proposals"], log=print,
+    )  # fmt: skip
 
 
 def gap_outcomes(population: str, study: str) -> dict:

@@ -107,3 +107,12 @@ def test_bench_writes_raw_runs_and_resumes(tmp_path, teacher_file):
         )
         assert studydb.summary(study)["hypervolume"] == pytest.approx(hv[-1])
         assert raw["hv_reference"] == {"params": 50_000}
+
+
+def test_a_tasks_own_coverage_stays_when_no_arm_names_one(tmp_path, teacher_file, monkeypatch):
+    from autostudent.bench.hypervolume import TASKS, task_config
+
+    # as nogap.py sets its arm: the task's own search fields name the rules
+    monkeypatch.setitem(TASKS["digits"].fields, "search", {"coverage": {"gap_share": 0.0}})
+    ours = task_config(tmp_path, teacher_file, "botorch", 0, 40, "digits").search
+    assert ours.coverage.gap_share == 0.0 and ours.prune_gap_proposals is False

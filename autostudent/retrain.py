@@ -3,12 +3,14 @@ without it (the no-KD baseline), optionally with data augmentation.
 
 It runs the search's own loop (``trial.distill_epoch``, one-cycle SGD from ``training.sgd``) for
 more epochs and on more data. With augmentation the teacher's targets must follow the images,
-and there are three ways (``AUGMENT_MODES``): ``cached`` keeps the clean-image logits from the
+and there are four ways (``AUGMENT_MODES``): ``cached`` keeps the clean-image logits from the
 teacher-output cache (free, but the target belongs to a slightly different image), ``online``
 runs the teacher on every augmented batch (a teacher forward per step), ``views`` trains on K
 fixed augmented views of each image whose teacher outputs were cached once (consistent, and no
-teacher forward in a step). The no-KD baseline of an augmenting mode gets the same crop-and-flip
-recipe, drawn afresh every step.
+teacher forward in a step), ``mixup`` is Beyer et al.'s function matching: every crop-and-flip
+batch is mixed with a shuffled copy of itself and the teacher runs on the mixed images. The
+no-KD baseline of an augmenting mode gets the same recipe (mixup included), drawn afresh every
+step.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ class AugmentMode:
     augments: bool  # random crop (+ flip where the labels allow) on every training batch
     online_teacher: bool = False  # the teacher runs on the augmented batch instead of the cache
     views: bool = False  # K fixed views of each image with their cached teacher outputs
+    mixup: bool = False  # each batch mixed with a shuffled copy of itself (labels mixed alike)
 
 
 AUGMENT_MODES: Registry[AugmentMode] = Registry("augment mode")
@@ -59,6 +62,7 @@ AUGMENT_MODES.register("none")(AugmentMode(augments=False))
 AUGMENT_MODES.register("cached")(AugmentMode(augments=True))
 AUGMENT_MODES.register("online")(AugmentMode(augments=True, online_teacher=True))
 AUGMENT_MODES.register("views")(AugmentMode(augments=True, views=True))
+AUGMENT_MODES.register("mixup")(AugmentMode(augments=True, online_teacher=True, mixup=True))
 
 
 def augment_mode(name: str) -> AugmentMode:
@@ -126,6 +130,47 @@ def _cross_entropy(logits, labels, _t_logits, _s_feats, _t_feats) -> torch.Tenso
     return F.cross_entropy(logits, labels)
 
 
+@dataclass
+class Mixing:
+    """The last batch's mixup: image i became ``weight`` × image i + (1 − ``weight``) × image
+    ``partner[i]``. The transform draws it, the objective mixes the labels' losses with it."""
+
+    weight: float = 1.0
+    partner: torch.Tensor | None = None
+
+
+def mixed(transform: Transform, gen: torch.Generator, mixing: Mixing) -> Transform:
+    """``transform``, then each image mixed with a partner from the same batch (a random
+    permutation) at one weight per batch drawn uniformly from [0, 1]: mixup with Beta(1, 1),
+    as Beyer et al. (2022) use it for function matching."""
+
+    def transform_and_mix(xb: torch.Tensor) -> torch.Tensor:
+        xb = transform(xb)
+        mixing.weight = float(torch.rand((), generator=gen))
+        mixing.partner = torch.randperm(len(xb), generator=gen).to(xb.device)
+        return mixing.weight * xb + (1.0 - mixing.weight) * xb[mixing.partner]
+
+    return transform_and_mix
+
+
+def mixed_labels(objective: Objective, mixing: Mixing) -> Objective:
+    """``objective`` on a mixed batch: its value with each image's own labels and with its
+    partner's, weighted as the images were. A loss's label-free part (the KD term) is the same
+    in both, so only what reads the labels (cross-entropy; DKD's and WSL's target class) is
+    mixed."""
+
+    def objective_on_mix(logits, labels, t_logits, s_feats, t_feats) -> torch.Tensor:
+        own = objective(logits, labels, t_logits, s_feats, t_feats)
+        if mixing.partner is None or mixing.weight == 1.0:
+            return own
+        partners = labels[mixing.partner]
+        return mixing.weight * own + (1.0 - mixing.weight) * objective(
+            logits, partners, t_logits, s_feats, t_feats
+        )
+
+    return objective_on_mix
+
+
 def retrain(
     spec: dict,
     data: Data,
@@ -169,6 +214,11 @@ def retrain(
             return augment(
                 xb, gen, pad=recipe.crop_pad, flip=recipe.flip, fill=recipe.fill_tensor()
             )
+
+        if mode.mixup:
+            mixing = Mixing()
+            transform = mixed(transform, gen, mixing)
+            objective = mixed_labels(objective, mixing)
 
     feed: Feed
     if kd is None:

@@ -169,10 +169,11 @@ def test_family_reports_mean_and_sd(cli, study_db, tmp_path):
     out = tmp_path / "family"
     code, stdout, stderr = cli(
         "export", "--storage", url, "--study", name, "--pick", "max-accuracy", "--epochs", "1",
-        "--family", "2", "--augment", "online", "--no-baseline", "--json", "--out", str(out),
+        "--family", "2", "--augment", "mixup", "--no-baseline", "--json", "--out", str(out),
     )  # fmt: skip
     assert code == 0, stderr
     metrics = json.loads(stdout)
+    assert metrics["augment"] == {"mode": "mixup", "crop_pad": 1, "flip": False}  # online + mix
     family = metrics["family"]
     accs = [m["test_accuracy"] for m in family["members"]]
     assert len(accs) == 2 and len({m["arch_seed"] for m in family["members"]}) == 2

@@ -33,8 +33,9 @@ def export(
         "none",
         "--augment",
         help="Crop + flip: none | views (K fixed views per image, the teacher's outputs on each "
-        "cached once) | online (the teacher runs on each augmented batch) | cached (the clean "
-        "image's cached teacher outputs; measured worse than online).",
+        "cached once) | online (the teacher runs on each augmented batch) | mixup (online, each "
+        "batch also mixed with a shuffled copy: function matching) | cached (the clean image's "
+        "cached teacher outputs; measured worse than online).",
     ),
     views: int = typer.Option(4, "--views", min=1, help="K of --augment views."),
     seed: int = typer.Option(0, "--seed", help="Seed of weights, batch order and augmentation."),

@@ -1,0 +1,125 @@
+"""retrain's mixup mode (function matching): the mixed batch, its labels, the teacher on it."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import autostudent.retrain as retrain_module
+from autostudent.retrain import Mixing, mixed, mixed_labels, retrain
+from autostudent.teacher import TeacherSource, load_teacher
+from autostudent.teacher_outputs import teacher_outputs
+from autostudent.trial import Budget, KDSettings, kd_objective
+from tests.test_trial import chain_spec
+
+
+def _cross_entropy(logits, labels, *_):
+    return F.cross_entropy(logits, labels)
+
+
+def test_mixup_mixes_each_image_with_a_partner_of_its_batch():
+    x = torch.randn(16, 1, 8, 8)
+    mixing = Mixing()
+    out = mixed(lambda xb: xb, torch.Generator().manual_seed(0), mixing)(x)
+    assert sorted(mixing.partner.tolist()) == list(range(16))
+    assert not torch.equal(mixing.partner, torch.arange(16))
+    assert 0.0 <= mixing.weight <= 1.0
+    torch.testing.assert_close(out, mixing.weight * x + (1 - mixing.weight) * x[mixing.partner])
+
+    again = Mixing()
+    torch.testing.assert_close(mixed(lambda xb: xb, torch.Generator().manual_seed(0), again)(x), out)
+    assert (again.weight, again.partner.tolist()) == (mixing.weight, mixing.partner.tolist())
+
+    transform = mixed(lambda xb: xb, torch.Generator().manual_seed(1), mixing)
+    weights = []
+    for _ in range(50):
+        transform(x)
+        weights.append(mixing.weight)
+    assert min(weights) < 0.2 and max(weights) > 0.8  # one uniform weight per batch
+
+
+def test_mixed_labels_is_cross_entropy_on_the_mixed_label_distribution():
+    torch.manual_seed(0)
+    logits, teacher = torch.randn(16, 10), torch.randn(16, 10)
+    labels = torch.randint(0, 10, (16,))
+    mixing = Mixing(0.3, torch.randperm(16))
+    mixed_ce = mixed_labels(_cross_entropy, mixing)(logits, labels, None, None, None)
+    soft = 0.3 * F.one_hot(labels, 10).float() + 0.7 * F.one_hot(labels[mixing.partner], 10).float()
+    torch.testing.assert_close(mixed_ce, F.cross_entropy(logits, soft))
+
+    # the KD term reads no label: with alpha 1 mixing the labels changes nothing
+    kd = kd_objective(KDSettings("kd", temperature=2.0, alpha=1.0))
+    torch.testing.assert_close(
+        mixed_labels(kd, mixing)(logits, labels, teacher, None, None),
+        kd(logits, labels, teacher, None, None),
+    )
+    # and with alpha 0.5 it is the CE half that is mixed
+    half = kd_objective(KDSettings("kd", temperature=2.0, alpha=0.5))
+    term = kd(logits, labels, teacher, None, None)
+    torch.testing.assert_close(
+        mixed_labels(half, mixing)(logits, labels, teacher, None, None),
+        0.5 * F.cross_entropy(logits, soft) + 0.5 * term,
+    )
+
+
+@pytest.fixture
+def recorded(monkeypatch):
+    """What each retrain's first batch was: the crop-and-flip batch before mixing, the mixing,
+    the images the student was fed and the teacher's targets on them."""
+    batches: list[dict] = []
+
+    def record_mixing(transform, gen, mixing):
+        def first_of_each(xb):
+            before = transform(xb)
+            out = mixed(lambda _: before, gen, mixing)(xb)
+            batches.append({"before": before, "weight": mixing.weight,
+                            "partner": mixing.partner.clone(), "mixed": out})  # fmt: skip
+            return out
+
+        return first_of_each
+
+    def record_feed(make):
+        def wrapped(*args):
+            feed = make(*args)
+
+            def fed(idx, xb):
+                out = feed(idx, xb)
+                batches[-1].update(student=out[0], targets=out[1])
+                return out
+
+            return fed
+
+        return wrapped
+
+    monkeypatch.setattr(retrain_module, "mixed", record_mixing)
+    monkeypatch.setattr(retrain_module, "online_teacher", record_feed(retrain_module.online_teacher))
+    monkeypatch.setattr(retrain_module, "no_teacher", record_feed(retrain_module.no_teacher))
+    return batches
+
+
+def test_mixup_retrain_teaches_on_the_mixed_images(tmp_path, teacher_file, digits, recorded):
+    teacher = load_teacher(TeacherSource(teacher_file))
+    outputs = teacher_outputs(teacher, digits, tmp_path)
+    budget = Budget(epochs=1, batch_size=64, lr=0.05)
+    runs = {}
+    for name, kd in (("kd", KDSettings("kd", 1.0, 1.0)), ("no_kd", None)):
+        recorded.clear()
+        retrain(chain_spec(digits), digits, kd=kd, outputs=outputs, teacher=teacher,
+                budget=budget, seed=3, augment_with="mixup")  # fmt: skip
+        runs[name] = list(recorded)
+    steps = retrain_module.steps_per_epoch(len(digits.x_train), budget.batch_size)
+    first = runs["kd"][0]
+    assert len(runs["kd"]) == steps
+    assert 0.0 < first["weight"] < 1.0
+    expected = first["weight"] * first["before"] + (1 - first["weight"]) * first["before"][
+        first["partner"]
+    ]
+    torch.testing.assert_close(first["student"], expected)  # the student sees the mix
+    with torch.no_grad():  # and the teacher's targets are its outputs on that very mix
+        on_mix = teacher.forward_with_features(first["student"])[0].float()
+    torch.testing.assert_close(first["targets"], on_mix)
+    # the no-KD baseline of the same seed sees the same mixed batches, without targets
+    for kd_batch, plain in zip(runs["kd"], runs["no_kd"], strict=True):
+        assert plain["targets"] is None
+        torch.testing.assert_close(plain["student"], kd_batch["student"])

@@ -28,7 +28,8 @@ def test_mixup_mixes_each_image_with_a_partner_of_its_batch():
     torch.testing.assert_close(out, mixing.weight * x + (1 - mixing.weight) * x[mixing.partner])
 
     again = Mixing()
-    torch.testing.assert_close(mixed(lambda xb: xb, torch.Generator().manual_seed(0), again)(x), out)
+    same = mixed(lambda xb: xb, torch.Generator().manual_seed(0), again)(x)
+    torch.testing.assert_close(same, out)
     assert (again.weight, again.partner.tolist()) == (mixing.weight, mixing.partner.tolist())
 
     transform = mixed(lambda xb: xb, torch.Generator().manual_seed(1), mixing)
@@ -93,7 +94,8 @@ def recorded(monkeypatch):
         return wrapped
 
     monkeypatch.setattr(retrain_module, "mixed", record_mixing)
-    monkeypatch.setattr(retrain_module, "online_teacher", record_feed(retrain_module.online_teacher))
+    online = record_feed(retrain_module.online_teacher)
+    monkeypatch.setattr(retrain_module, "online_teacher", online)
     monkeypatch.setattr(retrain_module, "no_teacher", record_feed(retrain_module.no_teacher))
     return batches
 
@@ -112,9 +114,10 @@ def test_mixup_retrain_teaches_on_the_mixed_images(tmp_path, teacher_file, digit
     first = runs["kd"][0]
     assert len(runs["kd"]) == steps
     assert 0.0 < first["weight"] < 1.0
-    expected = first["weight"] * first["before"] + (1 - first["weight"]) * first["before"][
-        first["partner"]
-    ]
+    expected = (
+        first["weight"] * first["before"]
+        + (1 - first["weight"]) * first["before"][first["partner"]]
+    )
     torch.testing.assert_close(first["student"], expected)  # the student sees the mix
     with torch.no_grad():  # and the teacher's targets are its outputs on that very mix
         on_mix = teacher.forward_with_features(first["student"])[0].float()

@@ -32,6 +32,7 @@ from pathlib import Path
 import torch
 
 from autostudent.datasets import load_data, unit_test_split
+from autostudent.export import _stats  # export's mean ± sd, as in its metrics.json
 from autostudent.retrain import retrain
 from autostudent.teacher import TeacherSource, load_teacher
 from autostudent.teacher_outputs import teacher_outputs
@@ -139,14 +140,6 @@ def summarise(path: Path) -> None:
             }
         )  # fmt: skip
     (path.parent / "summary.json").write_text(json.dumps(out, indent=1) + "\n")
-
-
-def _stats(values: list[float]) -> dict:
-    return {
-        "values": values,
-        "mean": statistics.fmean(values) if values else None,
-        "sd": statistics.stdev(values) if len(values) > 1 else None,
-    }
 
 
 if __name__ == "__main__":

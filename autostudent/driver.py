@@ -28,7 +28,7 @@ from autostudent.lease import Lease, LeaseLost
 from autostudent.losses import kd_loss
 from autostudent.measure import count_flops, measure_latency
 from autostudent.progress import SearchProgress
-from autostudent.sampler import make_sampler
+from autostudent.sampler import CAP_AWARE, make_sampler
 from autostudent.storage import StorageLost, public_url
 from autostudent.teacher import Teacher, TeacherSource, check_teacher, load_teacher
 from autostudent.teacher_outputs import TeacherOutputs, default_cache_dir, teacher_outputs
@@ -276,9 +276,15 @@ def _run(p: Prepared, lease: Lease, *, ray_address: str | None, show_progress: b
             "consistent, run the same command again to continue"
         )
     if searcher.gave_up:
+        hint = ""
+        if "over the cap" in searcher.last_failure and c.search.sampler not in CAP_AWARE:
+            hint = (
+                f" (sampler {c.search.sampler} proposes without knowing the caps: "
+                "sampler botorch counts each student's size before proposing it)"
+            )
         raise SearchStopped(
             f"search stopped: {searcher.failures} trials in a row failed, the last with "
-            f"{searcher.last_failure!r}; widen caps or narrow the search space"
+            f"{searcher.last_failure!r}; widen caps or narrow the search space{hint}"
         )
     return study
 

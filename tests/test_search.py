@@ -155,8 +155,10 @@ def test_caps_fail_with_reason_and_do_not_count(tmp_path, teacher_file, ray_clus
         caps={"max_params": 100},
         search={"n_trials": 2, "workers": 2, "n_startup_trials": 2, "sampler": "random"},
     )
-    with pytest.raises(SearchStopped, match="over the cap"):
+    with pytest.raises(SearchStopped, match="over the cap") as stopped:
         run_search(load_config(cfg), show_progress=False)
+    # and names what a sampler without the caps cannot do about it
+    assert "sampler random proposes without knowing the caps" in str(stopped.value)
 
 
 def test_invalid_input_writes_nothing(tmp_path, teacher_file):

@@ -12,7 +12,7 @@ knobs), ``_coverage`` (the repeat and gap rules), ``_propose`` (one proposal), `
 """
 
 from autostudent.sampler._acquisition import load_fused_kernel
-from autostudent.sampler._catalogue import SAMPLERS, make_sampler
+from autostudent.sampler._catalogue import CAP_AWARE, SAMPLERS, make_sampler
 from autostudent.sampler._coverage import Coverage
 from autostudent.sampler._history import KnownConstraints, TrialRecords
 from autostudent.sampler._sampler import (
@@ -24,6 +24,7 @@ from autostudent.sampler._sampler import (
 )
 
 __all__ = [
+    "CAP_AWARE",
     "FALLBACK_ATTR",
     "PROPOSAL_ATTR",
     "RELAXED_ATTR",

@@ -22,6 +22,9 @@ from autostudent.sampler._history import KnownConstraints, TrialRecords
 
 SamplerFactory = Callable[..., optuna.samplers.BaseSampler]
 SAMPLERS: Registry[SamplerFactory] = Registry("sampler")
+# the samplers that use ``known_constraints``: they never propose an over-cap student. Optuna's
+# learn nothing from one (it is a FAIL, which they ignore) and may propose it again.
+CAP_AWARE = frozenset({"botorch"})
 
 
 def make_sampler(

@@ -67,6 +67,31 @@ def test_a_kd_trial_trains_on_the_gpu(teacher_file, digits: Data, tmp_path):
     assert result.latency_ms > 0
 
 
+def test_function_matching_retrains_on_the_gpu(teacher_file, digits: Data, tmp_path):
+    """The patient recipe a GPU is for: ``--augment mixup``, the teacher online on mixed
+    images under mixed precision, KD term alone."""
+    from autostudent.retrain import retrain
+    from autostudent.training import accuracy
+    from tests.test_trial import chain_spec
+
+    teacher = load_teacher(TeacherSource(teacher_file), "cuda")
+    outputs = teacher_outputs(teacher, digits, tmp_path, device="cuda")
+    trained = retrain(
+        chain_spec(digits, width=16),
+        digits,
+        kd=KDSettings("kd", 1.0, 1.0),
+        outputs=outputs,
+        teacher=teacher,
+        budget=Budget(epochs=4, batch_size=64, lr=0.1),
+        seed=0,
+        augment_with="mixup",
+        device="cuda",
+    )
+    assert next(trained.model.parameters()).is_cuda
+    x, y = torch.from_numpy(digits.x_val), torch.from_numpy(digits.y_val)
+    assert accuracy(trained.model, x, y, "cuda") > 0.3  # chance is 0.1
+
+
 def _gpu_study(tmp_path: Path, teacher_file: Path) -> Path:
     config = {
         "study": "gpu",

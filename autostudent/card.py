@@ -338,11 +338,12 @@ def render_card(m: dict) -> str:
             "architecture trained without KD (same epochs, seed and augmentation; one seed)."
         )
     lines += [
-        f"Size: 1/{t['params'] / m['params']:.1f} of the teacher's parameters. Gap to the "
+        f"Size: 1/{t['params'] / m['params']:.1f} of the teacher's parameters. Against the "
         f"teacher: {100 * (m['test_accuracy'] - (t['test_accuracy'] or 0)):+.2f} pt.",
         *_teacher_headroom(m),
         "",
-        f"Retraining on this machine ({m['device']}, {m['threads']} torch threads): "
+        f"Retraining on this machine ({m['device']}, {m['threads']} torch "
+        f"thread{'' if m['threads'] == 1 else 's'}): "
         f"{_minutes(m['retrain_seconds'])} for {_epochs(m['epochs'])} "
         f"({m['retrain_seconds'] / m['epochs']:.0f} s per epoch)"
         + (f"; the no-KD baseline {_minutes(m['no_kd']['retrain_seconds'])}" if no_kd else "")

@@ -12,7 +12,8 @@ measures it on the 10,000 test images (read only to report). Arms (``ARMS``):
 
 The no-KD run of an arm has the arm's augmentation (none; crop + flip + mixup with the same
 seed's crops and mixes). Every run is appended to ``runs.jsonl`` as it ends; a rerun skips the
-runs there, so the script resumes, and two processes with other ``--seeds`` may share the file.
+runs there (read again before each run), so the script resumes, and two processes may share
+the file (one may still repeat a run the other is training: the same seed gives the same result).
 
     .venv/bin/python studies/results/kd_function_matching/kd_function_matching.py \
         --phase 1 --seeds 0 1 2
@@ -79,7 +80,6 @@ def main() -> None:
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
     ).stdout.strip()
-    done = {_key(r) for r in _rows(args.out)}
     for phase in args.phase or sorted(PHASES):
         epochs, arms = PHASES[phase]
         for arm in arms:
@@ -87,7 +87,8 @@ def main() -> None:
             for seed in args.seeds:
                 for with_kd in (True, False):
                     row = {"arm": arm, "epochs": epochs, "seed": seed, "kd": with_kd}
-                    if _key(row) in done:
+                    # read again before every run: another process may have landed it
+                    if _key(row) in {_key(r) for r in _rows(args.out)}:
                         continue
                     trained = retrain(
                         spec, data, kd=kd if with_kd else None, outputs=outputs,

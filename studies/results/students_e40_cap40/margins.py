@@ -24,8 +24,12 @@ COMMANDS = [
     "--study fashion-mnist-e40-cap40 --sizes auto --no-students --seeds 3 --epochs 5 "
     "--workers 2 --threads 1",
     "autostudent export --storage sqlite:///studies/results/students_e40_cap40/cap40.db "
-    "--study fashion-mnist-e40-cap40 --pick max-accuracy-under:7701 --rerank 3 --epochs 5 "
-    "--seeds 3 --threads 1 --out studies/results/students_e40_cap40/export-7701",
+    "--study fashion-mnist-e40-cap40 --pick max-accuracy-under:7701 --rerank 3 --rerank-seeds 3 "
+    "--epochs 5 --seeds 3 --threads 1 --out studies/results/students_e40_cap40/export-7701",
+    # then the families sized to the exported student, {params}: run.sh's step 3b
+    "autostudent baselines --storage sqlite:///studies/results/students_e40_cap40/cap40.db "
+    "--study fashion-mnist-e40-cap40 --sizes {params} --no-students --seeds 3 --epochs 5 "
+    "--workers 2 --threads 1",
 ]
 
 
@@ -42,7 +46,7 @@ def main() -> dict:
         "round2_baselines": over(
             ROUND2 / "fashion_mnist_e40.db", "fashion-mnist-evidence-e40", metrics
         ),
-        "commands": COMMANDS,
+        "commands": [c.format(params=metrics["params"]) for c in COMMANDS],
     }
 
 

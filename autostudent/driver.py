@@ -277,7 +277,7 @@ def _run(p: Prepared, lease: Lease, *, ray_address: str | None, show_progress: b
         )
     if searcher.gave_up:
         hint = ""
-        if "over the cap" in searcher.last_failure and c.search.sampler not in CAP_AWARE:
+        if searcher.last_failure_over_size_cap and c.search.sampler not in CAP_AWARE:
             hint = (
                 f" (sampler {c.search.sampler} proposes without knowing the caps: "
                 "sampler botorch counts each student's size before proposing it)"

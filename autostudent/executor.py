@@ -128,6 +128,9 @@ class StudySearcher(Searcher):
         self.failures = 0  # in a row: one success resets it
         self.failure_limit = max_failures if max_failures is not None else max(20, n_trials)
         self.last_failure = ""
+        # the last failure was a student over a size cap, caught from its spec before training:
+        # a sampler that knows the caps (sampler.CAP_AWARE) never proposes one
+        self.last_failure_over_size_cap = False
 
     def __getstate__(self) -> dict:
         # Tune pickles its searcher for its own experiment restore, which autostudent does not
@@ -163,8 +166,9 @@ class StudySearcher(Searcher):
             try:
                 candidate = self.factory.make(trial.number, trial.params)
                 sizes = prescreen(candidate, self.caps)
-            except TrialFailed as exc:
-                self._fail(trial, str(exc), exc.constraints, exc.sizes)
+            except TrialFailed as exc:  # no architecture at this point, or over a size cap
+                over = any(excess > 0 for excess in (exc.constraints or {}).values())
+                self._fail(trial, str(exc), exc.constraints, exc.sizes, over_size_cap=over)
                 continue
             _constrain(trial, cap_constraints(sizes, self.caps))  # known now, whatever follows
             set_user_attrs(
@@ -204,12 +208,14 @@ class StudySearcher(Searcher):
         constraints: Mapping[str, float] | None = None,
         sizes: Mapping[str, float] | None = None,
         traceback: str | None = None,
+        over_size_cap: bool = False,
     ) -> None:
         """Tell FAIL with the reason (and the traceback of an unexpected error), and whatever
         is known of its sizes and caps: a failed trial still teaches the sampler's size and
         constraint models."""
         self.failures += 1
         self.last_failure = reason
+        self.last_failure_over_size_cap = over_size_cap
         attrs = {"failure": reason, **(sizes or {})}
         if traceback:
             attrs["traceback"] = traceback

@@ -49,6 +49,17 @@ def margin(
     }
 
 
+def lowest(fraction: str, source: str, search_seed: int) -> dict:
+    """One search seed's headline: the lowest of its margins over the baseline sets it read."""
+    summary = load(f"{source}/summary.json")
+    found = [m for m in summary["margins"].values() if m["margin_pt"] is not None]
+    low = min(found, key=lambda m: m["margin_pt"])
+    assert low["margin_pt"] == summary["headline_margin_pt"]
+    return margin(
+        fraction, source, summary["student"], low["baseline"], low["margin_pt"], search_seed
+    )
+
+
 def margins() -> list[dict]:
     round4 = load("students_e40_cap10/summary.json")
     best4 = min(
@@ -62,31 +73,14 @@ def margins() -> list[dict]:
     assert best2["margin_pt"] == round2["headline_margin_pt"]
     round3 = load("students_e40_cap40/summary.json")
     best3 = round3["headline"]
-    round5 = []  # the 1/40 cap with the demo's current settings, each search seed that ran
-    for seed in (0, 1, 2):
-        path = RESULTS / f"students_e40_cap40/current/seed{seed}/summary.json"
-        if not path.exists():
-            continue
-        summary = json.loads(path.read_text())
-        low = min(
-            (m for m in summary["margins"].values() if m["margin_pt"] is not None),
-            key=lambda m: m["margin_pt"],
-        )
-        assert low["margin_pt"] == summary["headline_margin_pt"]
-        source = f"students_e40_cap40/current/seed{seed}"
-        round5.append(
-            margin("1/40", source, summary["student"], low["baseline"], low["margin_pt"], seed)
-        )
-    further = []  # round 4's further search seeds, each its lowest margin
-    for seed in (1, 2):
-        summary = load(f"students_e40_cap10/seed{seed}/summary.json")
-        found = [m for m in summary["margins"].values() if m["margin_pt"] is not None]
-        low = min(found, key=lambda m: m["margin_pt"])
-        assert low["margin_pt"] == summary["headline_margin_pt"]
-        source = f"students_e40_cap10/seed{seed}"
-        further.append(
-            margin("1/10", source, summary["student"], low["baseline"], low["margin_pt"], seed)
-        )
+    # a round's further search seeds, each its lowest margin: round 4's at 1/10 and round 5's
+    # (the 1/40 cap with the demo's current settings) at 1/40, those that have run
+    further = [lowest("1/10", f"students_e40_cap10/seed{seed}", seed) for seed in (1, 2)]
+    round5 = [
+        lowest("1/40", f"students_e40_cap40/current/seed{seed}", seed)
+        for seed in (0, 1, 2)
+        if (RESULTS / f"students_e40_cap40/current/seed{seed}/summary.json").exists()
+    ]
     return [
         margin(
             "1/10", "students_e40_cap10", round4["student"], best4["baseline"], best4["margin_pt"]

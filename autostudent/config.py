@@ -33,7 +33,7 @@ class DataConfig(_Section):
     name: str = "fashion-mnist"
     root: Path | None = None
     val_fraction: float = Field(0.1, gt=0.0, lt=0.5)
-    split_seed: int = 0
+    split_seed: int = Field(0, ge=0)
     # The options of one dataset (image-folder's); None: not set, the dataset's default
     image_size: int | None = Field(None, ge=4, le=1024)
     channels: Literal[1, 3] | None = None
@@ -302,7 +302,7 @@ class ResourcesConfig(_Section):
 class StudyConfig(_Section):
     study: str = Field(min_length=1)
     storage: str | None = None
-    seed: int = 0
+    seed: int = Field(0, ge=0)
     cache_dir: Path | None = None
     data: DataConfig = DataConfig()
     teacher: TeacherConfig

@@ -15,6 +15,7 @@ import os
 import re
 import threading
 import time
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_plus
 
@@ -91,6 +92,19 @@ def public_url(url: str) -> str:
         parsed.drivername, parsed.username, None, parsed.host, parsed.port, parsed.database, query
     )
     return kept.render_as_string(hide_password=False)
+
+
+def require_existing(url: str) -> None:
+    """A study is read from ``url``: a SQLite file that is not there is a one-line UserError,
+    not an empty database created by opening it (only ``search`` creates one)."""
+    parsed = parse(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return
+    if parsed.database.startswith("file:") or Path(parsed.database).exists():
+        return
+    raise UserError(
+        f"--storage: no database file {parsed.database} ({safe_url(url)}): a search creates it"
+    )
 
 
 def open_storage(url: str) -> optuna.storages.RDBStorage:

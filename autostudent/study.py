@@ -22,7 +22,7 @@ from autostudent.lease import driver_info
 from autostudent.pareto import hypervolume, pareto_mask
 from autostudent.sampler import FALLBACK_ATTR, PROPOSAL_ATTR, RELAXED_ATTR
 from autostudent.storage import open_storage as storage  # studydb.storage: the callers' name
-from autostudent.storage import retrying, safe_url
+from autostudent.storage import require_existing, retrying, safe_url
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 # how the last run of ``search`` stopped short of n_trials by design (search.timeout), or None
@@ -30,6 +30,7 @@ STOPPED_ATTR = "run_stopped"
 
 
 def load(url: str, name: str) -> optuna.Study:
+    require_existing(url)
     store = storage(url)
     try:
         return optuna.load_study(study_name=name, storage=store)

@@ -120,6 +120,8 @@ CONFIG_CASES: list[tuple[str, Patch, list[str]]] = [
     ("epochs out of range", {"budget": {"epochs": 0}}, ["budget.epochs", "greater than"]),
     ("val_fraction out of range", {"data": {"val_fraction": 0.7}}, ["data.val_fraction"]),
     ("wrong type", {"budget": {"batch_size": "big"}}, ["budget.batch_size"]),
+    ("negative seed", {"seed": -1}, ["seed", "greater than or equal to 0"]),
+    ("negative split seed", {"data": {"split_seed": -2}}, ["data.split_seed"]),
     (
         "inverted KD range",
         {"kd": {"temperature": {"low": 5, "high": 1}}},
@@ -249,6 +251,7 @@ FLAG_CASES: list[tuple[str, list[str], list[str]]] = [
     ("workers not a number", ["--workers", "two"], ["--workers", "integer"]),
     ("flag without its value", ["--storage"], ["--storage"]),
     ("storage flag without a scheme", ["--storage", "x.db"], ["--storage", "x.db"]),
+    ("negative seed", ["--seed", "-3"], ["--seed", "greater than or equal to 0"]),
 ]
 
 
@@ -268,6 +271,26 @@ def test_bad_flag(capsys, files, tmp_path, args: list[str], parts: list[str]) ->
 def test_missing_config_file(capsys, tmp_path) -> None:
     line = run_cli(capsys, "search", str(tmp_path / "nope.yaml"))
     assert "nope.yaml" in line
+
+
+READ_COMMANDS = {
+    "status": ["status"],
+    "trials": ["trials"],
+    "dashboard": ["dashboard", "--out", "{tmp}/report.html"],
+    "export": ["export", "--trial", "0", "--out", "{tmp}/student"],
+    "baselines": ["baselines"],
+    "bench students": ["bench", "students"],
+}
+
+
+@pytest.mark.parametrize("args", READ_COMMANDS.values(), ids=READ_COMMANDS.keys())
+def test_reading_a_missing_sqlite_file_creates_none(capsys, tmp_path, args: list[str]) -> None:
+    """A typo in the file name is named, not answered with an empty database made on the spot."""
+    db = tmp_path / "typo.db"
+    args = [a.format(tmp=tmp_path) for a in args]
+    line = run_cli(capsys, *args, "--storage", f"sqlite:///{db}", "--study", "demo")
+    assert line.startswith("error: --storage: no database file") and "typo.db" in line, line
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_bench_hypervolume_unknown_task(capsys, tmp_path) -> None:

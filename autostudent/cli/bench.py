@@ -44,7 +44,7 @@ def throughput(
 @app.command()
 def sampler(
     trials: int = typer.Option(100, "--trials", min=2, help="Finished trials in the history."),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", min=0),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Seconds per proposal: ours (BoTorch) vs Optuna's GPSampler on the same history.
@@ -115,8 +115,12 @@ def hypervolume(
 
     try:
         seed_list = [int(s) for s in seeds.split(",") if s.strip()]
+        if any(s < 0 for s in seed_list):
+            raise ValueError
     except ValueError:
-        raise UserError(f"--seeds: {seeds!r} is not a comma-separated list of integers") from None
+        raise UserError(
+            f"--seeds: {seeds!r} is not a comma-separated list of integers ≥ 0"
+        ) from None
     names = [s.strip() for s in samplers.split(",") if s.strip()]
     unknown = [name for name in names if name not in SAMPLERS]
     if unknown:

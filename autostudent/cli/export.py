@@ -38,7 +38,9 @@ def export(
         "cached teacher outputs; measured worse than online).",
     ),
     views: int = typer.Option(4, "--views", min=1, help="K of --augment views."),
-    seed: int = typer.Option(0, "--seed", help="Seed of weights, batch order and augmentation."),
+    seed: int = typer.Option(
+        0, "--seed", min=0, help="Seed of weights, batch order and augmentation."
+    ),
     seeds: int = typer.Option(
         1,
         "--seeds",

@@ -31,7 +31,9 @@ def search(
         None, "--storage", help="SQLAlchemy URL of the study database."
     ),
     study: str | None = typer.Option(None, "--study", help="Study name."),
-    seed: int | None = typer.Option(None, "--seed", help="Seed of the sampler and architectures."),
+    seed: int | None = typer.Option(
+        None, "--seed", min=0, help="Seed of the sampler and architectures."
+    ),
     ray_address: str | None = typer.Option(None, "--ray-address", help="Join this Ray cluster."),
     quiet: bool = typer.Option(False, "--quiet", help="No live progress."),
 ) -> None:

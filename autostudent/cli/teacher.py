@@ -49,7 +49,7 @@ def train(
     width: int | None = typer.Option(None, "--width", help="Channels of the first stage."),
     epochs: int = typer.Option(15, "--epochs", min=1),
     lr: float = typer.Option(0.1, "--lr"),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", min=0),
     val_fraction: float = typer.Option(0.1, "--val-fraction"),
     device: str = typer.Option("cpu", "--device"),
 ) -> None:
@@ -90,7 +90,7 @@ def evaluate(
         None, "--factory", help="'package.module:fn' or 'zoo:NAME' for state_dicts."
     ),
     val_fraction: float = typer.Option(0.1, "--val-fraction"),
-    seed: int = typer.Option(0, "--seed", help="Split seed of the validation set."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Split seed of the validation set."),
     device: str = typer.Option("cpu", "--device"),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:

@@ -26,7 +26,7 @@ def _parse_sets(items: list[str]) -> dict:
 def trial(
     config: Path = typer.Argument(..., help="Study YAML: data, teacher, space, KD ranges, budget."),
     sets: list[str] = typer.Option([], "--set", help="Fix a parameter: NAME=VALUE (repeatable)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the random point and of training."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the random point and of training."),
     epochs: int | None = typer.Option(None, "--epochs", min=1, help="Override budget.epochs."),
     full: bool = typer.Option(False, "--full", help="Train on the whole training split."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),

@@ -256,7 +256,8 @@ def test_api_errors_are_the_cli_lines_and_write_nothing(tmp_path, cli) -> None:
     with pytest.raises(UserError) as info:
         autostudent.load(url, "nope")
     code, _, err = cli("status", "--storage", url, "--study", "nope")
-    assert code == 2 and err == f"error: {info.value}\n" and "--study: no study 'nope'" in err
+    assert code == 2 and err == f"error: {info.value}\n" and "--storage: no database file" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["study.yaml"]  # not even an empty DB
 
 
 def digits_arrays() -> tuple:

@@ -315,6 +315,20 @@ def test_bench_hypervolume_bad_coverage(capsys, tmp_path, pair, expected) -> Non
     assert not out.exists()
 
 
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("1.5", "--rung-average: Input should be less than 1"),
+        ("often", "--rung-average: Input should be a valid number"),
+    ],
+)
+def test_bench_hypervolume_bad_rung_average(capsys, tmp_path, value, expected) -> None:
+    out = tmp_path / "hv"
+    line = run_cli(capsys, "bench", "hypervolume", "--rung-average", value, "--out", str(out))
+    assert expected in line, line
+    assert not out.exists()
+
+
 # --- a study reused with another identity ---------------------------------------------------
 
 

@@ -57,6 +57,32 @@ def test_a_resumed_bench_does_not_mix_two_arms_of_ours(tmp_path):
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["botorch-seed0.json", "runs"]
 
 
+def test_a_resumed_bench_does_not_mix_two_rung_readings(tmp_path):
+    from autostudent.errors import UserError
+
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "tpe-seed0.json").write_text(json.dumps({"sampler": "tpe", "trials": 40}))
+    # the stored run predates the field: its rungs read the model itself
+    with pytest.raises(UserError, match=r"tpe-seed0\.json ran with rung_average none; give "):
+        bench_hypervolume(tmp_path, samplers=["tpe"], budget={"rung_average": 0.9})
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["runs", "tpe-seed0.json"]
+
+
+def test_a_budget_arm_reaches_every_samplers_trials(tmp_path, teacher_file):
+    from autostudent.bench.hypervolume import task_config
+    from autostudent.config import BudgetConfig
+
+    for sampler in ("botorch", "gp"):
+        config = task_config(
+            tmp_path, teacher_file, sampler, 0, 40, "fashion-mnist-2k-flops",
+            budget={"rung_average": 0.9},
+        )  # fmt: skip
+        assert config.budget.rung_average == 0.9
+        assert config.budget.epochs == 4 and config.budget.train_subset == 2000  # the task's own
+    plain = task_config(tmp_path, teacher_file, "gp", 0, 40, "fashion-mnist-2k-flops")
+    assert plain.budget.rung_average == BudgetConfig().rung_average  # the product's default
+
+
 def test_ours_arm_reaches_the_study_and_optunas_samplers_ignore_it(tmp_path, teacher_file):
     from autostudent.bench.hypervolume import task_config
 

@@ -31,7 +31,13 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from autostudent.config import CoverageConfig, SearchConfig, StudyConfig, describe_error
+from autostudent.config import (
+    BudgetConfig,
+    CoverageConfig,
+    SearchConfig,
+    StudyConfig,
+    describe_error,
+)
 from autostudent.errors import UserError
 
 SAMPLERS = ("botorch", "tpe", "nsga2", "gp", "random")
@@ -140,14 +146,17 @@ def task_config(
     task: str,
     coverage: Mapping[str, Any] | None = None,
     prune_gap_proposals: bool | None = None,
+    budget: Mapping[str, Any] | None = None,
 ) -> StudyConfig:
     """The task's study for one run; ``coverage`` (``search.coverage`` fields) sets ours' rules
     and ``prune_gap_proposals`` whether MO-ASHA may stop ours' gap proposals (None: the
-    product's default; Optuna's samplers have neither)."""
+    product's default; Optuna's samplers have neither); ``budget`` (``budget`` fields, e.g.
+    ``rung_average``) changes how every sampler's trials train and read their rungs."""
     name = f"{sampler}-seed{seed}"
     raw = {
         **_COMMON,
         **TASKS[task].fields,
+        "budget": {**TASKS[task].fields["budget"], **(budget or {})},
         "study": f"hv-{name}",
         "storage": f"sqlite:///{(out / 'runs' / f'{name}.db').resolve()}",
         "seed": seed,
@@ -211,6 +220,7 @@ def run_once(config: StudyConfig) -> dict:
         "seed": config.seed,
         "coverage": config.search.coverage.model_dump(mode="json") if ours else None,
         "prune_gap_proposals": config.search.prune_gap_proposals if ours else None,
+        "rung_average": config.budget.rung_average,
         "trials": config.search.n_trials,
         "hv_reference": study.user_attrs["hv_reference"],
         "hv_per_trial": [float(v) for v in history["hypervolume"]],
@@ -231,6 +241,10 @@ def _arm_of(run: dict) -> dict:
         "coverage": run.get("coverage") or CoverageConfig().model_dump(mode="json"),
         "prune_gap_proposals": True if kept is None else kept,
     }
+
+
+def _yaml(value: float | None) -> str:
+    return "none" if value is None else f"{value:g}"
 
 
 def _quantile(values: Sequence[float], q: float) -> float:
@@ -292,6 +306,7 @@ def bench_hypervolume(
     task: str = "fashion-mnist-2k",
     coverage: Mapping[str, Any] | None = None,
     prune_gap_proposals: bool | None = None,
+    budget: Mapping[str, Any] | None = None,
     log: Callable[[str], None] = lambda _: None,
 ) -> dict:
     from autostudent.executor import Resources, init_ray
@@ -306,6 +321,22 @@ def bench_hypervolume(
         _search(task, "botorch", n_trials, coverage, prune_gap_proposals)
     )  # the product's default resolved, as the runs store it
     arm = {"coverage": rules, "prune_gap_proposals": ours.prune_gap_proposals}
+    try:  # the product's default resolved, as every sampler's runs store it
+        rung_average = BudgetConfig.model_validate(
+            {**TASKS[task].fields["budget"], **(budget or {})}
+        ).rung_average
+    except ValidationError as error:
+        raise UserError(
+            "--rung-average: " + describe_error(error).removeprefix("rung_average: ")
+        ) from None
+    for name in samplers:  # a resumed bench must not mix runs whose rungs read differently
+        for path in sorted((out / "runs").glob(f"{name}-seed*.json")):
+            then = json.loads(path.read_text()).get("rung_average")  # before the field: none
+            if then != rung_average:
+                raise UserError(
+                    f"--out: {path} ran with rung_average {_yaml(then)}; give --rung-average "
+                    f"{_yaml(then)} to resume it, or another --out"
+                )
     stored = sorted((out / "runs").glob("botorch-seed*.json")) if "botorch" in samplers else []
     for path in stored:  # a resumed bench must not mix two arms of ours under one name
         then = _arm_of(json.loads(path.read_text()))
@@ -334,7 +365,7 @@ def bench_hypervolume(
             db.unlink(missing_ok=True)  # a killed run restarts clean: its clock must be whole
             log(f"run {name} seed {seed}")
             config = task_config(
-                out, teacher, name, seed, n_trials, task, coverage, prune_gap_proposals
+                out, teacher, name, seed, n_trials, task, coverage, prune_gap_proposals, budget
             )
             result = run_once(config)
             tmp = raw.with_suffix(".partial")
@@ -350,6 +381,7 @@ def bench_hypervolume(
         "seeds": list(seeds),
         "coverage": rules,
         "prune_gap_proposals": arm["prune_gap_proposals"],
+        "rung_average": rung_average,
         **summarise(runs, n_trials),
         "out": str(out),
     }

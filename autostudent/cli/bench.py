@@ -105,6 +105,12 @@ def hypervolume(
         help="Whether MO-ASHA may stop ours' gap proposals (search.prune_gap_proposals; "
         "default: the product's, keep).",
     ),
+    rung_average: str | None = typer.Option(
+        None,
+        "--rung-average",
+        help="Decay of the weight average every sampler's rungs read (budget.rung_average), or "
+        "none: the model itself (default: the product's).",
+    ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """One real KD search task with ours and Optuna's samplers: hypervolume per trial and per
@@ -133,6 +139,10 @@ def hypervolume(
     if task not in TASKS:
         raise UserError(f"--task: unknown task {task!r} (known: {', '.join(TASKS)})")
     rules = _coverage_rules(coverage)
+    budget = None
+    if rung_average is not None:  # bench_hypervolume checks the value
+        value = None if rung_average.strip().lower() in ("none", "null") else rung_average
+        budget = {"rung_average": value}
     log = (lambda line: typer.echo(line, err=True)) if as_json else typer.echo
     result = bench_hypervolume(
         out,
@@ -143,6 +153,7 @@ def hypervolume(
         task=task,
         coverage=rules,
         prune_gap_proposals=prune_gap_proposals,
+        budget=budget,
         log=log,
     )
     _print(result, as_json)

@@ -268,7 +268,36 @@ def summary(study: optuna.Study) -> dict:
         "worker_log": worker_log.shown(study),
         # the last run stopped at its time budget (search.timeout) before n_trials, or None
         "stopped": study.user_attrs.get(STOPPED_ATTR),
+        # students between the front's largest and the cap that a rung stopped
+        "stopped_under_cap": stopped_under_cap(study),
     }
+
+
+def stopped_under_cap(study: optuna.Study) -> dict | None:
+    """With a cap on the study's (first) size objective: the students larger than the front's
+    largest and within the cap that MO-ASHA stopped at a rung, largest first — where a user's
+    budget lies, read once at low fidelity (``export --trial N`` retrains one to the end).
+    None without such a cap or a front."""
+    size = next((o for o in objectives_of(study) if o != "accuracy"), None)
+    cap_key = objs.objective(size).cap_key if size else None
+    cap = (study.user_attrs.get("config") or {}).get("caps", {}).get(cap_key)
+    front = pareto_rows(study)
+    if cap is None or not front:
+        return None
+    largest = max(r[size] for r in front)
+    key = objs.objective(size).result_key
+    stopped = [
+        {
+            "trial": t.number,
+            size: t.user_attrs[key],
+            "accuracy": t.user_attrs.get("val_accuracy"),  # at the rung that stopped it
+            "epochs": t.user_attrs.get("epochs"),
+        }
+        for t in study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
+        if t.user_attrs.get(key) is not None and largest < t.user_attrs[key] <= cap
+    ]
+    stopped.sort(key=lambda r: -r[size])
+    return {"size": size, "cap": cap, "front_largest": largest, "trials": stopped}
 
 
 def _count(values) -> dict[str, int]:

@@ -228,3 +228,47 @@ def test_moasha_keeps_the_small_student_that_asha_stops(tmp_path, teacher_file, 
     # ... MO-ASHA promotes it: it trains its full budget and joins the front
     assert m_tiny.state == TrialState.COMPLETE and m_tiny.user_attrs["epochs"] == 2
     assert m_tiny.values[1] == m_tiny.user_attrs["params"]
+
+
+def test_status_names_the_students_a_rung_stopped_between_the_front_and_the_cap(tmp_path, cli):
+    import json
+
+    import optuna
+
+    url = f"sqlite:///{tmp_path / 'cap.db'}"
+    study = optuna.create_study(storage=url, study_name="cap", directions=["maximize", "minimize"])
+    study.set_user_attr("objectives", ["accuracy", "params"])
+    study.set_user_attr("config", {"caps": {"max_params": 8000}})
+
+    def add(state: TrialState, accuracy: float, params: int, epochs: int) -> None:
+        attrs = {"val_accuracy": accuracy, "params": params, "flops": 10 * params,
+                 "latency_ms": 0.5, "epochs": epochs}  # fmt: skip
+        values = [accuracy, params] if state == TrialState.COMPLETE else None
+        study.add_trial(optuna.trial.create_trial(state=state, values=values, user_attrs=attrs))
+
+    add(TrialState.COMPLETE, 0.85, 4000, 6)
+    add(TrialState.COMPLETE, 0.88, 6000, 6)  # the front's largest
+    add(TrialState.PRUNED, 0.70, 7000, 3)
+    add(TrialState.PRUNED, 0.75, 7500, 3)
+    add(TrialState.PRUNED, 0.70, 5000, 3)  # smaller than the front's largest: not listed
+    add(TrialState.COMPLETE, 0.80, 7200, 6)  # dominated, but trained to the end: not listed
+
+    code, out, err = cli("status", "--storage", url, "--study", "cap", "--json")
+    assert code == 0, err
+    assert json.loads(out)["stopped_under_cap"] == {
+        "size": "params", "cap": 8000, "front_largest": 6000,
+        "trials": [{"trial": 3, "params": 7500, "accuracy": 0.75, "epochs": 3},
+                   {"trial": 2, "params": 7000, "accuracy": 0.70, "epochs": 3}],
+    }  # fmt: skip
+    code, out, err = cli("status", "--storage", url, "--study", "cap")
+    assert code == 0, err
+    assert (
+        "between the front's largest (6,000 params) and the cap (8,000): 2 stopped at a rung — "
+        "trials 3 (7,500), 2 (7,000); autostudent export --trial N retrains one to the end"
+    ) in out
+
+    study.set_user_attr("config", {"caps": {"max_flops": 10**6}})  # no cap on params
+    code, out, _ = cli("status", "--storage", url, "--study", "cap", "--json")
+    assert json.loads(out)["stopped_under_cap"] is None
+    code, out, _ = cli("status", "--storage", url, "--study", "cap")
+    assert "stopped at a rung" not in out

@@ -124,6 +124,22 @@ def status(
             f"    trial {r['trial']:>4}  acc {r['accuracy']:.4f}  params {r['params']:>9,}  "
             f"flops {r['flops']:>12,}  latency {r['latency_ms']:.2f} ms"
         )
+    near = s["stopped_under_cap"]
+    if near and near["trials"]:
+        size = near["size"]
+        listed = ", ".join(f"{r['trial']} ({_size(r[size])})" for r in near["trials"][:8])
+        more = f" and {len(near['trials']) - 8} more" if len(near["trials"]) > 8 else ""
+        typer.echo(
+            f"  between the front's largest ({_size(near['front_largest'])} {size}) and the cap "
+            f"({_size(near['cap'])}): {len(near['trials'])} stopped at a rung — trials "
+            f"{listed}{more}; "
+            "autostudent export --trial N retrains one to the end"
+        )
+
+
+def _size(value: float) -> str:
+    """A size as status prints it: counts with thousands separators, milliseconds to 0.01."""
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:.2f}"
 
 
 def trials(

@@ -301,30 +301,18 @@ def test_bench_hypervolume_unknown_task(capsys, tmp_path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("pair", "expected"),
+    ("flag", "value", "expected"),
     [
-        ("gap_share=2", "--coverage: gap_share: Input should be less than or equal to 1"),
-        ("gap_share", "--coverage: 'gap_share' is not KEY=VALUE"),
-        ("retry=false", "--coverage: retry: unknown field"),
+        ("--coverage", "gap_share=2", "--coverage: gap_share: Input should be less than or equal"),
+        ("--coverage", "gap_share", "--coverage: 'gap_share' is not KEY=VALUE"),
+        ("--coverage", "retry=false", "--coverage: retry: unknown field"),
+        ("--rung-average", "1.5", "--rung-average: Input should be less than 1"),
+        ("--rung-average", "often", "--rung-average: Input should be a valid number"),
     ],
-)
-def test_bench_hypervolume_bad_coverage(capsys, tmp_path, pair, expected) -> None:
+)  # fmt: skip
+def test_bench_hypervolume_bad_arm(capsys, tmp_path, flag, value, expected) -> None:
     out = tmp_path / "hv"
-    line = run_cli(capsys, "bench", "hypervolume", "--coverage", pair, "--out", str(out))
-    assert expected in line
-    assert not out.exists()
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        ("1.5", "--rung-average: Input should be less than 1"),
-        ("often", "--rung-average: Input should be a valid number"),
-    ],
-)
-def test_bench_hypervolume_bad_rung_average(capsys, tmp_path, value, expected) -> None:
-    out = tmp_path / "hv"
-    line = run_cli(capsys, "bench", "hypervolume", "--rung-average", value, "--out", str(out))
+    line = run_cli(capsys, "bench", "hypervolume", flag, value, "--out", str(out))
     assert expected in line, line
     assert not out.exists()
 

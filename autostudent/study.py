@@ -230,6 +230,7 @@ def summary(study: optuna.Study) -> dict:
     recovered = study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
     runs = list(final_runs.stored(study).values())
     margin = baselines.margin_by_trial(runs)
+    front = pareto_rows(study)
     return {
         "study": study.study_name,
         "directions": [d.name.lower() for d in study.directions],
@@ -237,9 +238,7 @@ def summary(study: optuna.Study) -> dict:
         "states": states,
         # margin_over_baseline: points of test accuracy over the best hand-designed student of
         # at most its size (export's recipe, mean over seeds); None until both were retrained
-        "pareto": [
-            {**r, "margin_over_baseline": margin.get(r["trial"])} for r in pareto_rows(study)
-        ],
+        "pareto": [{**r, "margin_over_baseline": margin.get(r["trial"])} for r in front],
         "hypervolume": study_hypervolume(study),
         "hypervolume_reference": study.user_attrs.get("hv_reference", {}),
         # proposals that were not the sampler's Bayesian ones (a numerical failure): never silent
@@ -269,19 +268,18 @@ def summary(study: optuna.Study) -> dict:
         # the last run stopped at its time budget (search.timeout) before n_trials, or None
         "stopped": study.user_attrs.get(STOPPED_ATTR),
         # students between the front's largest and the cap that a rung stopped
-        "stopped_under_cap": stopped_under_cap(study),
+        "stopped_under_cap": stopped_under_cap(study, front),
     }
 
 
-def stopped_under_cap(study: optuna.Study) -> dict | None:
+def stopped_under_cap(study: optuna.Study, front: list[dict]) -> dict | None:
     """With a cap on the study's (first) size objective: the students larger than the front's
     largest and within the cap that MO-ASHA stopped at a rung, largest first — where a user's
     budget lies, read once at low fidelity (``export --trial N`` retrains one to the end).
-    None without such a cap or a front."""
+    None without such a cap or a front (``pareto_rows``)."""
     size = next((o for o in objectives_of(study) if o != "accuracy"), None)
     cap_key = objs.objective(size).cap_key if size else None
     cap = (study.user_attrs.get("config") or {}).get("caps", {}).get(cap_key)
-    front = pareto_rows(study)
     if cap is None or not front:
         return None
     largest = max(r[size] for r in front)

@@ -168,7 +168,7 @@ def summarise(population: str) -> dict:
         "reproduced_rung_max_abs_diff": max(
             abs(r["epochs"][RUNG - 1]["raw"] - r["stored_curve"][RUNG - 1]) for r in runs
         ),
-        "command": "studies/results/rung_ema/epoch3/rung_epoch3.py " + " ".join(sys.argv[1:]),
+        "command": " ".join([_script(), *sys.argv[1:]]),
     }
     (HERE / f"summary-{population}.json").write_text(json.dumps(summary, indent=1) + "\n")
     for row in readings:
@@ -178,6 +178,11 @@ def summarise(population: str) -> dict:
                   f"best-10 kept {row['best10_kept_by_top_half']}  replay stops {len(stops)}, "
                   f"on the front {on_front}")  # fmt: skip
     return summary
+
+
+def _script() -> str:
+    """The script that ran, from the repository's root (this one, or one that reuses it)."""
+    return Path(sys.argv[0]).resolve().relative_to(RESULTS.parents[1]).as_posix()
 
 
 if __name__ == "__main__":

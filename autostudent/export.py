@@ -101,15 +101,11 @@ def deployable(student: nn.Module, mean, std, input_shape) -> torch.jit.ScriptMo
     return traced
 
 
-def _size_objective(study: optuna.Study) -> str:
-    return next((o for o in studydb.objectives_of(study) if o != "accuracy"), "params")
-
-
 def chosen_trial(study: optuna.Study, number: int | None, rule: str | None) -> FrozenTrial:
     if (number is None) == (rule is None):
         raise UserError("--trial/--pick: give exactly one")
     if rule is not None:
-        size = _size_objective(study)
+        size = studydb.size_objective(study) or "params"
         front = [FrontPoint(r["trial"], r["accuracy"], r[size]) for r in studydb.pareto_rows(study)]
         number = pick(front, rule).trial
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
@@ -425,7 +421,7 @@ def rerank(
     are close: on the demo teacher trained 40 epochs, one seed's validation took a 27K student
     over a 17K one that scores as well on test (92.41 against 92.51 %, 3 seeds;
     studies/results/students_e40)."""
-    size = _size_objective(study)
+    size = studydb.size_objective(study) or "params"
     trials = {
         t.number: t
         for t in studydb.complete_trials(study)

@@ -169,6 +169,11 @@ def objectives_of(study: optuna.Study) -> list[str]:
     return list(study.user_attrs.get("objectives", ["accuracy", "params"]))
 
 
+def size_objective(study: optuna.Study) -> str | None:
+    """The study's first size objective (params, flops or latency_ms); None if accuracy only."""
+    return next((o for o in objectives_of(study) if o != "accuracy"), None)
+
+
 def complete_trials(study: optuna.Study) -> list[FrozenTrial]:
     """COMPLETE trials within the study's caps (pruned trials are low-fidelity and stay out)."""
     return [
@@ -277,7 +282,7 @@ def stopped_under_cap(study: optuna.Study, front: list[dict]) -> dict | None:
     largest and within the cap that MO-ASHA stopped at a rung, largest first — where a user's
     budget lies, read once at low fidelity (``export --trial N`` retrains one to the end).
     None without such a cap or a front (``pareto_rows``)."""
-    size = next((o for o in objectives_of(study) if o != "accuracy"), None)
+    size = size_objective(study)
     cap_key = objs.objective(size).cap_key if size else None
     cap = (study.user_attrs.get("config") or {}).get("caps", {}).get(cap_key)
     if cap is None or not front:

@@ -156,7 +156,7 @@ def task_config(
     raw = {
         **_COMMON,
         **TASKS[task].fields,
-        "budget": {**TASKS[task].fields["budget"], **(budget or {})},
+        "budget": _budget(task, budget),
         "study": f"hv-{name}",
         "storage": f"sqlite:///{(out / 'runs' / f'{name}.db').resolve()}",
         "seed": seed,
@@ -165,6 +165,11 @@ def task_config(
         "search": _search(task, sampler, n_trials, coverage, prune_gap_proposals),
     }
     return StudyConfig.model_validate(raw)
+
+
+def _budget(task: str, budget: Mapping[str, Any] | None) -> dict:
+    """The task's ``budget`` fields with the arm's (``--rung-average``) over them."""
+    return {**TASKS[task].fields["budget"], **(budget or {})}
 
 
 def _search(
@@ -322,9 +327,7 @@ def bench_hypervolume(
     )  # the product's default resolved, as the runs store it
     arm = {"coverage": rules, "prune_gap_proposals": ours.prune_gap_proposals}
     try:  # the product's default resolved, as every sampler's runs store it
-        rung_average = BudgetConfig.model_validate(
-            {**TASKS[task].fields["budget"], **(budget or {})}
-        ).rung_average
+        rung_average = BudgetConfig.model_validate(_budget(task, budget)).rung_average
     except ValidationError as error:
         raise UserError(
             "--rung-average: " + describe_error(error).removeprefix("rung_average: ")

@@ -169,12 +169,26 @@ class BudgetConfig(_Section):
     rung_val_images: int | None = Field(2000, ge=100)
     # before the last epoch a rung reads an exponential moving average of the weights (and
     # BatchNorm statistics) with this decay, not the model swinging at a high learning rate;
-    # null: the model itself (studies/results/rung_ema measured both)
-    rung_average: float | None = Field(None, gt=0, lt=1)
+    # auto: a decay that spans 1/16 of an epoch (1 - 16/steps; the model itself at <= 16 steps);
+    # null: the model itself (studies/results/rung_ema measured all three)
+    rung_average: float | Literal["auto"] | None = None
     # K > 0: trials train on K fixed crop-and-flip views of each image, with the teacher's
     # outputs on each view cached once (consistent teaching, no teacher forward in a step);
     # 0: the clean images and their cached outputs (see docs/export.md for the measurements)
     teacher_views: int = Field(0, ge=0, le=64)
+
+    @field_validator("rung_average", mode="before")
+    @classmethod
+    def _rung_average(cls, value: Any) -> Any:
+        if value is None or value == "auto":
+            return value
+        try:
+            decay = float(value)
+        except (TypeError, ValueError):
+            decay = float("nan")
+        if isinstance(value, bool) or not 0 < decay < 1:
+            raise ValueError(f"a decay between 0 and 1, auto or null, got {value!r}")
+        return decay
 
 
 class CapsConfig(_Section):

@@ -34,6 +34,7 @@ from autostudent.training import (
     WeightAverage,
     accuracy,
     batch_indices,
+    rung_decay,
     sgd,
     steps_per_epoch,
 )
@@ -67,8 +68,9 @@ class Budget:
     weight_decay: float = 5e-4
     # validation images before the last epoch (None: all); the last epoch uses all
     rung_val_images: int | None = None
-    # before the last epoch, read the weight average of this decay (None: the model itself)
-    rung_average: float | None = None
+    # before the last epoch, read the weight average of this decay, "auto" (1/16 of an epoch;
+    # training.rung_decay) or None: the model itself
+    rung_average: float | str | None = None
 
     @classmethod
     def of(cls, config: BudgetConfig) -> Budget:
@@ -244,16 +246,12 @@ def run_trial(
     y = torch.from_numpy(data.y_train).to(dev)
     gen = torch.Generator().manual_seed(seed)
     teacher = teacher_feed(outputs, x, dev, loss.needs_features, gen)
-    opt = sgd(
-        model,
-        budget.lr,
-        budget.weight_decay,
-        budget.epochs * steps_per_epoch(len(x), budget.batch_size),
-    )
+    steps = steps_per_epoch(len(x), budget.batch_size)
+    opt = sgd(model, budget.lr, budget.weight_decay, budget.epochs * steps)
     amp = device_precision(dev)  # one scaler for the whole trial: its scale carries across epochs
-    average = None
-    if budget.rung_average is not None and budget.epochs > 1:
-        average = WeightAverage(model, budget.rung_average)
+    average, decay = None, rung_decay(budget.rung_average, steps)
+    if decay is not None and budget.epochs > 1:
+        average = WeightAverage(model, decay)
     result = TrialResult(0.0, params, flops, lat, 0.0, 0.0, 0)
     result.setup_seconds = time.perf_counter() - setup_started
     for epoch in range(1, budget.epochs + 1):

@@ -306,8 +306,8 @@ def test_bench_hypervolume_unknown_task(capsys, tmp_path) -> None:
         ("--coverage", "gap_share=2", "--coverage: gap_share: Input should be less than or equal"),
         ("--coverage", "gap_share", "--coverage: 'gap_share' is not KEY=VALUE"),
         ("--coverage", "retry=false", "--coverage: retry: unknown field"),
-        ("--rung-average", "1.5", "--rung-average: Input should be less than 1"),
-        ("--rung-average", "often", "--rung-average: Input should be a valid number"),
+        ("--rung-average", "1.5", "--rung-average: a decay between 0 and 1, auto or null, got"),
+        ("--rung-average", "often", "--rung-average: a decay between 0 and 1, auto or null, got"),
     ],
 )  # fmt: skip
 def test_bench_hypervolume_bad_arm(capsys, tmp_path, flag, value, expected) -> None:

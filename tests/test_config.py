@@ -56,6 +56,14 @@ def test_the_coverage_defaults_are_the_samplers():
     assert CoverageConfig().model_dump() == {k: defaults[k] for k in CoverageConfig.model_fields}
 
 
+@pytest.mark.parametrize(("text", "value"), [("auto", "auto"), ("0.9", 0.9), ("null", None)])
+def test_rung_average_is_a_decay_auto_or_null(tmp_path, text, value):
+    path = write(
+        tmp_path, f"study: fm\nteacher: {{path: t.pt2}}\nbudget: {{rung_average: {text}}}\n"
+    )
+    assert load_config(path).budget.rung_average == value
+
+
 def test_relative_paths_are_taken_from_the_yaml_folder(tmp_path, monkeypatch):
     folder = tmp_path / "studies"
     folder.mkdir()
@@ -124,6 +132,9 @@ def test_absolute_and_server_storage_urls_are_kept(tmp_path):
             "0 < low < high <= 1",
         ),
         ("search: {sampler: tpe, coverage: {gap_share: 0}}", "search", "only the botorch"),
+        ("budget: {rung_average: 1}", "budget.rung_average", "between 0 and 1, auto or null"),
+        ("budget: {rung_average: always}", "budget.rung_average", "got 'always'"),
+        ("budget: {rung_average: true}", "budget.rung_average", "got True"),
     ],
 )
 def test_invalid_field_is_named_in_one_line(tmp_path, user_error, text, field, what):

@@ -23,6 +23,7 @@ from autostudent.training import (
     accuracy,
     augment,
     batch_indices,
+    rung_decay,
     sgd,
     steps_per_epoch,
 )
@@ -111,6 +112,35 @@ def test_a_rung_reads_the_weight_average_and_the_last_epoch_the_model(digits):
     assert averaged.val_accuracy == plain.val_accuracy == plain.curve[-1]
     assert averaged.curve[-1] == plain.curve[-1]
     assert averaged.curve[:2] != plain.curve[:2]  # the rungs read another network
+
+
+def test_auto_rung_average_spans_one_sixteenth_of_an_epoch(digits):
+    """``rung_average: auto`` is the decay 1 - 16/steps at the trial's own steps an epoch."""
+    spec, outputs = chain_spec(digits), oracle_outputs(digits)
+    steps = steps_per_epoch(len(digits.x_train), 16)
+    assert steps > 16  # else auto reads the model itself
+    runs = [
+        run_trial(
+            spec,
+            KDSettings("kd"),
+            digits,
+            outputs,
+            budget=Budget(epochs=3, batch_size=16, lr=0.1, rung_average=setting),
+            seed=3,
+        )
+        for setting in ("auto", 1 - 16 / steps, None)
+    ]
+    assert runs[0].curve == runs[1].curve
+    assert runs[0].curve[:2] != runs[2].curve[:2]
+
+
+@pytest.mark.parametrize(
+    ("setting", "steps", "decay"),
+    [("auto", 79, 1 - 16 / 79), ("auto", 157, 1 - 16 / 157), ("auto", 16, None),
+     ("auto", 3, None), (0.9, 3, 0.9), (None, 157, None)],
+)  # fmt: skip
+def test_rung_decay(setting, steps, decay):
+    assert rung_decay(setting, steps) == pytest.approx(decay)
 
 
 def test_weight_average_of_weights_and_batchnorm_statistics():

@@ -248,8 +248,8 @@ def _arm_of(run: dict) -> dict:
     }
 
 
-def _yaml(value: float | None) -> str:
-    return "none" if value is None else f"{value:g}"
+def _yaml(value: float | str | None) -> str:
+    return "none" if value is None else value if isinstance(value, str) else f"{value:g}"
 
 
 def _quantile(values: Sequence[float], q: float) -> float:

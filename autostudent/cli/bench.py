@@ -108,8 +108,8 @@ def hypervolume(
     rung_average: str | None = typer.Option(
         None,
         "--rung-average",
-        help="Decay of the weight average every sampler's rungs read (budget.rung_average), or "
-        "none: the model itself (default: the product's).",
+        help="Decay of the weight average every sampler's rungs read (budget.rung_average), "
+        "auto (1/16 of an epoch) or none: the model itself (default: the product's).",
     ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:

@@ -62,6 +62,14 @@ def arm(folder: Path, sampler: str = "botorch", gaps: bool = True) -> dict | Non
     return out
 
 
+def non_inferior(new: dict | None, control: dict | None) -> bool | None:
+    """The rule, once both arms have their 5 seeds: the new arm's median at 40 trials is at
+    least the control's minus MARGIN."""
+    if not (new and control and len(new["seeds"]) == 5 == len(control["seeds"])):
+        return None
+    return new["at_40"]["median"] >= control["at_40"]["median"] - MARGIN
+
+
 def main() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     result: dict = {"margin": MARGIN, "tasks": {}}
@@ -74,12 +82,8 @@ def main() -> None:
         row["committed"] = {
             s: arm(committed, s, gaps=False) for s in ("botorch", "gp", "tpe", "nsga2", "random")
         }
-        if (
-            row["keepgap"]
-            and row["default"]
-            and len(row["keepgap"]["seeds"]) == 5 == len(row["default"]["seeds"])
-        ):
-            ok = row["keepgap"]["at_40"]["median"] >= row["default"]["at_40"]["median"] - MARGIN
+        ok = non_inferior(row["keepgap"], row["default"])
+        if ok is not None:
             row["non_inferior"] = ok
             verdicts.append(ok)
         result["tasks"][task] = row

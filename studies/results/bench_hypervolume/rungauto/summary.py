@@ -13,11 +13,10 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "keepgap"))
-from summary import arm  # noqa: E402  (keepgap's reading of a folder of runs, not a copy)
+from summary import MARGIN, arm, non_inferior  # noqa: E402  (keepgap's rule, not a copy)
 
 TASKS = ("fashion-mnist-2k-flops", "fashion-mnist-2k")
 ARMS = ("auto", "none")
-MARGIN = 0.01  # the rule's non-inferiority margin, fixed before any run
 
 
 def main() -> None:
@@ -33,12 +32,8 @@ def main() -> None:
             "botorch": arm(keepgap / f"{task}-keepgap", gaps=False),
             **{s: arm(keepgap / f"{task}-optuna", s, gaps=False) for s in ("gp", "tpe")},
         }
-        if (
-            row["auto"]
-            and row["none"]
-            and len(row["auto"]["seeds"]) == 5 == len(row["none"]["seeds"])
-        ):
-            ok = row["auto"]["at_40"]["median"] >= row["none"]["at_40"]["median"] - MARGIN
+        ok = non_inferior(row["auto"], row["none"])
+        if ok is not None:
             row["non_inferior"] = ok
             verdicts.append(ok)
         result["tasks"][task] = row

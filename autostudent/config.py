@@ -170,8 +170,9 @@ class BudgetConfig(_Section):
     # before the last epoch a rung reads an exponential moving average of the weights (and
     # BatchNorm statistics) with this decay, not the model swinging at a high learning rate;
     # auto: a decay that spans 1/16 of an epoch (1 - 16/steps; the model itself at <= 16 steps);
-    # null: the model itself (studies/results/rung_ema measured all three)
-    rung_average: float | Literal["auto"] | None = None
+    # null: the model itself (studies/results/rung_ema measured all three, and
+    # bench_hypervolume/rungauto made auto the default)
+    rung_average: float | Literal["auto"] | None = "auto"
     # K > 0: trials train on K fixed crop-and-flip views of each image, with the teacher's
     # outputs on each view cached once (consistent teaching, no teacher forward in a step);
     # 0: the clean images and their cached outputs (see docs/export.md for the measurements)

@@ -35,6 +35,7 @@ def test_minimal_config_gets_the_defaults(tmp_path):
     assert (config.kd.temperature.low, config.kd.temperature.high) == (1.0, 10.0)
     assert config.search.objectives == ["accuracy", "params"]
     assert config.budget.epochs == 3 and config.caps.max_params is None
+    assert config.budget.rung_average == "auto"
     assert config.resources.device == "cpu"
     assert config.storage is None and config.storage_url() == "sqlite:///fm.db"
 

@@ -49,11 +49,12 @@ def test_a_resumed_bench_does_not_mix_two_arms_of_ours(tmp_path):
     (tmp_path / "runs").mkdir()
     kept = tmp_path / "runs" / "botorch-seed0.json"
     kept.write_text(json.dumps({"sampler": "botorch", "trials": 40}))  # before the field: defaults
+    then = {"rung_average": None}  # its rungs read the model, as all did then
     with pytest.raises(UserError, match=r"botorch-seed0\.json ran ours with other coverage rules"):
-        bench_hypervolume(tmp_path, samplers=["botorch"], coverage={"gap_share": 0})
+        bench_hypervolume(tmp_path, samplers=["botorch"], coverage={"gap_share": 0}, budget=then)
     # the stored run predates the field: it ran with the default of then, pruning
     with pytest.raises(UserError, match=r"prune_gap_proposals true; give --prune-gap-proposals"):
-        bench_hypervolume(tmp_path, samplers=["botorch"])  # today's default keeps them
+        bench_hypervolume(tmp_path, samplers=["botorch"], budget=then)  # today's default keeps them
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["botorch-seed0.json", "runs"]
 
 
@@ -62,9 +63,9 @@ def test_a_resumed_bench_does_not_mix_two_rung_readings(tmp_path):
 
     (tmp_path / "runs").mkdir()
     (tmp_path / "runs" / "tpe-seed0.json").write_text(json.dumps({"sampler": "tpe", "trials": 40}))
-    # the stored run predates the field: its rungs read the model itself
+    # the stored run predates the field: its rungs read the model itself, not today's default
     with pytest.raises(UserError, match=r"tpe-seed0\.json ran with rung_average none; give "):
-        bench_hypervolume(tmp_path, samplers=["tpe"], budget={"rung_average": 0.9})
+        bench_hypervolume(tmp_path, samplers=["tpe"])
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["runs", "tpe-seed0.json"]
 
 

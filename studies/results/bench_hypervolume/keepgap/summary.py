@@ -70,10 +70,22 @@ def non_inferior(new: dict | None, control: dict | None) -> bool | None:
     return new["at_40"]["median"] >= control["at_40"]["median"] - MARGIN
 
 
+def judged(tasks: dict[str, dict], new: str, control: str) -> dict:
+    """The summary: each task's row gains ``non_inferior`` once both arms have their 5 seeds;
+    ``rule_met`` is read once every task has."""
+    verdicts = []
+    for row in tasks.values():
+        ok = non_inferior(row[new], row[control])
+        if ok is not None:
+            row["non_inferior"] = ok
+            verdicts.append(ok)
+    rule_met = all(verdicts) if len(verdicts) == len(tasks) else None
+    return {"margin": MARGIN, "tasks": tasks, "rule_met": rule_met}
+
+
 def main() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    result: dict = {"margin": MARGIN, "tasks": {}}
-    verdicts = []
+    tasks = {}
     for task in TASKS:
         row = {a: arm(HERE / f"{task}-{a}") for a in ARMS}
         today = HERE / f"{task}-optuna"  # GP and TPE on this code (README: added before they ran)
@@ -82,13 +94,8 @@ def main() -> None:
         row["committed"] = {
             s: arm(committed, s, gaps=False) for s in ("botorch", "gp", "tpe", "nsga2", "random")
         }
-        ok = non_inferior(row["keepgap"], row["default"])
-        if ok is not None:
-            row["non_inferior"] = ok
-            verdicts.append(ok)
-        result["tasks"][task] = row
-    result["rule_met"] = all(verdicts) if len(verdicts) == len(TASKS) else None
-    print(json.dumps(result, indent=1))
+        tasks[task] = row
+    print(json.dumps(judged(tasks, "keepgap", "default"), indent=1))
 
 
 if __name__ == "__main__":

@@ -13,15 +13,14 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "keepgap"))
-from summary import MARGIN, arm, non_inferior  # noqa: E402  (keepgap's rule, not a copy)
+from summary import arm, judged  # noqa: E402  (keepgap's readings and rule, not a copy)
 
 TASKS = ("fashion-mnist-2k-flops", "fashion-mnist-2k")
 ARMS = ("auto", "none")
 
 
 def main() -> None:
-    result: dict = {"margin": MARGIN, "tasks": {}}
-    verdicts = []
+    tasks = {}
     for task in TASKS:
         row = {a: arm(HERE / f"{task}-{a}", gaps=False) for a in ARMS}
         row["optuna_auto"] = {
@@ -32,13 +31,8 @@ def main() -> None:
             "botorch": arm(keepgap / f"{task}-keepgap", gaps=False),
             **{s: arm(keepgap / f"{task}-optuna", s, gaps=False) for s in ("gp", "tpe")},
         }
-        ok = non_inferior(row["auto"], row["none"])
-        if ok is not None:
-            row["non_inferior"] = ok
-            verdicts.append(ok)
-        result["tasks"][task] = row
-    result["rule_met"] = all(verdicts) if len(verdicts) == len(TASKS) else None
-    print(json.dumps(result, indent=1))
+        tasks[task] = row
+    print(json.dumps(judged(tasks, "auto", "none"), indent=1))
 
 
 if __name__ == "__main__":

@@ -2,9 +2,10 @@
 of at most its params, by the rules fixed in README.md before any run: over this study's
 baselines (both families sized to the student), round 3's (``..``) and round 2's
 (``../../students_e40``), the same teacher and recipe. The headline is the lowest of the three.
-Prints the seed's summary.json; run_seed.sh's last step.
+Prints the seed's summary.json; run_seed.sh's last step. A later round of the same design
+(``../rungauto``) passes its folder, which holds its study file and seeds.
 
-  .venv/bin/python studies/results/students_e40_cap40/current/margins.py SEED
+  .venv/bin/python studies/results/students_e40_cap40/current/margins.py SEED [ROUND_DIR]
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import json
 import sys
 from pathlib import Path
 
+import yaml
+
 HERE = Path(__file__).resolve().parent
 ROUND3 = HERE.parent
 ROUND2 = ROUND3.parent / "students_e40"
@@ -20,11 +23,20 @@ sys.path.insert(0, str(ROUND2))
 from exports import RECIPE, over, student  # noqa: E402  (round 2's: one way to read an export)
 
 
-def main(seed: int) -> dict:
-    here = HERE / f"seed{seed}"
+def study_name(round_dir: Path, seed: int) -> str:
+    """A seed's study: its round's study file's name and the seed (as run_seed.sh names it)."""
+    (path,) = round_dir.glob("*.yaml")
+    return f"{yaml.safe_load(path.read_text())['study']}-seed{seed}"
+
+
+def main(seed: int, round_dir: Path = HERE) -> dict:
+    here = round_dir / f"seed{seed}"
     metrics = json.loads((here / "export-7701" / "metrics.json").read_text())
+    command = f"studies/results/students_e40_cap40/current/run_seed.sh {seed}"
+    if round_dir != HERE:
+        command = f"ROUND={round_dir.relative_to(ROUND3.parents[2])} {command}"
     baselines = {  # where hand-designed students of this teacher and recipe are stored
-        "this_study": (here / f"seed{seed}.db", f"fashion-mnist-e40-cap40-current-seed{seed}"),
+        "this_study": (here / f"seed{seed}.db", study_name(round_dir, seed)),
         "round3": (ROUND3 / "cap40.db", "fashion-mnist-e40-cap40"),
         "round2": (ROUND2 / "fashion_mnist_e40.db", "fashion-mnist-evidence-e40"),
     }
@@ -39,9 +51,10 @@ def main(seed: int) -> dict:
         "headline_margin_pt": min(values, default=None),
         "margins": margins,
         "export_versus_baseline": metrics["versus_baseline"],
-        "commands": [f"studies/results/students_e40_cap40/current/run_seed.sh {seed}"],
+        "commands": [command],
     }
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(int(sys.argv[1])), indent=2))
+    round_dir = Path(sys.argv[2]).resolve() if len(sys.argv) > 2 else HERE
+    print(json.dumps(main(int(sys.argv[1]), round_dir), indent=2))

@@ -3,18 +3,21 @@
 # search seed per call (README.md here: the rules, fixed before any run). Every step resumes
 # where it stopped: rerun to continue.
 #   run_seed.sh N      (N = 0, 1, 2 in that order)
+# A later round of the same design runs it on its own folder, which holds one study file:
+#   ROUND=studies/results/students_e40_cap40/rungauto run_seed.sh N
 set -euo pipefail
 SEED=${1:?usage: run_seed.sh SEED}
 cd "$(dirname "$0")/../../../.."
 PY=${PY:-.venv/bin/python}
-ROUND=studies/results/students_e40_cap40/current
+ROUND=${ROUND:-studies/results/students_e40_cap40/current}
+YAML=$(ls $ROUND/*.yaml)
 HERE=$ROUND/seed$SEED
 DB=sqlite:///$HERE/seed$SEED.db
-STUDY=fashion-mnist-e40-cap40-current-seed$SEED
+STUDY=$($PY -c "import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))['study'])" "$YAML")-seed$SEED
 mkdir -p "$HERE"
 
 # 1. The search: the round's study file with this seed, study name and storage.
-$PY -m autostudent search $ROUND/fashion_mnist_e40_cap40_current.yaml --seed "$SEED" \
+$PY -m autostudent search "$YAML" --seed "$SEED" \
     --study "$STUDY" --storage "$DB" --quiet
 
 # 2. The export, round 3's command: the most accurate under 7,701 params, its 3 best candidates
@@ -33,4 +36,4 @@ $PY -m autostudent baselines --storage "$DB" --study "$STUDY" --sizes "$P" --no-
 
 # 4. The margins: over the best hand-designed student of at most its params in this study, in
 #    round 3's and in round 2's; the headline is the lowest.
-$PY $ROUND/margins.py "$SEED" > $HERE/summary.json
+$PY studies/results/students_e40_cap40/current/margins.py "$SEED" "$ROUND" > $HERE/summary.json

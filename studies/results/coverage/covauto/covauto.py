@@ -61,27 +61,18 @@ def stopped_at_rung(population: str, name: str) -> int:
 
 
 def rows() -> list[dict]:
-    found = []
-    for population, seed, timeout in ORDER:
-        for arm in ARMS:
-            name = gapfull.study(population, seed, timeout, tag(arm))
-            path = HERE / f"{name}.json"
-            if path.exists():
-                r = grace2.read(path)
-                found.append(
-                    {
-                        "population": population,
-                        "seed": seed,
-                        "budget": "15 min" if timeout else "40 trials",
-                        "arm": arm,
-                        "meets": grace2.meets(r),
-                        "largest_front": max(r["front_params"], default=None),
-                        "stopped_at_rung": stopped_at_rung(population, name),
-                        **gapfull.gap_proposals(HERE, population, name),
-                        **r,
-                    }
-                )
-    return found
+    def extra(population: str, name: str, r: dict) -> dict:
+        return {
+            "largest_front": max(r["front_params"], default=None),
+            "stopped_at_rung": stopped_at_rung(population, name),
+        }
+
+    found = [
+        gapfull.row(HERE, population, seed, timeout, tag(arm), arm, extra)
+        for population, seed, timeout in ORDER
+        for arm in ARMS
+    ]
+    return [r for r in found if r is not None]
 
 
 def earlier_none() -> dict:

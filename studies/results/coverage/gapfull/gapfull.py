@@ -16,6 +16,7 @@ import argparse
 import json
 import statistics
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -69,27 +70,43 @@ def gap_proposals(here: Path, population: str, name: str) -> dict:
     }
 
 
+def row(
+    here: Path,
+    population: str,
+    seed: int,
+    timeout: float | None,
+    tag: str,
+    arm: str | None = None,
+    extra: Callable[[str, str, dict], dict] = lambda population, name, r: {},
+) -> dict | None:
+    """One landed search's report with the target read and its gap proposals' fate (None if it
+    has not landed). A later round names its ``arm`` (default: the ``tag`` of its studies) and
+    adds its own fields with ``extra(population, study name, report)``."""
+    name = study(population, seed, timeout, tag)
+    path = here / f"{name}.json"
+    if not path.exists():
+        return None
+    r = grace2.read(path)
+    return {
+        "population": population,
+        "seed": seed,
+        "budget": "15 min" if timeout else "40 trials",
+        "arm": arm or tag,
+        "meets": grace2.meets(r),
+        **extra(population, name, r),
+        **gap_proposals(here, population, name),
+        **r,
+    }
+
+
 def rows() -> list[dict]:
-    found = []
     arms = {TAG: HERE, "e6g3": fidelity6.HERE, TODAY: HERE}
-    for population, seed, timeout in ORDER:
-        for arm, here in arms.items():
-            name = study(population, seed, timeout, arm)
-            path = here / f"{name}.json"
-            if path.exists():
-                r = grace2.read(path)
-                found.append(
-                    {
-                        "population": population,
-                        "seed": seed,
-                        "budget": "15 min" if timeout else "40 trials",
-                        "arm": arm,
-                        "meets": grace2.meets(r),
-                        **gap_proposals(here, population, name),
-                        **r,
-                    }
-                )
-    return found
+    found = [
+        row(here, population, seed, timeout, arm)
+        for population, seed, timeout in ORDER
+        for arm, here in arms.items()
+    ]
+    return [r for r in found if r is not None]
 
 
 def summary() -> dict:

@@ -16,7 +16,6 @@ import argparse
 import json
 import statistics
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -77,11 +76,9 @@ def row(
     timeout: float | None,
     tag: str,
     arm: str | None = None,
-    extra: Callable[[str, str, dict], dict] = lambda population, name, r: {},
 ) -> dict | None:
     """One landed search's report with the target read and its gap proposals' fate (None if it
-    has not landed). A later round names its ``arm`` (default: the ``tag`` of its studies) and
-    adds its own fields with ``extra(population, study name, report)``."""
+    has not landed). A later round names its ``arm`` (default: the ``tag`` of its studies)."""
     name = study(population, seed, timeout, tag)
     path = here / f"{name}.json"
     if not path.exists():
@@ -93,7 +90,6 @@ def row(
         "budget": "15 min" if timeout else "40 trials",
         "arm": arm or tag,
         "meets": grace2.meets(r),
-        **extra(population, name, r),
         **gap_proposals(here, population, name),
         **r,
     }

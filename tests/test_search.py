@@ -130,6 +130,31 @@ def test_botorch_search_no_fallbacks_no_over_cap_trials(tmp_path, teacher_file, 
         assert trial.constraints["params"] == trial.user_attrs["params"] - 12000
 
 
+@pytest.mark.slow  # two real searches
+def test_one_worker_same_file_and_seed_give_the_same_trials(tmp_path, teacher_file, ray_cluster):
+    """docs/study-file.md's promise: with one worker the same file and seed give the same
+    students, KD settings and accuracies, trial by trial (the BoTorch phase included)."""
+
+    def run(name: str, seed: int) -> list[tuple]:
+        cfg = write_config(
+            tmp_path,
+            teacher_file,
+            study=name,
+            seed=seed,
+            search={"n_trials": 5, "workers": 1, "n_startup_trials": 2, "sampler": "botorch"},
+        )
+        study = run_search(load_config(cfg), show_progress=False)
+        return [
+            (t.state, json.dumps(t.user_attrs["spec"], sort_keys=True), t.params, t.values)
+            for t in sorted(study.trials, key=lambda t: t.number)
+        ]
+
+    first = run("seed0-a", 0)
+    assert len(first) == 5
+    assert run("seed0-b", 0) == first
+    assert [t[1] for t in run("seed1", 1)] != [t[1] for t in first]
+
+
 @pytest.mark.slow  # a real search
 def test_caps_fail_with_reason_and_do_not_count(tmp_path, teacher_file, ray_cluster):
     cfg = write_config(

@@ -9,8 +9,9 @@ round whose pre-registered rule made it, and each names that round's directory.
   their margins); at ≤ 1/40,
   round 2's (``../students_e40``: its export against the families sized to the front and to it)
   round 3's (``../students_e40_cap40``: the search with the cap at 1/40, its headline) and
-  round 5's searches that have run (``../students_e40_cap40/current/seedN``: the cap with the
-  demo's current settings, each its lowest margin).
+  round 5's searches (``../students_e40_cap40/current/seedN``: the cap with the demo's settings
+  and the rung read as the model, each its lowest margin) and round 6's that have run
+  (``../students_e40_cap40/rungauto/seedN``: the same with ``rung_average: auto``, the default).
 - ``kd_gap_closed``: the ≤ 1/10 export's KD gain over the share of its no-KD gap to the
   teacher (the same retrains: seeds 0-2, KD and not); ``kd_gap_by_search`` has both searches'.
 - ``kendall_tau``, ``n_students``: the demo's current proxy (6 epochs, rung at 3:
@@ -73,13 +74,15 @@ def margins() -> list[dict]:
     assert best2["margin_pt"] == round2["headline_margin_pt"]
     round3 = load("students_e40_cap40/summary.json")
     best3 = round3["headline"]
-    # a round's further search seeds, each its lowest margin: round 4's at 1/10 and round 5's
-    # (the 1/40 cap with the demo's current settings) at 1/40, those that have run
+    # a round's further search seeds, each its lowest margin: round 4's at 1/10, and at 1/40
+    # rounds 5 and 6 (the cap with the demo's settings; the rung read as the model, then with
+    # the default `rung_average: auto`), those that have run
     further = [lowest("1/10", f"students_e40_cap10/seed{seed}", seed) for seed in (1, 2)]
-    round5 = [
-        lowest("1/40", f"students_e40_cap40/current/seed{seed}", seed)
+    rounds56 = [
+        lowest("1/40", f"students_e40_cap40/{folder}/seed{seed}", seed)
+        for folder in ("current", "rungauto")
         for seed in (0, 1, 2)
-        if (RESULTS / f"students_e40_cap40/current/seed{seed}/summary.json").exists()
+        if (RESULTS / f"students_e40_cap40/{folder}/seed{seed}/summary.json").exists()
     ]
     return [
         margin(
@@ -90,7 +93,7 @@ def margins() -> list[dict]:
         margin(
             "1/40", "students_e40_cap40", round3["student"], best3["baseline"], best3["margin_pt"]
         ),
-        *round5,
+        *rounds56,
     ]
 
 
@@ -162,6 +165,8 @@ def main() -> dict:
             "studies/results/students_e40/run.sh",
             "studies/results/students_e40_cap40/run.sh",
             "studies/results/students_e40_cap40/current/run_seed.sh N  (N: each seed of round 5)",
+            "ROUND=studies/results/students_e40_cap40/rungauto "
+            "studies/results/students_e40_cap40/current/run_seed.sh N  (each seed of round 6)",
             *(f"studies/results/{r['source']}/run.sh" for r in ranked),
             *(r["command"] for r in ranked),
             "studies/results/students/evidence.py > studies/results/students/summary.json",

@@ -20,12 +20,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import yaml
-
 RESULTS = Path(__file__).resolve().parent.parent
 ROOT = RESULTS.parent.parent
-sys.path.insert(0, str(RESULTS / "students_e40"))
+sys.path[:0] = [str(RESULTS / "students_e40"), str(RESULTS / "students_e40_cap40" / "current")]
 from exports import over  # noqa: E402  (round 2's: one way to read an export)
+from margins import study_name  # noqa: E402  (round 5's: a seed's study, as run_seed.sh names it)
 
 CAP40, CAP10 = RESULTS / "students_e40_cap40", RESULTS / "students_e40_cap10"
 ROUND2 = (RESULTS / "students_e40" / "fashion_mnist_e40.db", "fashion-mnist-evidence-e40")
@@ -33,16 +32,16 @@ ROUND3 = (CAP40 / "cap40.db", "fashion-mnist-e40-cap40")
 ROUND4 = (CAP10 / "cap10.db", "fashion-mnist-e40-cap10")
 
 
-def _seed_search(round_dir: Path, seed: int, cap: int, others: dict) -> dict:
-    (file,) = round_dir.glob("*.yaml")
-    study = f"{yaml.safe_load(file.read_text())['study']}-seed{seed}"
-    here = round_dir / f"seed{seed}"
+def _cap40(folder: str, seed: int) -> dict:
+    """A 1/40 search of round 5 (``current``) or 6 (``rungauto``); both rounds read round 3's and
+    round 2's baselines beside their own."""
+    here = CAP40 / folder / f"seed{seed}"
     return {
         "dir": here,
         "db": here / f"seed{seed}.db",
-        "study": study,
-        "cap": cap,
-        "others": others,
+        "study": study_name(CAP40 / folder, seed),
+        "cap": 7701,
+        "others": {"round3": ROUND3, "round2": ROUND2},
     }
 
 
@@ -61,12 +60,12 @@ def _round4_seed(seed: int) -> dict:
 
 # the README's order; each search's baseline sets are the ones its round's rule read
 SEARCHES = {
-    "r6s2": _seed_search(CAP40 / "rungauto", 2, 7701, {"round3": ROUND3, "round2": ROUND2}),
-    "r5s1": _seed_search(CAP40 / "current", 1, 7701, {"round3": ROUND3, "round2": ROUND2}),
-    "r5s0": _seed_search(CAP40 / "current", 0, 7701, {"round3": ROUND3, "round2": ROUND2}),
-    "r5s2": _seed_search(CAP40 / "current", 2, 7701, {"round3": ROUND3, "round2": ROUND2}),
-    "r6s0": _seed_search(CAP40 / "rungauto", 0, 7701, {"round3": ROUND3, "round2": ROUND2}),
-    "r6s1": _seed_search(CAP40 / "rungauto", 1, 7701, {"round3": ROUND3, "round2": ROUND2}),
+    "r6s2": _cap40("rungauto", 2),
+    "r5s1": _cap40("current", 1),
+    "r5s0": _cap40("current", 0),
+    "r5s2": _cap40("current", 2),
+    "r6s0": _cap40("rungauto", 0),
+    "r6s1": _cap40("rungauto", 1),
     "r4s1": _round4_seed(1),
     "r4s0": {
         "dir": CAP10,

@@ -130,6 +130,26 @@ def _reranked(r: dict | None) -> list[str]:
     return [*lines, ""]
 
 
+def _machine(m: dict) -> str:
+    """What the retrains ran on: the processor, device, threads and torch (the processor and
+    torch only where metrics.json recorded them)."""
+    machine = m.get("machine") or {}
+    threads = f"{m['threads']} torch thread{'' if m['threads'] == 1 else 's'}"
+    torch_version = machine.get("torch") and f"torch {machine['torch']}"
+    return ", ".join(filter(None, [machine.get("cpu"), m["device"], threads, torch_version]))
+
+
+def _code(m: dict) -> str:
+    """The autostudent that wrote these figures: its version and, from a checkout, the commit."""
+    code = m.get("code")
+    if not code:
+        return ""
+    commit = code.get("commit")
+    where = f" at commit {commit[:12]}" if commit else ""
+    dirty = " with local changes" if code.get("dirty") else ""
+    return f" Made by autostudent {code.get('version') or '(unknown version)'}{where}{dirty}."
+
+
 def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.1f} min" if seconds >= 90 else f"{seconds:.0f} s"
 
@@ -342,13 +362,12 @@ def render_card(m: dict) -> str:
         f"teacher: {100 * (m['test_accuracy'] - (t['test_accuracy'] or 0)):+.2f} pt.",
         *_teacher_headroom(m),
         "",
-        f"Retraining on this machine ({m['device']}, {m['threads']} torch "
-        f"thread{'' if m['threads'] == 1 else 's'}): "
+        f"Retraining on this machine ({_machine(m)}): "
         f"{_minutes(m['retrain_seconds'])} for {_epochs(m['epochs'])} "
         f"({m['retrain_seconds'] / m['epochs']:.0f} s per epoch)"
         + (f"; the no-KD baseline {_minutes(m['no_kd']['retrain_seconds'])}" if no_kd else "")
         + f". Latencies are medians of 30 batch-1 forward passes in {runtime}, measured side by "
-        "side.",
+        "side." + _code(m),
         "",
     ]
     if several:

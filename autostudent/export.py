@@ -30,6 +30,7 @@ import torch
 from optuna.trial import FrozenTrial, TrialState
 from torch import nn
 
+from autostudent import provenance
 from autostudent import study as studydb
 from autostudent.candidate import KD_PARAMS
 from autostudent.card import render_card
@@ -614,6 +615,10 @@ def _metrics(
         "threads": (req.threads or 1) if req.workers > 1 else torch.get_num_threads(),
         "workers": req.workers,
         "device": p.config.resources.device,
+        # where and from what the figures came: another CPU rounds differently, so the same
+        # seeds retrain to other accuracies there (docs/study-file.md, "What seed fixes")
+        "machine": provenance.machine(),
+        "code": provenance.code(),
         "dataset": p.data.name,
         "classes": list(p.data.classes) if p.data.classes else None,  # label i's name
         "teacher": {

@@ -143,6 +143,9 @@ def test_export_writes_a_student_that_reloads_with_plain_torch(
     assert metrics["epochs"] == 2
     assert metrics["augment"] == {"mode": "cached", "crop_pad": 1, "flip": False}  # digits
     assert metrics["train_images"] == 1150 + 288  # train + val: the full training split
+    # the figures name the machine and the code that made them (another CPU retrains otherwise)
+    assert metrics["machine"]["cpu"] and metrics["machine"]["torch"] == torch.__version__
+    assert set(metrics["code"]) == {"version", "commit", "dirty"}
     study = optuna.load_study(study_name=name, storage=url)
     assert (
         json.loads((out / "spec.json").read_text())
@@ -159,6 +162,8 @@ def test_export_writes_a_student_that_reloads_with_plain_torch(
 
     card = (out / "card.md").read_text()
     assert "torch.jit.load" in card and "KD gain" in card
+    assert f"({metrics['machine']['cpu']}, cpu, {metrics['threads']} torch thread" in card
+    assert f"torch {torch.__version__})" in card
     assert f"{100 * metrics['test_accuracy']:.2f} %" in card
     assert str(tuple(metrics["input_shape"])).replace(")", "") in card.replace("(N, ", "(")
 

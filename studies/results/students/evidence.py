@@ -12,6 +12,9 @@ round whose pre-registered rule made it, and each names that round's directory.
   round 5's searches (``../students_e40_cap40/current/seedN``: the cap with the demo's settings
   and the rung read as the model, each its lowest margin) and round 6's that have run
   (``../students_e40_cap40/rungauto/seedN``: the same with ``rung_average: auto``, the default).
+- ``margins_rerank5``: the same nine budget searches (round 4's three, rounds 5-6's six) exported
+  with ``--rerank 5`` instead of 3 (``../students_rerank5``, whose rule made it the README's
+  recommendation), each its lowest margin, with the rule's counts (``rerank5_met``).
 - ``kd_gap_closed``: the ≤ 1/10 export's KD gain over the share of its no-KD gap to the
   teacher (the same retrains: seeds 0-2, KD and not); ``kd_gap_by_search`` has both searches'.
 - ``kendall_tau``, ``n_students``: the demo's current proxy (6 epochs, rung at 3:
@@ -50,12 +53,19 @@ def margin(
     }
 
 
+def _lowest(by_set: dict, headline: float) -> dict:
+    """The lowest margin over a search's baseline sets, checked against its committed headline."""
+    low = min(
+        (m for m in by_set.values() if m["margin_pt"] is not None), key=lambda m: m["margin_pt"]
+    )
+    assert low["margin_pt"] == headline
+    return low
+
+
 def lowest(fraction: str, source: str, search_seed: int) -> dict:
     """One search seed's headline: the lowest of its margins over the baseline sets it read."""
     summary = load(f"{source}/summary.json")
-    found = [m for m in summary["margins"].values() if m["margin_pt"] is not None]
-    low = min(found, key=lambda m: m["margin_pt"])
-    assert low["margin_pt"] == summary["headline_margin_pt"]
+    low = _lowest(summary["margins"], summary["headline_margin_pt"])
     return margin(
         fraction, source, summary["student"], low["baseline"], low["margin_pt"], search_seed
     )
@@ -95,6 +105,33 @@ def margins() -> list[dict]:
         ),
         *rounds56,
     ]
+
+
+# students_rerank5's searches (its summary's names): where each lives, its budget, its cap
+RERANK5_SEARCHES = {
+    **{f"r{r}s{seed}": (f"students_e40_cap40/{folder}/seed{seed}", "1/40", 7701)
+       for r, folder in ((5, "current"), (6, "rungauto")) for seed in (0, 1, 2)},
+    "r4s0": ("students_e40_cap10", "1/10", 30807),
+    "r4s1": ("students_e40_cap10/seed1", "1/10", 30807),
+    "r4s2": ("students_e40_cap10/seed2", "1/10", 30807),
+}  # fmt: skip
+
+
+def margins_rerank5() -> list[dict]:
+    """Each budget search's ``--rerank 5`` export, its lowest margin, in ``margins``' schema."""
+    summary = load("students_rerank5/summary.json")
+    assert summary["complete"]
+    rows = []
+    for name, search in summary["searches"].items():
+        arm, (folder, fraction, cap) = search["rerank5"], RERANK5_SEARCHES[name]
+        low = _lowest(arm["margins"], arm["headline_margin_pt"])
+        student = {"trial": arm["trial"], "params": arm["params"], "mean": arm["test_mean"],
+                   "sd": arm["test_sd"], "seeds": [0, 1, 2]}  # fmt: skip
+        source = f"{folder}/export-{cap}-rerank5"
+        rows.append(
+            margin(fraction, source, student, low["baseline"], low["margin_pt"], int(name[-1]))
+        )
+    return rows
 
 
 def kd_gap(source: str = "students_e40_cap10") -> dict:
@@ -150,6 +187,8 @@ def main() -> dict:
     return {
         "teacher": TEACHER,
         "margins": margins(),
+        "margins_rerank5": margins_rerank5(),
+        "rerank5_met": load("students_rerank5/summary.json")["met"],
         "kd_gap_closed": gap["share"],
         "kd_gap": gap,
         "kd_gap_by_search": [gap, *(kd_gap(f"students_e40_cap10/seed{n}") for n in (1, 2))],
@@ -169,6 +208,9 @@ def main() -> dict:
             "studies/results/students_e40_cap40/current/run_seed.sh N  (each seed of round 6)",
             *(f"studies/results/{r['source']}/run.sh" for r in ranked),
             *(r["command"] for r in ranked),
+            "studies/results/students_rerank5/rerank5.py --run all",
+            "studies/results/students_rerank5/rerank5.py --summary"
+            " > studies/results/students_rerank5/summary.json",
             "studies/results/students/evidence.py > studies/results/students/summary.json",
         ],
         "round1": "round1.json (the 10-epoch demo teacher's bench students, superseded)",

@@ -27,9 +27,11 @@ round whose pre-registered rule made it, and each names that round's directory.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent.parent
+FRACTIONS = {30_807: "1/10", 7_701: "1/40"}  # the budget caps: teacher params / 10, / 40
 TEACHER = {"path": "studies/results/teacher_e40", "params": 308_074, "test_accuracy": 0.9431}
 
 
@@ -107,27 +109,22 @@ def margins() -> list[dict]:
     ]
 
 
-# students_rerank5's searches (its summary's names): where each lives, its budget, its cap
-RERANK5_SEARCHES = {
-    **{f"r{r}s{seed}": (f"students_e40_cap40/{folder}/seed{seed}", "1/40", 7701)
-       for r, folder in ((5, "current"), (6, "rungauto")) for seed in (0, 1, 2)},
-    "r4s0": ("students_e40_cap10", "1/10", 30807),
-    "r4s1": ("students_e40_cap10/seed1", "1/10", 30807),
-    "r4s2": ("students_e40_cap10/seed2", "1/10", 30807),
-}  # fmt: skip
-
-
 def margins_rerank5() -> list[dict]:
     """Each budget search's ``--rerank 5`` export, its lowest margin, in ``margins``' schema."""
+    sys.path.insert(0, str(RESULTS / "students_rerank5"))
+    import rerank5  # its nine searches: where each lives, its cap
+
     summary = load("students_rerank5/summary.json")
     assert summary["complete"]
     rows = []
     for name, search in summary["searches"].items():
-        arm, (folder, fraction, cap) = search["rerank5"], RERANK5_SEARCHES[name]
+        arm, export = search["rerank5"], rerank5.export_dir(rerank5.SEARCHES[name], 5)
         low = _lowest(arm["margins"], arm["headline_margin_pt"])
+        seeds = json.loads((export / "metrics.json").read_text())["seeds"]
         student = {"trial": arm["trial"], "params": arm["params"], "mean": arm["test_mean"],
-                   "sd": arm["test_sd"], "seeds": [0, 1, 2]}  # fmt: skip
-        source = f"{folder}/export-{cap}-rerank5"
+                   "sd": arm["test_sd"], "seeds": seeds["seeds"]}  # fmt: skip
+        fraction = FRACTIONS[rerank5.SEARCHES[name]["cap"]]
+        source = str(export.relative_to(RESULTS))
         rows.append(
             margin(fraction, source, student, low["baseline"], low["margin_pt"], int(name[-1]))
         )

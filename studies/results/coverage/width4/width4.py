@@ -46,15 +46,11 @@ ACCURACY_LIMIT = 0.005  # the arm's median best accuracy at ≤ 1/10 and ≤ 1/4
 def settings(arm: str) -> dict:
     """covauto's `auto` arm (the product's defaults) with the space's width floor named; the
     other ranges are the demo study file's (every population's file has the same space)."""
-    space = {
-        "overrides": {
-            "top_nodes": {"low": 3, "high": 6},
-            "mid_nodes": {"low": 1, "high": 3},
-            "bottom_nodes": {"low": 1, "high": 3},
-            "width": {"low": FLOORS[arm], "high": 32, "log": True},
-        }
-    }
-    return {**covauto.settings("auto"), "space": space}
+    from autostudent.config import load_config
+
+    ranges = load_config(grace2.POPULATIONS["demo"]).space.overrides
+    width = {**ranges["width"], "low": FLOORS[arm]}
+    return {**covauto.settings("auto"), "space": {"overrides": {**ranges, "width": width}}}
 
 
 def pair(index: int) -> list[str]:

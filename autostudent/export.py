@@ -249,8 +249,9 @@ def run_export(req: ExportRequest) -> dict:
     # interrupted export loads them instead of training them again
     store = req.out.parent / f".{req.out.name}.retrains"
     if store.is_dir() and any(store.glob("*.pt")):
-        print(f"resuming: retrains of an interrupted export in {store} are loaded, not rerun "
-              "(those of the same request)", file=sys.stderr)  # fmt: skip
+        print(f"resuming: retrains of an interrupted export in {store} are loaded, not rerun, "
+              "and those it was running go on from their last epoch (those of the same "
+              "request)", file=sys.stderr)  # fmt: skip
     trainer = Retrainer(splits, workers=req.workers, threads=req.threads, store=store)
     reranked = None
     if req.rerank:

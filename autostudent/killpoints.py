@@ -6,7 +6,8 @@ teacher-output entry written, not yet in place), ``trial_result`` (an epoch of a
 reported to the driver), ``trial_told`` (a trial's outcome stored, the next not yet asked for),
 ``db_commit`` (inside a database transaction, before its COMMIT), ``trial_epoch`` (a Ray
 worker trained an epoch of a trial, not yet reported it) and ``retrain_saved`` (an export's
-retrain saved to its store, the export not yet written)."""
+retrain saved to its store, the export not yet written) and ``retrain_epoch`` (a retrain's
+epoch checkpoint written, the next epoch not yet started)."""
 
 from __future__ import annotations
 

@@ -102,6 +102,12 @@ class TrainingProgress:
         if self._bar is not None:
             self._bar.advance(self._task)
 
+    def resumed(self, epochs: int, text: str) -> None:
+        """``epochs`` were trained before this run (a resumed checkpoint): counted as done."""
+        if self._bar is not None:
+            self._bar.advance(self._task, epochs * self._total // self.epochs)
+        self.console.print(f"{self.label}: {text}", highlight=False, soft_wrap=True)
+
     def epoch(self, epoch: int, seconds: float) -> None:
         text = f"{self.label}: epoch {epoch}/{self.epochs} · {seconds:.0f} s"
         if self._bar is not None:

@@ -15,9 +15,11 @@ step.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -25,6 +27,7 @@ import torch.nn.functional as F
 from rich.console import Console
 from torch import nn
 
+from autostudent import killpoints
 from autostudent.datasets import Data
 from autostudent.device import precision
 from autostudent.errors import UserError
@@ -184,13 +187,16 @@ def retrain(
     device: str = "cpu",
     label: str = "retrain",
     plain_progress: bool = False,
+    checkpoint: Path | None = None,
 ) -> Retrained:
     """Train ``spec`` from scratch on ``data.x_train`` for ``budget.epochs``: with the KD loss
     and settings ``kd``, or plain cross-entropy when ``kd`` is None. The same seed gives the same
     initial weights and batch order with and without KD (and the same augmentations, except in
     ``views`` mode, where KD draws stored views and the baseline fresh crops). ``views`` needs
     ``outputs.views`` (``teacher_outputs(..., views=K)``). ``plain_progress``: one line per epoch
-    even on a terminal (where several processes share it)."""
+    even on a terminal (where several processes share it). ``checkpoint``: a file the whole
+    training state is written to after every epoch (weights, optimizer, random streams) and, if
+    it is there at the start, resumed from — the same weights as a run never stopped."""
     mode = augment_mode(augment_with)
     dev = torch.device(device)
     torch.manual_seed(seed)
@@ -235,11 +241,16 @@ def retrain(
     steps = steps_per_epoch(len(x), budget.batch_size)
     opt = sgd(model, budget.lr, budget.weight_decay, budget.epochs * steps)
     amp = precision(dev)  # one per retrain: a float16 GradScaler keeps its scale across epochs
-    epoch_seconds = []
+    state = _Checkpoint(checkpoint, model, opt, gen, amp.scaler)
+    done, epoch_seconds, cpu_before = state.resume()
     cpu_started = time.process_time()
     console = Console(stderr=True, force_terminal=False) if plain_progress else None
     with TrainingProgress(label, budget.epochs, steps, console) as progress:
-        for epoch in range(1, budget.epochs + 1):
+        if done:
+            progress.resumed(done, f"resumed after epoch {done} from {checkpoint}")
+        elif state.unreadable:
+            progress.resumed(0, f"{checkpoint} could not be read: training from epoch 1")
+        for epoch in range(done + 1, budget.epochs + 1):
             started = time.perf_counter()
             distill_epoch(
                 model,
@@ -257,5 +268,55 @@ def retrain(
             )
             epoch_seconds.append(time.perf_counter() - started)
             progress.epoch(epoch, epoch_seconds[-1])
-    cpu_seconds = time.process_time() - cpu_started
+            state.save(epoch, epoch_seconds, cpu_before + time.process_time() - cpu_started)
+    cpu_seconds = cpu_before + time.process_time() - cpu_started
     return Retrained(model.eval(), sum(epoch_seconds), epoch_seconds, cpu_seconds)
+
+
+class _Checkpoint:
+    """A retrain's state after its last finished epoch, in one file (``retrain(checkpoint=)``):
+    an export of hundreds of epochs killed mid-run resumes at the epoch it reached. Written to a
+    temporary name and renamed, so a kill leaves the last whole epoch; read with
+    ``weights_only=True``. A file that cannot be read is trained past from the start."""
+
+    def __init__(self, path: Path | None, model: nn.Module, opt, gen, scaler) -> None:
+        self.path, self.model, self.opt, self.gen, self.scaler = path, model, opt, gen, scaler
+        self.unreadable = False  # a file was there but could not be resumed from
+
+    def resume(self) -> tuple[int, list[float], float]:
+        """(epochs already done, their seconds, their CPU seconds); (0, [], 0.0) with no file."""
+        if self.path is None or not self.path.is_file():
+            return 0, [], 0.0
+        fresh = self._state()
+        try:
+            state = torch.load(self.path, map_location="cpu", weights_only=True)
+            self._load(state)
+            return int(state["epoch"]), list(state["epoch_seconds"]), float(state["cpu_seconds"])
+        except Exception:  # cut short or another version's: start again, from the fresh state
+            self._load(fresh)
+            self.unreadable = True
+            return 0, [], 0.0
+
+    def _state(self) -> dict:
+        return {
+            "model": {k: v.clone() for k, v in self.model.state_dict().items()},
+            "optimizer": self.opt.state_dict(), "scaler": self.scaler.state_dict(),
+            "generator": self.gen.get_state(), "torch_rng": torch.get_rng_state(),
+        }  # fmt: skip
+
+    def _load(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["optimizer"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.gen.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+
+    def save(self, epoch: int, epoch_seconds: list[float], cpu_seconds: float) -> None:
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}")
+        state = {"epoch": epoch, "epoch_seconds": epoch_seconds, "cpu_seconds": cpu_seconds}
+        torch.save(state | self._state(), tmp)
+        tmp.replace(self.path)
+        killpoints.reached("retrain_epoch")  # the fault tests stop a retrain here

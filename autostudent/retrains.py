@@ -14,7 +14,9 @@ With a ``store`` directory (export's ``.<out>.retrains`` beside ``--out``), ever
 retrain is saved there as it lands — its weights and timings, keyed by everything that fixes it
 (architecture, split, KD settings, seed, recipe, data, teacher) — and a later run of the same
 export loads it instead of training it again: an export killed after hours resumes where it
-stopped. Files are read with ``weights_only=True``.
+stopped. A retrain still running keeps its last finished epoch there too (``<key>.epoch.pt``),
+so a killed export of hundreds of epochs loses at most one epoch of each retrain it was running.
+Files are read with ``weights_only=True``.
 """
 
 from __future__ import annotations
@@ -94,7 +96,9 @@ class Splits:
         }
         return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:24]
 
-    def retrain(self, job: Job, *, plain_progress: bool = False) -> Retrained:
+    def retrain(
+        self, job: Job, *, plain_progress: bool = False, checkpoint: Path | None = None
+    ) -> Retrained:
         return retrain(
             job.spec,
             self.data[job.full],
@@ -107,6 +111,7 @@ class Splits:
             device=self.p.config.resources.device,
             label=job.label,
             plain_progress=plain_progress,
+            checkpoint=checkpoint,
         )
 
 
@@ -122,7 +127,7 @@ class _Setup:
 _SPLITS: dict[_Setup, Splits] = {}
 
 
-def _in_worker(setup: _Setup, job: Job) -> dict:
+def _in_worker(setup: _Setup, job: Job, checkpoint: Path | None) -> dict:
     """A pool worker's retrain; the weights go back as a CPU state dict."""
     from autostudent.allocator import keep_freed_memory
 
@@ -132,7 +137,7 @@ def _in_worker(setup: _Setup, job: Job) -> dict:
         p = prepare(StudyConfig.model_validate_json(setup.config_json))
         _SPLITS[setup] = Splits(p, epochs=setup.epochs, augment=setup.augment, views=setup.views)
     # several workers share the terminal: one line per epoch, not a live bar each
-    return _as_record(_SPLITS[setup].retrain(job, plain_progress=True))
+    return _as_record(_SPLITS[setup].retrain(job, plain_progress=True, checkpoint=checkpoint))
 
 
 def _as_record(done: Retrained) -> dict:
@@ -178,7 +183,8 @@ class Retrainer:
             self.splits.outputs(full, features)  # computed and cached before any worker reads
         if self.workers <= 1 or len(todo) <= 1:
             for i in todo:
-                records[i] = self._save(keys[i], _as_record(self.splits.retrain(jobs[i])))
+                done = self.splits.retrain(jobs[i], checkpoint=self._checkpoint(keys[i]))
+                records[i] = self._save(keys[i], _as_record(done))
         else:
             self._pool(jobs, keys, todo, records)
         self.ran += len(todo)
@@ -193,7 +199,9 @@ class Retrainer:
         with ProcessPoolExecutor(
             min(self.workers, len(todo)), mp_context=spawn, initializer=die_with_parent
         ) as pool:
-            futures = {pool.submit(_in_worker, setup, jobs[i]): i for i in todo}
+            futures = {
+                pool.submit(_in_worker, setup, jobs[i], self._checkpoint(keys[i])): i for i in todo
+            }
             try:
                 for future in as_completed(futures):  # saved as each lands
                     i = futures[future]
@@ -219,11 +227,16 @@ class Retrainer:
             return None
         return record if isinstance(record, dict) and record.get("key") == key else None
 
+    def _checkpoint(self, key: str) -> Path | None:
+        """Where a running retrain keeps its last finished epoch (``retrain(checkpoint=)``)."""
+        return None if self.store is None else self.store / f"{key}.epoch.pt"
+
     def _save(self, key: str, record: dict) -> dict:
         if self.store is not None:
             self.store.mkdir(parents=True, exist_ok=True)
             tmp = self.store / f".{key}.pt.{os.getpid()}"
             torch.save({**record, "key": key}, tmp)
             tmp.replace(self.store / f"{key}.pt")
+            self._checkpoint(key).unlink(missing_ok=True)  # the finished record supersedes it
             killpoints.reached("retrain_saved")  # the fault tests kill an export here
         return record

@@ -416,6 +416,33 @@ def test_an_export_killed_mid_way_resumes_its_finished_retrains(cli, study_db, t
         assert whole["seeds"][arm]["values"] == resumed["seeds"][arm]["values"]
 
 
+@pytest.mark.slow  # the session's digits search, retrained four times
+def test_an_export_killed_mid_retrain_goes_on_from_its_last_epoch(cli, study_db, tmp_path):
+    """SIGKILL after the first of two epochs: the store holds that epoch's checkpoint, the
+    rerun goes on from it, and ships what an uninterrupted export ships."""
+    url, name = study_db
+    args = ["export", "--storage", url, "--study", name, "--pick", "knee", "--epochs", "2",
+            "--threads", "1", "--json"]  # fmt: skip
+    out, store = tmp_path / "killed", tmp_path / ".killed.retrains"
+    killed = subprocess.run(
+        [sys.executable, "-m", "autostudent", *args, "--out", str(out)],
+        env={**os.environ, "AUTOSTUDENT_KILL_AT": "retrain_epoch:1"},
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert [f.name.endswith(".epoch.pt") for f in store.glob("*.pt")] == [True]
+    code, stdout, stderr = cli(*args, "--out", str(out))
+    assert code == 0, stderr
+    assert "resumed after epoch 1" in stderr
+    assert not store.exists()
+    code, whole, stderr = cli(*args, "--out", str(tmp_path / "whole"))
+    assert code == 0, stderr
+    for arm in ("kd", "no_kd"):
+        assert (
+            json.loads(whole)["seeds"][arm]["values"] == json.loads(stdout)["seeds"][arm]["values"]
+        )
+
+
 def card_metrics(**change) -> dict:
     """metrics.json of a Fashion-MNIST export, by hand."""
     m = {

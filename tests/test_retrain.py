@@ -126,3 +126,55 @@ def test_mixup_retrain_teaches_on_the_mixed_images(tmp_path, teacher_file, digit
     for kd_batch, plain in zip(runs["kd"], runs["no_kd"], strict=True):
         assert plain["targets"] is None
         torch.testing.assert_close(plain["student"], kd_batch["student"])
+
+
+@pytest.mark.parametrize("augment", ["mixup", "views"])
+def test_a_retrain_stopped_after_an_epoch_resumes_to_the_weights_of_one_never_stopped(
+    tmp_path, teacher_file, digits, monkeypatch, capsys, augment
+):
+    """The epoch checkpoint holds everything the next epoch draws on: weights, the one-cycle
+    optimizer's step and momenta, the crops, flips, mixes and view picks of the seed's stream."""
+    from collections import Counter
+
+    from autostudent import killpoints
+
+    teacher = load_teacher(TeacherSource(teacher_file))
+    outputs = teacher_outputs(teacher, digits, tmp_path, views=2)
+    args = dict(
+        kd=KDSettings("kd", 4.0, 0.9),
+        outputs=outputs,
+        teacher=teacher,
+        budget=Budget(epochs=3, batch_size=64, lr=0.05),
+        seed=5,
+        augment_with=augment,
+    )
+    whole = retrain(chain_spec(digits), digits, **args)
+    checkpoint = tmp_path / "run.epoch.pt"
+    monkeypatch.setattr(killpoints, "_reached", Counter())
+    monkeypatch.setenv(killpoints.RAISE, "retrain_epoch:2")
+    with pytest.raises(killpoints.InjectedFault):
+        retrain(chain_spec(digits), digits, checkpoint=checkpoint, **args)
+    assert torch.load(checkpoint, weights_only=True)["epoch"] == 2
+    monkeypatch.delenv(killpoints.RAISE)
+    torch.manual_seed(123)  # the global stream is restored from the file too
+    resumed = retrain(chain_spec(digits), digits, checkpoint=checkpoint, **args)
+    assert "resumed after epoch 2" in capsys.readouterr().err
+    assert len(resumed.epoch_seconds) == 3
+    for name, value in whole.model.state_dict().items():
+        assert torch.equal(value, resumed.model.state_dict()[name]), name
+
+
+def test_an_unreadable_epoch_checkpoint_trains_from_the_start_and_says_so(
+    tmp_path, teacher_file, digits, capsys
+):
+    teacher = load_teacher(TeacherSource(teacher_file))
+    outputs = teacher_outputs(teacher, digits, tmp_path)
+    args = dict(kd=None, outputs=outputs, teacher=teacher,
+                budget=Budget(epochs=1, batch_size=64, lr=0.05), seed=5)  # fmt: skip
+    whole = retrain(chain_spec(digits), digits, **args)
+    checkpoint = tmp_path / "cut.epoch.pt"
+    checkpoint.write_bytes(b"cut short by a kill")
+    again = retrain(chain_spec(digits), digits, checkpoint=checkpoint, **args)
+    assert "could not be read: training from epoch 1" in capsys.readouterr().err
+    for name, value in whole.model.state_dict().items():
+        assert torch.equal(value, again.model.state_dict()[name]), name

@@ -386,6 +386,16 @@ def test_workers_train_the_same_students_as_one_process(cli, study_db, tmp_path)
         assert torch.equal(students[0](x), students[1](x))
 
 
+def killed_at(point: str, *args: str) -> None:
+    """Run the command line ``args`` with a SIGKILL armed at killpoint ``point``; it must die."""
+    killed = subprocess.run(
+        [sys.executable, "-m", "autostudent", *args],
+        env={**os.environ, "AUTOSTUDENT_KILL_AT": point},
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+
+
 @pytest.mark.slow  # the session's digits search, retrained eight times
 def test_an_export_killed_mid_way_resumes_its_finished_retrains(cli, study_db, tmp_path):
     """SIGKILL after 2 of 4 retrains: nothing at --out; the rerun loads those 2 from the store
@@ -395,12 +405,7 @@ def test_an_export_killed_mid_way_resumes_its_finished_retrains(cli, study_db, t
     args = ["export", "--storage", url, "--study", name, "--pick", "knee", "--epochs", "1",
             "--seeds", "2", "--threads", "1", "--json"]  # fmt: skip
     out, store = tmp_path / "killed", tmp_path / ".killed.retrains"
-    killed = subprocess.run(
-        [sys.executable, "-m", "autostudent", *args, "--out", str(out)],
-        env={**os.environ, "AUTOSTUDENT_KILL_AT": "retrain_saved:2"},
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    killed_at("retrain_saved:2", *args, "--out", str(out))
     assert not out.exists() and len(list(store.glob("*.pt"))) == 2
     code, stdout, stderr = cli(*args, "--out", str(out))
     assert code == 0, stderr
@@ -424,12 +429,7 @@ def test_an_export_killed_mid_retrain_goes_on_from_its_last_epoch(cli, study_db,
     args = ["export", "--storage", url, "--study", name, "--pick", "knee", "--epochs", "2",
             "--threads", "1", "--json"]  # fmt: skip
     out, store = tmp_path / "killed", tmp_path / ".killed.retrains"
-    killed = subprocess.run(
-        [sys.executable, "-m", "autostudent", *args, "--out", str(out)],
-        env={**os.environ, "AUTOSTUDENT_KILL_AT": "retrain_epoch:1"},
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    killed_at("retrain_epoch:1", *args, "--out", str(out))
     assert [f.name.endswith(".epoch.pt") for f in store.glob("*.pt")] == [True]
     code, stdout, stderr = cli(*args, "--out", str(out))
     assert code == 0, stderr

@@ -128,15 +128,26 @@ def test_mixup_retrain_teaches_on_the_mixed_images(tmp_path, teacher_file, digit
         torch.testing.assert_close(plain["student"], kd_batch["student"])
 
 
-@pytest.mark.parametrize("augment", ["mixup", "views"])
+@pytest.mark.parametrize(
+    ("augment", "dtype"), [("mixup", None), ("views", None), ("none", torch.float16)]
+)
 def test_a_retrain_stopped_after_an_epoch_resumes_to_the_weights_of_one_never_stopped(
-    tmp_path, teacher_file, digits, monkeypatch, capsys, augment
+    tmp_path, teacher_file, digits, monkeypatch, capsys, augment, dtype
 ):
     """The epoch checkpoint holds everything the next epoch draws on: weights, the one-cycle
-    optimizer's step and momenta, the crops, flips, mixes and view picks of the seed's stream."""
+    optimizer's step and momenta, the crops, flips, mixes and view picks of the seed's stream,
+    and the float16 GradScaler's scale (a GPU without bfloat16; forced on the CPU here)."""
     from collections import Counter
 
     from autostudent import killpoints
+    from autostudent.device import Precision
+
+    if dtype is not None:  # a scale that grows every step, so the scaler's state moves
+
+        def fp16(dev):
+            return Precision("cpu", dtype, torch.amp.GradScaler("cpu", growth_interval=1))
+
+        monkeypatch.setattr(retrain_module, "precision", fp16)
 
     teacher = load_teacher(TeacherSource(teacher_file))
     outputs = teacher_outputs(teacher, digits, tmp_path, views=2)

@@ -174,6 +174,7 @@ def _run(p: Prepared, lease: Lease, *, ray_address: str | None, show_progress: b
             "mean": list(p.data.mean),
             "std": list(p.data.std),
             "skipped_files": list(p.data.skipped),  # data.skip_bad_files: status counts them
+            "val_images": len(p.data.y_val),  # what the front's accuracies were read on
         },
         "data",
     )

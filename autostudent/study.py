@@ -266,6 +266,9 @@ def summary(study: optuna.Study) -> dict:
         "cache_rebuilds": study.user_attrs.get("cache_rebuilds", 0),
         # hand-designed students trained with export's recipe (``autostudent baselines``)
         "baselines": baselines.baseline_rows(runs),
+        # the validation images a complete trial's accuracy is read on: one of them is
+        # 100 / val_images points, the finest step between two students (None: an older study)
+        "val_images": study.user_attrs.get("data", {}).get("val_images"),
         # unreadable images left out of the data (data.skip_bad_files)
         "skipped_files": len(study.user_attrs.get("data", {}).get("skipped_files", [])),
         # what the Ray workers printed, failed trials' whole tracebacks included

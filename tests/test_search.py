@@ -22,7 +22,7 @@ from autostudent import study as studydb
 from autostudent.config import load_config
 from autostudent.dashboard._data import load_study_data
 from autostudent.dashboard._page import render_report
-from autostudent.driver import run_search
+from autostudent.driver import prepare, run_search
 from autostudent.errors import SearchStopped, UserError
 from autostudent.measure import count_params
 from autostudent.student import build_student
@@ -560,6 +560,15 @@ def test_status_and_trials_cli(tmp_path, teacher_file, ray_cluster):
     } <= set(status)
     assert status["directions"] == ["maximize", "minimize"]
     assert status["teacher"]["params"] > 0
+    n_val = len(prepare(load_config(cfg)).data.y_val)
+    assert status["val_images"] == n_val
+    for row in status["pareto"]:  # every accuracy is a count of those images
+        assert row["accuracy"] * n_val == pytest.approx(round(row["accuracy"] * n_val))
+    text = subprocess.run(
+        [sys.executable, "-m", "autostudent", "status", "--storage", url, "--study", "e2e"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert f"validation: {n_val:,} images, one image {1 / n_val:.4f} of accuracy" in text
     csv = tmp_path / "trials.csv"
     subprocess.run(
         [

@@ -118,6 +118,9 @@ def status(
     t = s["teacher"]
     if t.get("params"):
         typer.echo(f"  teacher: {t['params']:,} params, val accuracy {t['accuracy']:.4f}")
+    if s["val_images"]:
+        n = s["val_images"]
+        typer.echo(f"  validation: {n:,} images, one image {1 / n:.4f} of accuracy")
     typer.echo(f"  hypervolume {s['hypervolume']:.4f}; Pareto front:")
     for r in s["pareto"]:
         typer.echo(

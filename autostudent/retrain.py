@@ -15,7 +15,6 @@ step.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -28,6 +27,7 @@ from rich.console import Console
 from torch import nn
 
 from autostudent import killpoints
+from autostudent.checkpoint import TrainingState, read_checkpoint
 from autostudent.datasets import Data
 from autostudent.device import precision
 from autostudent.errors import UserError
@@ -241,14 +241,14 @@ def retrain(
     steps = steps_per_epoch(len(x), budget.batch_size)
     opt = sgd(model, budget.lr, budget.weight_decay, budget.epochs * steps)
     amp = precision(dev)  # one per retrain: a float16 GradScaler keeps its scale across epochs
-    state = _Checkpoint(checkpoint, model, opt, gen, amp.scaler)
-    done, epoch_seconds, cpu_before = state.resume()
+    state = TrainingState(model, opt, gen, amp.scaler)
+    done, epoch_seconds, cpu_before, unreadable = _resume(checkpoint, state)
     cpu_started = time.process_time()
     console = Console(stderr=True, force_terminal=False) if plain_progress else None
     with TrainingProgress(label, budget.epochs, steps, console) as progress:
         if done:
             progress.resumed(done, f"resumed after epoch {done} from {checkpoint}")
-        elif state.unreadable:
+        elif unreadable:
             progress.resumed(0, f"{checkpoint} could not be read: training from epoch 1")
         for epoch in range(done + 1, budget.epochs + 1):
             started = time.perf_counter()
@@ -268,55 +268,27 @@ def retrain(
             )
             epoch_seconds.append(time.perf_counter() - started)
             progress.epoch(epoch, epoch_seconds[-1])
-            state.save(epoch, epoch_seconds, cpu_before + time.process_time() - cpu_started)
+            if checkpoint is not None:
+                cpu = cpu_before + time.process_time() - cpu_started
+                state.save(checkpoint, epoch=epoch, epoch_seconds=epoch_seconds, cpu_seconds=cpu)
+                killpoints.reached("retrain_epoch")  # the fault tests stop a retrain here
     cpu_seconds = cpu_before + time.process_time() - cpu_started
     return Retrained(model.eval(), sum(epoch_seconds), epoch_seconds, cpu_seconds)
 
 
-class _Checkpoint:
-    """A retrain's state after its last finished epoch, in one file (``retrain(checkpoint=)``):
-    an export of hundreds of epochs killed mid-run resumes at the epoch it reached. Written to a
-    temporary name and renamed, so a kill leaves the last whole epoch; read with
-    ``weights_only=True``. A file that cannot be read is trained past from the start."""
-
-    def __init__(self, path: Path | None, model: nn.Module, opt, gen, scaler) -> None:
-        self.path, self.model, self.opt, self.gen, self.scaler = path, model, opt, gen, scaler
-        self.unreadable = False  # a file was there but could not be resumed from
-
-    def resume(self) -> tuple[int, list[float], float]:
-        """(epochs already done, their seconds, their CPU seconds); (0, [], 0.0) with no file."""
-        if self.path is None or not self.path.is_file():
-            return 0, [], 0.0
-        fresh = self._state()
-        try:
-            state = torch.load(self.path, map_location="cpu", weights_only=True)
-            self._load(state)
-            return int(state["epoch"]), list(state["epoch_seconds"]), float(state["cpu_seconds"])
-        except Exception:  # cut short or another version's: start again, from the fresh state
-            self._load(fresh)
-            self.unreadable = True
-            return 0, [], 0.0
-
-    def _state(self) -> dict:
-        return {
-            "model": {k: v.clone() for k, v in self.model.state_dict().items()},
-            "optimizer": self.opt.state_dict(), "scaler": self.scaler.state_dict(),
-            "generator": self.gen.get_state(), "torch_rng": torch.get_rng_state(),
-        }  # fmt: skip
-
-    def _load(self, state: dict) -> None:
-        self.model.load_state_dict(state["model"])
-        self.opt.load_state_dict(state["optimizer"])
-        self.scaler.load_state_dict(state["scaler"])
-        self.gen.set_state(state["generator"])
-        torch.set_rng_state(state["torch_rng"])
-
-    def save(self, epoch: int, epoch_seconds: list[float], cpu_seconds: float) -> None:
-        if self.path is None:
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}")
-        state = {"epoch": epoch, "epoch_seconds": epoch_seconds, "cpu_seconds": cpu_seconds}
-        torch.save(state | self._state(), tmp)
-        tmp.replace(self.path)
-        killpoints.reached("retrain_epoch")  # the fault tests stop a retrain here
+def _resume(path: Path | None, state: TrainingState) -> tuple[int, list[float], float, bool]:
+    """(epochs done, their seconds, their CPU seconds, whether a file was there but unreadable)
+    after loading ``path`` into ``state``; a file cut short or of another version leaves the
+    fresh state and the retrain starts at epoch 1 (export's store is keyed by the whole request,
+    so a readable file is this retrain's)."""
+    if path is None or not path.is_file():
+        return 0, [], 0.0, False
+    fresh = state.snapshot(copy=True)
+    try:
+        stored = read_checkpoint(path)
+        state.restore(stored)
+        seconds = list(stored["epoch_seconds"])
+        return int(stored["epoch"]), seconds, float(stored["cpu_seconds"]), False
+    except Exception:
+        state.restore(fresh)
+        return 0, [], 0.0, True

@@ -3,7 +3,6 @@ thanks to global pooling), found by name, trained with ``autostudent teacher tra
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from autostudent.checkpoint import TrainingState, read_checkpoint
 from autostudent.datasets import Data
 from autostudent.device import precision
 from autostudent.errors import UserError
@@ -122,9 +122,10 @@ def train_teacher(
     amp = precision(device)  # mixed precision on a GPU, float32 on the CPU
     run = dict(arch=arch, width=width, epochs=epochs, seed=seed, lr=lr,
                weight_decay=weight_decay, batch_size=batch_size, data=data.identity)  # fmt: skip
+    state = TrainingState(model, opt, gen, amp.scaler)
     done = 0
     if checkpoint is not None and checkpoint.exists():
-        done = _resume(checkpoint, run, model, opt, gen, amp.scaler)
+        done = _resume(checkpoint, run, state)
         log(f"resuming after epoch {done}/{epochs} from {checkpoint}")
     for epoch in range(done + 1, epochs + 1):
         model.train()
@@ -139,13 +140,7 @@ def train_teacher(
         model.eval()
         val = accuracy(model, data.x_val, data.y_val, device)
         if checkpoint is not None:
-            state = {"run": run, "epoch": epoch, "model": model.state_dict(),
-                     "optimizer": opt.state_dict(), "generator": gen.get_state(),
-                     "scaler": amp.scaler.state_dict()}  # fmt: skip
-            partial = checkpoint.with_name(checkpoint.name + ".tmp")
-            partial.parent.mkdir(parents=True, exist_ok=True)  # as save_teacher will for --out
-            torch.save(state, partial)
-            os.replace(partial, checkpoint)  # a kill mid-write leaves the last whole epoch
+            state.save(checkpoint, run=run, epoch=epoch)
         log(
             f"epoch {epoch}/{epochs}  loss {loss.item():.3f}  val {val:.4f}  "
             f"{time.perf_counter() - started:.0f}s"
@@ -153,11 +148,11 @@ def train_teacher(
     return model.eval()
 
 
-def _resume(path: Path, run: dict, model: nn.Module, opt, gen: torch.Generator, scaler) -> int:
+def _resume(path: Path, run: dict, state: TrainingState) -> int:
     """Load a teacher-training checkpoint into the fresh state; the number of finished epochs."""
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        stored = state["run"]
+        saved = read_checkpoint(path)
+        stored = saved["run"]
     except Exception as exc:  # truncated, another format, a pickle that is not plain data
         raise UserError(
             f"{path}: not a teacher-training checkpoint ({type(exc).__name__}); "
@@ -170,9 +165,5 @@ def _resume(path: Path, run: dict, model: nn.Module, opt, gen: torch.Generator, 
             f"{path}: the checkpoint of another training ({key} {stored.get(key)!r}, "
             f"now {run[key]!r}); delete it to start over, or give the same options"
         )
-    model.load_state_dict(state["model"])
-    opt.load_state_dict(state["optimizer"])
-    gen.set_state(state["generator"])
-    if state["scaler"]:
-        scaler.load_state_dict(state["scaler"])
-    return int(state["epoch"])
+    state.restore(saved)
+    return int(saved["epoch"])

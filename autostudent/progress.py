@@ -80,6 +80,7 @@ class TrainingProgress:
         self._bar: Progress | None = None
         self._task = None
         self._total = epochs * steps
+        self._seconds: list[float] = []
 
     def __enter__(self) -> TrainingProgress:
         if self.console.is_terminal:
@@ -109,8 +110,21 @@ class TrainingProgress:
         self.console.print(f"{self.label}: {text}", highlight=False, soft_wrap=True)
 
     def epoch(self, epoch: int, seconds: float) -> None:
+        self._seconds.append(seconds)
         text = f"{self.label}: epoch {epoch}/{self.epochs} · {seconds:.0f} s"
+        if epoch < self.epochs:  # at the mean pace of this run's epochs so far
+            left = (self.epochs - epoch) * sum(self._seconds) / len(self._seconds)
+            text += f" · ~{_duration(left)} left"
         if self._bar is not None:
             self._bar.update(self._task, description=text)
         else:
             self.console.print(text, highlight=False)
+
+
+def _duration(seconds: float) -> str:
+    """``45 s``, ``12 min``, ``3.4 h``."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"

@@ -241,6 +241,8 @@ def test_report_renders_every_view_in_chromium(cli, demo_study, tmp_path):
     assert views["front"]["points"] >= 1
     assert views["curves"]["points"] >= 6  # every trial's curve
     assert "6 complete" in header and "0 sampler fallbacks" in header
+    n_val = studydb.summary(studydb.load(url, name))["val_images"]
+    assert f"val on {n_val:,} images (1 image = {100 / n_val:.2f} pt)" in header
     # the front beside the hand-designed baselines: the family (KD and no KD) and the retrained
     # students, each with its error bar; the front table gives each student's margin
     front = len(studydb.pareto_rows(studydb.load(url, name)))

@@ -30,8 +30,8 @@ nav a { margin-right: 14px; font-size: 13px; color: #1f77b4; text-decoration: no
 
 def fact_pieces(study: StudyData) -> list[tuple[str, bool]]:
     """Facts of one study as (text, is a warning): states, front, hypervolume, fallbacks,
-    driver, recovered trials, storage retries, teacher, storage. The report's header and the
-    live view's both show them."""
+    driver, recovered trials, storage retries, teacher, validation size, storage. The report's
+    header and the live view's both show them."""
     s = study.summary
     st = s["states"]
     pieces = [
@@ -64,6 +64,9 @@ def fact_pieces(study: StudyData) -> list[tuple[str, bool]]:
                 False,
             )
         )
+    if s.get("val_images"):  # the finest step between two students' accuracies
+        n = s["val_images"]
+        pieces.append((f"val on {n:,} images (1 image = {100 / n:.2f} pt)", False))
     pieces.append((study.storage, False))
     return pieces
 

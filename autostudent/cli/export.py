@@ -95,7 +95,8 @@ def export(
 ) -> None:
     """Retrain the chosen student from scratch with KD on the full training split, measure it
     on the test split, and write DIR/student.pt (TorchScript, normalisation inside) and/or
-    student.onnx (dynamic batch), spec.json, metrics.json and card.md."""
+    student.onnx (dynamic batch), spec.json, metrics.json and card.md. Interrupted, the same
+    command resumes: finished retrains and each running one's last epoch wait in .DIR.retrains."""
     from autostudent import api
 
     metrics = api.load(storage, study).export(

@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -163,7 +162,9 @@ class Study:
             threads=threads,
             **options,
         )
-        with _torch_threads(threads):
+        from autostudent.device import torch_threads
+
+        with torch_threads(threads):
             return run_export(request)
 
     def baselines(
@@ -230,17 +231,3 @@ def write_dashboard(
         count = sum(1 for v in VIEWS if v.overlay) + per_study * len(studies)
         screenshot(out.resolve().as_uri(), Path(png), count)
     return out
-
-
-@contextmanager
-def _torch_threads(threads: int | None) -> Iterator[None]:
-    """Torch's CPU thread count set for a block, then restored (None: unchanged)."""
-    import torch
-
-    before = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)

@@ -4,8 +4,8 @@ global torch stream and the float16 GradScaler. A training killed mid-way and st
 from it reaches the weights of a run never stopped. Teacher training (``zoo.train_teacher``,
 ``teacher train --checkpoint``) and export's retrains (``retrain.retrain``) keep one.
 
-Written to a temporary name and renamed, so a kill mid-write leaves the last whole epoch; read
-with ``weights_only=True``."""
+Written to ``.<name>.partial`` and renamed, so a kill mid-write leaves the last whole epoch (and
+the next save overwrites the partial file); read with ``weights_only=True``."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ class TrainingState:
     def save(self, path: Path, **about) -> None:
         """The state and ``about`` (the epoch, what run it is) to ``path``, atomically."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{path.name}.{os.getpid()}")
+        partial = path.with_name(f".{path.name}.partial")  # one writer per file: a fixed name
         torch.save({**about, **self.snapshot()}, partial)
         os.replace(partial, path)
 

@@ -109,3 +109,15 @@ def inference(device: str | torch.device) -> Iterator[None]:
     """Autocast for evaluation and teacher outputs on ``device`` (nothing on the CPU)."""
     with precision(device).autocast():
         yield
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Torch's CPU thread count set for a block, then restored (None: unchanged)."""
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -5,7 +5,7 @@ at that point). Unset, a point costs two environment lookups. The points: ``teac
 teacher-output entry written, not yet in place), ``trial_result`` (an epoch of a running trial
 reported to the driver), ``trial_told`` (a trial's outcome stored, the next not yet asked for),
 ``db_commit`` (inside a database transaction, before its COMMIT), ``trial_epoch`` (a Ray
-worker trained an epoch of a trial, not yet reported it) and ``retrain_saved`` (an export's
+worker trained an epoch of a trial, not yet reported it), ``retrain_saved`` (an export's
 retrain saved to its store, the export not yet written) and ``retrain_epoch`` (a retrain's
 epoch checkpoint written, the next epoch not yet started)."""
 

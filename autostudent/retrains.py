@@ -35,6 +35,7 @@ import torch
 from autostudent import killpoints
 from autostudent.config import StudyConfig
 from autostudent.datasets import Data
+from autostudent.device import torch_threads
 from autostudent.driver import Prepared, prepare
 from autostudent.processes import die_with_parent
 from autostudent.retrain import Retrained, augment_mode, full_training_split, retrain
@@ -182,9 +183,12 @@ class Retrainer:
         for full, features in dict.fromkeys((jobs[i].full, jobs[i].view_features) for i in todo):
             self.splits.outputs(full, features)  # computed and cached before any worker reads
         if self.workers <= 1 or len(todo) <= 1:
-            for i in todo:
-                done = self.splits.retrain(jobs[i], checkpoint=self._checkpoint(keys[i]))
-                records[i] = self._save(keys[i], _as_record(done))
+            # the last retrain of a pool export (one left after a resume) runs here, on the
+            # threads a worker would have had: the same numbers, and what metrics.json says
+            with torch_threads((self.threads or 1) if self.workers > 1 else None):
+                for i in todo:
+                    done = self.splits.retrain(jobs[i], checkpoint=self._checkpoint(keys[i]))
+                    records[i] = self._save(keys[i], _as_record(done))
         else:
             self._pool(jobs, keys, todo, records)
         self.ran += len(todo)

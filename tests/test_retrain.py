@@ -189,3 +189,42 @@ def test_an_unreadable_epoch_checkpoint_trains_from_the_start_and_says_so(
     assert "could not be read: training from epoch 1" in capsys.readouterr().err
     for name, value in whole.model.state_dict().items():
         assert torch.equal(value, again.model.state_dict()[name]), name
+
+
+def test_a_pool_exports_last_retrain_runs_here_on_a_workers_threads(monkeypatch):
+    """Resumed with one retrain left, a ``--workers 2`` export trains it in this process: on one
+    thread, as its worker would have and as metrics.json says, not on all of torch's."""
+    from types import SimpleNamespace
+
+    from torch import nn
+
+    import autostudent.retrains as retrains
+    from autostudent.retrain import Retrained
+
+    threads = []
+
+    class OneJob:
+        p = SimpleNamespace(config=SimpleNamespace(resources=SimpleNamespace(device="cpu")))
+
+        def key(self, job):
+            return "only"
+
+        def outputs(self, full, features):
+            return None
+
+        def retrain(self, job, checkpoint=None):
+            threads.append(torch.get_num_threads())
+            return Retrained(nn.Linear(1, 1), 1.0, [1.0], 1.0)
+
+    monkeypatch.setattr(retrains.Retrainer, "_model", lambda self, job, record: record)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        job = retrains.Job({}, True, None, 0, "last")
+        retrains.Retrainer(OneJob(), workers=2).run([job])
+        retrains.Retrainer(OneJob(), workers=2, threads=2).run([job])
+        retrains.Retrainer(OneJob(), workers=1).run([job])  # no pool: this process's threads
+        assert threads == [1, 2, 2]
+        assert torch.get_num_threads() == 2  # restored
+    finally:
+        torch.set_num_threads(before)

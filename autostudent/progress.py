@@ -107,6 +107,10 @@ class TrainingProgress:
         """``epochs`` were trained before this run (a resumed checkpoint): counted as done."""
         if self._bar is not None:
             self._bar.advance(self._task, epochs * self._total // self.epochs)
+        self.note(text)
+
+    def note(self, text: str) -> None:
+        """One line about this run (``label: text``), above the bar on a terminal."""
         self.console.print(f"{self.label}: {text}", highlight=False, soft_wrap=True)
 
     def epoch(self, epoch: int, seconds: float) -> None:

@@ -249,7 +249,7 @@ def retrain(
         if done:
             progress.resumed(done, f"resumed after epoch {done} from {checkpoint}")
         elif unreadable:
-            progress.resumed(0, f"{checkpoint} could not be read: training from epoch 1")
+            progress.note(f"{checkpoint} could not be read: training from epoch 1")
         for epoch in range(done + 1, budget.epochs + 1):
             started = time.perf_counter()
             distill_epoch(

@@ -302,6 +302,17 @@ def _teacher_headroom(m: dict) -> list[str]:
     ]
 
 
+def _closed(m: dict) -> str:
+    """`` KD closes 0.26 of …`` when metrics.json has ``kd_gap_closed`` (older exports lack it)."""
+    closed = m.get("kd_gap_closed")
+    if not closed:
+        return ""
+    return (
+        f" KD closes **{closed['share']:.2f}** of the no-KD student's {closed['gap_pt']:.2f} pt "
+        "gap to the teacher."
+    )
+
+
 def render_card(m: dict) -> str:
     t, kd = m["teacher"], m["kd"]
     shape = m["input_shape"]
@@ -350,12 +361,13 @@ def render_card(m: dict) -> str:
         lines.append(
             f"**KD gain: {_gain(over['kd_gain'])}** (mean ± sd over seeds "
             f"{', '.join(map(str, over['seeds']))}, each paired with the same architecture "
-            "trained without KD at the same seed and epochs)."
+            "trained without KD at the same seed and epochs)." + _closed(m)
         )
     else:
         lines.append(
             f"**KD gain: {100 * (m['test_accuracy'] - no_kd):+.2f} pt** over the same "
             "architecture trained without KD (same epochs, seed and augmentation; one seed)."
+            + _closed(m)
         )
     lines += [
         f"Size: 1/{t['params'] / m['params']:.1f} of the teacher's parameters. Against the "

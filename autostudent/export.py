@@ -302,6 +302,9 @@ def run_export(req: ExportRequest) -> dict:
     metrics["test_accuracy_mean"] = metrics["seeds"]["kd"]["mean"]
     metrics["test_accuracy_sd"] = metrics["seeds"]["kd"]["sd"]
     metrics["kd_gain"] = metrics["seeds"]["kd_gain"]
+    metrics["kd_gap_closed"] = gap_closed(
+        metrics["kd_gain"], metrics["seeds"]["no_kd"], metrics["teacher"]["test_accuracy"]
+    )
     metrics["no_kd"] = {"test_accuracy": None, "skipped": "--no-baseline"}
     if bases:
         metrics["no_kd"] = {
@@ -539,6 +542,16 @@ def _over_seeds(seeds: list[int], runs: list[Member], bases: list[Member]) -> di
         "kd_gain": _stats([a - b for a, b in zip(kd, no_kd, strict=True)]) if bases else None,
         "retrain_seconds": [m.trained.seconds for m in runs + bases],
     }
+
+
+def gap_closed(gain: dict | None, no_kd: dict | None, teacher: float) -> dict | None:
+    """The share of the no-KD student's gap to the teacher that KD closes: the mean paired gain
+    over the teacher's accuracy minus the no-KD mean. None without a no-KD run, or when the
+    student without KD is not below the teacher (there is no gap to close)."""
+    if gain is None or no_kd is None or no_kd["mean"] >= teacher:
+        return None
+    gap = teacher - no_kd["mean"]
+    return {"share": gain["mean"] / gap, "gap_pt": 100 * gap}
 
 
 def _family(members: list[Member], skipped: int) -> dict:

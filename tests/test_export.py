@@ -18,6 +18,7 @@ from optuna.trial import TrialState, create_trial
 
 from autostudent.datasets import unit_test_split
 from autostudent.errors import UserError
+from autostudent.export import gap_closed
 from autostudent.pareto import PICK_RULES, FrontPoint, pick, ranked
 
 # --- pick rules (pure) -------------------------------------------------------------------------
@@ -219,6 +220,9 @@ def test_seeds_report_mean_sd_and_kd_gain_and_ship_the_first_seed(cli, study_db,
     assert metrics["kd_gain"]["values"] == pytest.approx(gains)
     assert metrics["kd_gain"]["mean"] == pytest.approx(sum(gains) / 2)
     assert metrics["kd_gain"]["sd"] == pytest.approx(abs(gains[0] - gains[1]) / 2**0.5)
+    gap = metrics["teacher"]["test_accuracy"] - sum(no_kd) / 2
+    closed = metrics["kd_gap_closed"]
+    assert closed is None if gap <= 0 else closed["share"] == pytest.approx(sum(gains) / 2 / gap)
     assert metrics["no_kd"]["test_accuracy"] == no_kd[0]
     assert metrics["augment"] == {"mode": "views", "crop_pad": 1, "flip": False, "views": 2}
     # the first seed's student is the one written, whatever the second one scored
@@ -523,6 +527,7 @@ def test_card_over_seeds_holds_the_mean_to_the_targets_and_says_how_it_was_chose
     m = card_metrics(
         test_accuracy=0.9290, params=30_000, seeds=over, test_accuracy_mean=0.9220,
         test_accuracy_sd=0.0062, kd_gain=over["kd_gain"],
+        kd_gap_closed=gap_closed(over["kd_gain"], over["no_kd"], 0.9282),
         shipped={"rule": "the trial's own architecture retrained at the first seed",
                  "chosen_by": "--trial 7", "trial": 7, "arch_seed": 11, "seed": 0,
                  "epochs": 3, "seeds": 3, "family": 1},
@@ -533,10 +538,19 @@ def test_card_over_seeds_holds_the_mean_to_the_targets_and_says_how_it_was_chose
     assert "**not met**" in tenth and "0.12 pt short, mean of 3 seeds" in tenth
     assert "KD added +0.60 ± 0.26 pt" in tenth
     assert "**KD gain: +0.60 ± 0.26 pt**" in card
+    # +0.60 pt of the no-KD mean's 0.82 pt below the teacher (92.82 - 92.00)
+    assert "KD closes **0.73** of the no-KD student's 0.82 pt gap to the teacher." in card
     assert "with KD 92.20 ± 0.62 %, without KD 92.00 ± 0.10 %" in card
     assert "(`--trial 7`)" in card and "Trial 7 was named" in card
     assert "seed 0, arch seed 11" in card and "trained 3 seeds" in card
     assert "| 0 | 92.90 % | 92.00 % | yes |" in card and "| 1 | 92.00 % | 92.10 % |  |" in card
+
+
+def test_gap_closed_is_the_mean_gain_over_the_no_kd_means_gap_to_the_teacher():
+    gain, no_kd = {"mean": 0.005}, {"mean": 0.92}
+    assert gap_closed(gain, no_kd, 0.94) == pytest.approx({"share": 0.25, "gap_pt": 2.0})
+    assert gap_closed(gain, {"mean": 0.94}, 0.94) is None  # no gap: nothing to close
+    assert gap_closed(None, None, 0.94) is None  # --no-baseline
 
 
 def test_card_ranks_rerank_candidates_on_their_mean_over_seeds():

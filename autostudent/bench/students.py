@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from autostudent import baselines as bl
+from autostudent.export import gap_closed
 from autostudent.final_runs import Recipe, groups, stored
 from autostudent.pareto import hypervolume, pareto_mask
 from autostudent.study import pareto_rows
@@ -198,15 +199,15 @@ def kd_gap_closed(m: dict, teacher_test: float | None) -> dict:
     student, no_kd = m.get("student"), m.get("no_kd")
     if student is None or no_kd is None or teacher_test is None:
         return {"share": None, "why": m.get("why", "no no-KD runs or no teacher test accuracy")}
-    gap = teacher_test - no_kd["mean"]
     gain = student["mean"] - no_kd["mean"]
+    closed = gap_closed({"mean": gain}, no_kd, teacher_test)  # export's, the card's figure
     return {
-        "share": gain / gap if gap > 0 else None,
+        "share": closed and closed["share"],
         "kd_gain_pt": 100 * gain,
-        "gap_pt": 100 * gap,
+        "gap_pt": 100 * (teacher_test - no_kd["mean"]),
         "trial": student["trial"],
         "teacher_test_accuracy": teacher_test,
-        **({} if gap > 0 else {"why": "the student matches the teacher without KD"}),
+        **({} if closed else {"why": "the student matches the teacher without KD"}),
     }
 
 

@@ -69,11 +69,52 @@ class DataConfig(_Section):
         }
 
 
+class TeacherNormalisation(_Section):
+    """A teacher's own input normalisation: ``(pixel - mean) / std`` per channel, pixels in
+    [0, 1] (one value for every channel, or one per channel)."""
+
+    mean: list[float] = Field(min_length=1, max_length=3)
+    std: list[float] = Field(min_length=1, max_length=3)
+
+    @field_validator("std")
+    @classmethod
+    def _positive(cls, v: list[float]) -> list[float]:
+        if any(s <= 0 for s in v):
+            raise ValueError(f"must be > 0, got {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _same_length(self) -> TeacherNormalisation:
+        if len(self.mean) != len(self.std):
+            raise ValueError(f"mean has {len(self.mean)} values, std {len(self.std)}")
+        return self
+
+
 class TeacherConfig(_Section):
     path: Path
     format: Literal["auto", "export", "torchscript", "state_dict"] = "auto"
     factory: str | None = None
     kwargs: dict[str, Any] = {}
+    # What images the teacher expects: "normalised" by the training split's per-channel mean
+    # and std (what `autostudent teacher train` writes), "unit" pixels in [0, 1] (a model with
+    # its normalisation inside, such as an exported student.pt), or its own {mean, std}.
+    input: Literal["normalised", "unit"] | TeacherNormalisation = "normalised"
+
+    @field_validator("input", mode="before")
+    @classmethod
+    def _one_of(cls, v: Any) -> Any:
+        # one message, not one per member of the union
+        if isinstance(v, dict):
+            try:
+                return TeacherNormalisation.model_validate(v)
+            except ValidationError as exc:
+                raise ValueError(describe_error(exc).removeprefix("(top level): ")) from None
+        if v not in ("normalised", "unit") and not isinstance(v, TeacherNormalisation):
+            raise ValueError(
+                f"must be 'normalised', 'unit' or {{mean: [...], std: [...]}}, got {v!r}"
+            )
+        return v
+
     # ``path`` as the study file gave it (relative to that file, or absolute), before
     # ``load_config`` resolved it to this machine's file: what results record
     _given: str | None = PrivateAttr(None)

@@ -63,16 +63,16 @@ def prepare(config: StudyConfig, teacher_module: nn.Module | None = None) -> Pre
     )
     if teacher_module is not None:
         stored = store_teacher(teacher_module, data.input_shape, c.cache_dir or default_cache_dir())
-        c = c.model_copy(update={"teacher": TeacherConfig(path=stored, format="export")})
+        stored_teacher = TeacherConfig(path=stored, format="export", input=c.teacher.input)
+        c = c.model_copy(update={"teacher": stored_teacher})
     device = c.resources.device
     resolve(device)  # cuda asked for and absent: one line, before the teacher loads
     teacher = load_teacher(
-        TeacherSource(
-            c.teacher.path, c.teacher.format, c.teacher.factory, tuple(c.teacher.kwargs.items())
-        ),
+        TeacherSource.of(c.teacher),
         device,
         data.input_shape,
         data.num_classes,
+        (data.mean, data.std),
     )
     check_teacher(teacher, data.input_shape, data.num_classes)
     needs = [name for name in c.kd.losses if kd_loss(name).needs_features]
@@ -95,6 +95,7 @@ def teacher_identity(p: Prepared, outputs: TeacherOutputs) -> dict:
         "path": p.config.teacher.given_path,
         "sha256": p.teacher.sha256,
         "format": p.teacher.format,
+        "input": p.teacher.input,  # the images it is fed (teacher.input)
         "params": outputs.params,
         "flops": count_flops(p.teacher.module, shape),
         # the same runtime as the students': the latency objective's reference is the teacher's
@@ -128,7 +129,7 @@ def run_search(
         c.study,
         c.search.objectives,
         {
-            "teacher": ("teacher.path", {"sha256": p.teacher.sha256}),
+            "teacher": ("teacher.path", {"sha256": p.teacher.sha256, "input": p.teacher.input}),
             "data": ("data", {"identity": p.data.identity}),
         },
     )

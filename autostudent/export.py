@@ -644,6 +644,7 @@ def _metrics(
             # this machine keeps it: metrics.json travels with the student
             "path": searched.get("path") or p.config.teacher.given_path,
             "sha256": p.teacher.sha256,
+            "input": p.teacher.input,  # the images it was fed (teacher.input)
         },
         "search": {
             "val_accuracy": trial.user_attrs.get("val_accuracy"),

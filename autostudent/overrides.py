@@ -9,7 +9,8 @@ Overrides follow the config's own layout, one keyword per top-level field:
   (``BudgetConfig(...)``), it replaces the section;
 - ``teacher``: a path (str or ``Path``) replaces the whole section (format ``auto``); a
   ``torch.nn.Module`` is an in-memory teacher, returned beside the config for the driver to
-  store as a file (``inmemory.py``); a dict updates the section;
+  store as a file (``inmemory.py``), fed as the config's ``teacher.input`` says; a dict updates
+  the section;
 - ``data``: a dataset name replaces the name and drops ``root``; arrays — a tuple
   ``(x, y)`` or ``(x, y, x_test, y_test)``, or a dict with those keys — are stored as an
   ``.npz`` dataset in the cache (``inmemory.py``) and the section names it;
@@ -120,8 +121,13 @@ def _teacher(value: Any, current: Any) -> tuple[Any, Any | None]:
         return _section(value, current), None
     from torch import nn  # only a module teacher needs torch here
 
-    if isinstance(value, nn.Module):
-        return {"path": MODULE_TEACHER, "format": "export"}, value
+    if isinstance(value, nn.Module):  # it keeps the images the config feeds the teacher
+        kept = (
+            {"input": current["input"]}
+            if isinstance(current, Mapping) and "input" in current
+            else {}
+        )
+        return {"path": MODULE_TEACHER, "format": "export", **kept}, value
     raise UserError(
         f"teacher: expected a path, a dict or a torch.nn.Module, got {type(value).__name__}"
     )

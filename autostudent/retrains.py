@@ -88,7 +88,7 @@ class Splits:
         what = {
             "spec": job.spec,
             "data": self.data[job.full].identity,
-            "teacher": self.p.teacher.sha256,
+            "teacher": self.p.teacher.identity,  # the file's SHA-256 for the default input
             "kd": None if job.kd is None else asdict(job.kd),
             "seed": job.seed,
             "recipe": [b.epochs, b.batch_size, b.lr, b.weight_decay, self.augment, self.views],

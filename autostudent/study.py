@@ -80,6 +80,13 @@ def _same_identity(study: optuna.Study, key: str, stored: dict, value: dict, fie
                 f"{field}: study {study.study_name!r} was created with a different {key} "
                 f"({k} {stored[k][:12]}…, now {value[k][:12]}…); use a new --study name"
             )
+    # the images the teacher is fed (studies from before teacher.input: the default)
+    if "input" in value and stored.get("input", "normalised") != value["input"]:
+        raise UserError(
+            f"teacher.input: study {study.study_name!r} fed its teacher "
+            f"{stored.get('input', 'normalised')} images, the config says {value['input']}; "
+            "use a new --study name"
+        )
 
 
 def check_resumable(

@@ -37,16 +37,37 @@ class TeacherSource:
     format: str = "auto"
     factory: str | None = None  # "package.module:callable" or "zoo:resnet8" for state_dict files
     kwargs: tuple[tuple[str, Any], ...] = ()
+    # the images it expects: "normalised" (by the data's mean and std), "unit" ([0, 1]), or
+    # its own normalisation as (mean, std) per channel (config.TeacherConfig.input)
+    input: str | tuple[tuple[float, ...], tuple[float, ...]] = "normalised"
+
+    @classmethod
+    def of(cls, config: Any, path: Path | None = None) -> TeacherSource:
+        """From a study's ``teacher:`` section (``config.TeacherConfig``), at ``path`` if given."""
+        expects = config.input
+        if not isinstance(expects, str):
+            expects = (tuple(expects.mean), tuple(expects.std))
+        kwargs = tuple(config.kwargs.items())
+        return cls(path or config.path, config.format, config.factory, kwargs, expects)
 
 
 @dataclass
 class Teacher:
     path: Path
-    sha256: str
+    sha256: str  # the file's: what a study and export check the teacher file by
     format: str
-    module: nn.Module
-    forward_with_features: FeatureFn
+    module: nn.Module  # as loaded: it takes the images `input` names
+    forward_with_features: FeatureFn  # takes the data's normalised images
     has_features: bool
+    input: str = "normalised"
+
+    @property
+    def identity(self) -> str:
+        """What its outputs on the data depend on: the file, and the images it is fed. The
+        file's SHA-256 for the default input (so existing caches and stores keep their keys)."""
+        if self.input == "normalised":
+            return self.sha256
+        return hashlib.sha256(f"{self.sha256}|input {self.input}".encode()).hexdigest()
 
     def params(self) -> int:
         return sum(p.numel() for p in self.module.parameters())
@@ -150,8 +171,12 @@ def load_teacher(
     device: str = "cpu",
     input_shape: tuple[int, ...] | None = None,
     num_classes: int | None = None,
+    normalisation: tuple[tuple[float, ...], tuple[float, ...]] | None = None,
 ) -> Teacher:
-    """Load, move to ``device`` and freeze a teacher; zoo state_dicts get the data's shape."""
+    """Load, move to ``device`` and freeze a teacher; zoo state_dicts get the data's shape.
+
+    ``normalisation``: the data's per-channel (mean, std), which a teacher whose ``input`` is
+    not "normalised" needs: it is fed the data's images mapped back to what it expects."""
     path = Path(source.path)
     if not path.is_file():
         raise UserError(f"teacher.path: {path} does not exist")
@@ -169,7 +194,39 @@ def load_teacher(
     if not isinstance(module, torch.fx.GraphModule):  # an exported program is frozen in eval mode
         module.eval()
     fn, has_features = feature_extractor(module)
-    return Teacher(path, file_sha256(path), fmt, module, fn, has_features)
+    fn, label = _fed(fn, source.input, normalisation, device)
+    return Teacher(path, file_sha256(path), fmt, module, fn, has_features, label)
+
+
+def _fed(fn: FeatureFn, expects, normalisation, device: str) -> tuple[FeatureFn, str]:
+    """``fn`` taking the data's normalised images, and a label of what the teacher is fed.
+
+    The data reach trials normalised, ``(pixel - mean) / std`` with the training split's
+    per-channel statistics; a teacher that expects other images gets them through one affine
+    map per channel, on the teacher's device: pixel = x * std + mean, then its own
+    ``(pixel - mean_t) / std_t`` (none for "unit")."""
+    if expects == "normalised":
+        return fn, "normalised"
+    if normalisation is None:
+        raise ValueError("a teacher whose input is not 'normalised' needs the data's mean/std")
+    mean, std = (torch.tensor(v, dtype=torch.float32) for v in normalisation)
+    if expects == "unit":
+        scale, shift, label = std, mean, "unit"
+    else:
+        t_mean, t_std = (torch.tensor(v, dtype=torch.float32) for v in expects)
+        if len(t_mean) not in (1, len(mean)):
+            raise UserError(
+                f"teacher.input.mean: {len(t_mean)} values, the data has {len(mean)} "
+                f"channel{'s' if len(mean) > 1 else ''}"
+            )
+        scale, shift = std / t_std, (mean - t_mean) / t_std
+        label = f"mean {list(expects[0])} std {list(expects[1])}"
+    scale, shift = (v.view(1, -1, 1, 1).to(device) for v in (scale, shift))
+
+    def fed(x: torch.Tensor):
+        return fn(x * scale.to(x.dtype) + shift.to(x.dtype))
+
+    return fed, label
 
 
 def feature_extractor(module: nn.Module) -> tuple[FeatureFn, bool]:

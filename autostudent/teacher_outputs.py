@@ -141,7 +141,7 @@ class TeacherOutputs:
 
 def cache_path(teacher: Teacher, data: Data, cache_dir: Path | None = None) -> Path:
     root = cache_dir or default_cache_dir()
-    return root / "teacher_outputs" / f"v{CACHE_VERSION}-{teacher.sha256[:20]}-{data.identity}.pt"
+    return root / "teacher_outputs" / f"v{CACHE_VERSION}-{teacher.identity[:20]}-{data.identity}.pt"
 
 
 def views_path(
@@ -153,7 +153,7 @@ def views_path(
 ) -> Path:
     root = cache_dir or default_cache_dir()
     name = (
-        f"views{VIEWS_VERSION}-{teacher.sha256[:20]}-{data.identity}-k{recipe.k}-{recipe.key()}"
+        f"views{VIEWS_VERSION}-{teacher.identity[:20]}-{data.identity}-k{recipe.k}-{recipe.key()}"
         + ("-f" if features else "")
     )
     return root / "teacher_outputs" / f"{name}.pt"

@@ -125,6 +125,14 @@ def test_absolute_and_server_storage_urls_are_kept(tmp_path):
         ("resources: {device: tpu}", "resources.device", "tpu"),
         ("teacher: {path: t.pt2, format: onnx}", "teacher.format", "'torchscript'"),
         ("teacher: {}", "teacher.path", "required"),
+        ("teacher: {path: t.pt2, input: raw}", "teacher.input", "'unit' or {mean: [...], std"),
+        ("teacher: {path: t.pt2, input: {mean: [0.5], std: [0]}}", "teacher.input", "std: must"),
+        (
+            "teacher: {path: t.pt2, input: {mean: [0.5, 0.4], std: [1]}}",
+            "teacher.input",
+            "2 values",
+        ),
+        ("teacher: {path: t.pt2, input: {mean: [0.5]}}", "teacher.input", "std: Field required"),
         ("search: {coverage: {gap_share: 2}}", "search.coverage.gap_share", "less than or equal"),
         ("search: {coverage: {max_repeats: 0}}", "search.coverage.max_repeats", "greater than"),
         (

@@ -4,6 +4,7 @@ zoo that `autostudent teacher train` draws from."""
 from __future__ import annotations
 
 import copy
+import json
 import shutil
 import textwrap
 from pathlib import Path
@@ -346,3 +347,125 @@ def test_teacher_train_leaves_only_the_teacher(tmp_path, cli):
                           "--val-fraction", "0.2", "--out", str(out))  # fmt: skip
     assert code == 0, err
     assert sorted(p.name for p in out.parent.iterdir()) == ["t.pt2"]
+
+
+# --- the images the teacher is fed (teacher.input) ----------------------------------------
+
+
+class _OwnNormalisation(nn.Module):
+    """A teacher trained on other images than the data's normalised ones: it takes pixels
+    normalised by its own (mean, std) — (0, 1) is pixels in [0, 1], a model with its
+    normalisation inside — and holds the zoo teacher, which wants the data's normalisation."""
+
+    def __init__(self, inner: nn.Module, data: Data, mean: float, std: float):
+        super().__init__()
+        self.inner = inner
+        self.own = (mean, std)
+        self.register_buffer("data_mean", torch.tensor(data.mean).view(1, -1, 1, 1))
+        self.register_buffer("data_std", torch.tensor(data.std).view(1, -1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pixels = x * self.own[1] + self.own[0]
+        return self.inner((pixels - self.data_mean) / self.data_std)
+
+
+@pytest.mark.parametrize(
+    ("own", "expects"),
+    [((0.0, 1.0), "unit"), ((0.5, 0.25), ((0.5,), (0.25,)))],
+    ids=["unit", "own-mean-std"],
+)
+def test_a_teacher_is_fed_the_images_it_expects(tmp_path, zoo_teacher, digits, own, expects):
+    path = tmp_path / "teacher.ts"
+    torch.jit.script(_OwnNormalisation(zoo_teacher, digits, *own).eval()).save(str(path))
+    stats = (digits.mean, digits.std)
+    fed = load_teacher(TeacherSource(path, input=expects), normalisation=stats)
+    plain = load_teacher(TeacherSource(path), normalisation=stats)
+    x = probe(digits, 50)
+    with torch.inference_mode():
+        expected = zoo_teacher(x)
+        torch.testing.assert_close(fed.forward_with_features(x)[0], expected)
+        # fed the data's normalised images as they are, it computes something else
+        assert not torch.allclose(plain.forward_with_features(x)[0], expected, atol=1e-3)
+    assert fed.accuracy(digits)[0] == pytest.approx(
+        accuracy(zoo_teacher, digits.x_val, digits.y_val)
+    )
+    # the file is the same teacher; what it computes on the data is not: caches key on identity
+    assert fed.sha256 == plain.sha256 == plain.identity
+    assert fed.identity != fed.sha256
+    assert fed.input == ("unit" if expects == "unit" else "mean [0.5] std [0.25]")
+
+
+def test_a_teacher_normalisation_of_other_channels_is_one_line(tmp_path, teacher_file, user_error):
+    source = TeacherSource(teacher_file, input=((0.5, 0.5, 0.5), (0.2, 0.2, 0.2)))
+    user_error(
+        lambda: load_teacher(source, normalisation=((0.3,), (0.4,))),
+        "teacher.input.mean: 3 values, the data has 1 channel",
+    )
+
+
+def test_teacher_eval_takes_the_input_and_names_a_bad_one(tmp_path, zoo_teacher, digits, cli):
+    path = tmp_path / "teacher.ts"
+    torch.jit.script(_OwnNormalisation(zoo_teacher, digits, 0.0, 1.0).eval()).save(str(path))
+    args = ("teacher", "eval", str(path), "--data", "digits", "--val-fraction", "0.2", "--json")
+    code, out, err = cli(*args, "--input", "unit")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["input"] == "unit"
+    assert result["val_accuracy"] == pytest.approx(
+        accuracy(zoo_teacher, digits.x_val, digits.y_val)
+    )
+    code, out, _err = cli(*args, "--input", "0,/1")
+    assert code == 2 and out == ""
+    for bad, says in [
+        ("raw", "--input: must be 'normalised', 'unit' or {mean: [...], std: [...]}, got 'raw'"),
+        ("0.5/0", "--input: std: must be > 0"),
+        ("0.5,0.4/0.2", "--input: mean has 2 values, std 1"),
+        ("a/b", "--input: 'a/b' is not 'MEAN,…/STD,…' (numbers)"),
+    ]:
+        code, _out, err = cli(*args, "--input", bad)
+        assert code == 2, bad
+        assert says in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_a_study_feeds_its_teacher_as_teacher_input_says_and_keeps_to_it(
+    tmp_path, teacher_file, zoo_teacher, digits, user_error
+):
+    import optuna
+
+    from autostudent import study as studydb
+    from autostudent.config import StudyConfig
+    from autostudent.driver import prepare
+    from autostudent.teacher_outputs import teacher_outputs
+
+    inside = tmp_path / "inside.ts"  # a teacher with its normalisation inside: pixels in [0, 1]
+    torch.jit.script(_OwnNormalisation(zoo_teacher, digits, 0.0, 1.0).eval()).save(str(inside))
+
+    def prepared(path: Path, expects: str):
+        raw = {"study": "s", "storage": f"sqlite:///{tmp_path / 's.db'}",
+               "data": {"name": "digits", "val_fraction": 0.2},
+               "teacher": {"path": str(path), "input": expects},
+               "kd": {"losses": ["kd"]}}  # fmt: skip
+        # through JSON, as export's pool workers and export itself read the stored config
+        return prepare(StudyConfig.model_validate_json(StudyConfig(**raw).model_dump_json()))
+
+    p = prepared(inside, "unit")
+    assert p.teacher.input == "unit"
+    fed = teacher_outputs(p.teacher, p.data, tmp_path / "cache")
+    plain = teacher_outputs(
+        prepared(teacher_file, "normalised").teacher, p.data, tmp_path / "cache"
+    )
+    torch.testing.assert_close(fed.logits, plain.logits)
+    assert fed.val_accuracy == plain.val_accuracy and fed.path != plain.path
+    # a study knows how its teacher was fed; one created before teacher.input fed it normalised
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    study.set_user_attr("teacher", {"sha256": p.teacher.sha256})
+    studydb.check_identity(
+        study, "teacher", {"sha256": p.teacher.sha256, "input": "normalised"}, "t"
+    )
+    user_error(
+        lambda: studydb.check_identity(
+            study, "teacher", {"sha256": p.teacher.sha256, "input": "unit"}, "teacher.path"
+        ),
+        "teacher.input: study",
+        "fed its teacher normalised images, the config says unit; use a new --study name",
+    )

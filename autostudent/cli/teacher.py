@@ -89,6 +89,12 @@ def evaluate(
     factory: str | None = typer.Option(
         None, "--factory", help="'package.module:fn' or 'zoo:NAME' for state_dicts."
     ),
+    expects: str = typer.Option(
+        "normalised",
+        "--input",
+        help="The images the teacher expects: 'normalised' (by the data's mean and std), "
+        "'unit' (pixels in [0, 1]) or its own 'MEAN,…/STD,…' of [0, 1] pixels (teacher.input).",
+    ),
     val_fraction: float = typer.Option(0.1, "--val-fraction"),
     seed: int = typer.Option(0, "--seed", min=0, help="Split seed of the validation set."),
     device: str = typer.Option("cpu", "--device"),
@@ -96,7 +102,29 @@ def evaluate(
 ) -> None:
     """Print a teacher's validation and test accuracy and its parameter count."""
     options = _options(image_size, channels, skip_bad_files)
-    _report(path, data, data_root, val_fraction, seed, device, as_json, factory, options)
+    source = _source(path, factory, expects)
+    _report(path, data, data_root, val_fraction, seed, device, as_json, source, options)
+
+
+def _source(path: Path, factory: str | None, expects: str):
+    """The teacher as the study file's ``teacher:`` section would name it, checked by it."""
+    from pydantic import ValidationError
+
+    from autostudent.config import TeacherConfig, describe_error
+    from autostudent.teacher import TeacherSource
+
+    value: object = expects
+    if "/" in expects:  # MEAN,…/STD,…
+        mean, _, std = expects.partition("/")
+        try:
+            value = {k: [float(v) for v in t.split(",")] for k, t in (("mean", mean), ("std", std))}
+        except ValueError:
+            raise UserError(f"--input: {expects!r} is not 'MEAN,…/STD,…' (numbers)") from None
+    try:
+        config = TeacherConfig(path=path, factory=factory, input=value)
+    except ValidationError as exc:
+        raise UserError(f"--{describe_error(exc)}") from None
+    return TeacherSource.of(config)
 
 
 def _report(
@@ -107,7 +135,7 @@ def _report(
     seed: int,
     device: str,
     as_json: bool = False,
-    factory: str | None = None,
+    source=None,  # teacher.TeacherSource; None: the file, format auto, normalised input
     options: dict | None = None,
 ) -> None:
     if not path.is_file():  # before loading torch and the data: a typo is reported at once
@@ -119,7 +147,7 @@ def _report(
     resolve(device, "--device")
     d = load_data(data, root, val_fraction=val_fraction, seed=seed, options=options)
     teacher = load_teacher(
-        TeacherSource(path, factory=factory), device, d.input_shape, d.num_classes
+        source or TeacherSource(path), device, d.input_shape, d.num_classes, (d.mean, d.std)
     )
     check_teacher(teacher, d.input_shape, d.num_classes)
 
@@ -128,6 +156,7 @@ def _report(
         "teacher": str(path),
         "format": teacher.format,
         "sha256": teacher.sha256,
+        "input": teacher.input,
         "params": teacher.params(),
         "val_accuracy": val,
         "test_accuracy": test,

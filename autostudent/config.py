@@ -92,7 +92,7 @@ class TeacherNormalisation(_Section):
 
 class TeacherConfig(_Section):
     path: Path
-    format: Literal["auto", "export", "torchscript", "state_dict"] = "auto"
+    format: Literal["auto", "export", "torchscript", "state_dict", "onnx"] = "auto"
     factory: str | None = None
     kwargs: dict[str, Any] = {}
     # What images the teacher expects: "normalised" by the training split's per-channel mean

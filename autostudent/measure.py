@@ -51,7 +51,10 @@ def _device(module: nn.Module) -> torch.device:
 
 @torch.no_grad()
 def count_flops(module: nn.Module, input_shape: tuple[int, ...]) -> int:
-    """FLOPs of one forward pass of one example (torch.utils.flop_counter; a multiply-add = 2)."""
+    """FLOPs of one forward pass of one example (torch.utils.flop_counter; a multiply-add = 2).
+    A module torch cannot see into (an ONNX teacher) counts its own."""
+    if hasattr(module, "count_flops"):
+        return module.count_flops(input_shape)
     counter = FlopCounterMode(display=False)
     with _eval_mode(module), counter:
         module(torch.zeros(1, *input_shape, device=_device(module)))
@@ -87,6 +90,8 @@ def onnxruntime_latency_ms(module: nn.Module, input_shape: tuple[int, ...]) -> f
     """The module exported to ONNX (on the CPU, float32) and timed in onnxruntime."""
     from autostudent import onnx_export  # onnx and onnxruntime: only this runtime needs them
 
+    if hasattr(module, "onnx_model"):  # an ONNX teacher: its own file, as the user gave it
+        return onnx_export.latency_ms(module.onnx_model, input_shape, input_name=module.input_name)
     try:
         with _eval_mode(module):
             model = onnx_export.to_onnx(_on_cpu(module), input_shape)

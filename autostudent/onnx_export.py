@@ -92,6 +92,7 @@ def latency_ms(
     repeats: int = 30,
     warmup: int = 5,
     threads: int | None = None,
+    input_name: str = INPUT,
 ) -> float:
     """Median wall time of a batch-1 onnxruntime run in milliseconds, after ``warmup`` runs,
     on ``threads`` threads (torch's thread count by default: a trial's share of the cores)."""
@@ -100,7 +101,7 @@ def latency_ms(
     times = []
     for i in range(warmup + repeats):
         start = time.perf_counter()
-        sess.run(None, {INPUT: x})
+        sess.run(None, {input_name: x})
         if i >= warmup:
             times.append(time.perf_counter() - start)
     return 1000.0 * statistics.median(times)

@@ -70,7 +70,9 @@ class Teacher:
         return hashlib.sha256(f"{self.sha256}|input {self.input}".encode()).hexdigest()
 
     def params(self) -> int:
-        return sum(p.numel() for p in self.module.parameters())
+        # an ONNX teacher's weights are its graph's initializers, which torch does not see
+        counted = getattr(self.module, "onnx_params", None)
+        return counted if counted is not None else sum(p.numel() for p in self.module.parameters())
 
     def accuracy(self, data: Data, device: str = "cpu") -> tuple[float, float | None]:
         """Validation and test accuracy (test None when the data has no test split)."""
@@ -98,7 +100,13 @@ def detect_format(path: Path) -> str:
     try:
         names = zipfile.ZipFile(path).namelist()
     except (zipfile.BadZipFile, OSError):
-        raise UserError(f"teacher.path: {path} is not a PyTorch archive") from None
+        from autostudent.onnx_teacher import is_onnx
+
+        if is_onnx(path):
+            return "onnx"
+        raise UserError(
+            f"teacher.path: {path} is neither a PyTorch archive nor an ONNX model"
+        ) from None
     if any(n.endswith("/archive_format") or "/models/" in n for n in names):
         return "export"
     if any("/code/" in n for n in names) and any(n.endswith("constants.pkl") for n in names):
@@ -114,6 +122,13 @@ def _load_export(source: TeacherSource) -> nn.Module:
 @LOADERS.register("torchscript")
 def _load_torchscript(source: TeacherSource) -> nn.Module:
     return torch.jit.load(str(source.path), map_location="cpu")
+
+
+@LOADERS.register("onnx")
+def _load_onnx(source: TeacherSource) -> nn.Module:
+    from autostudent.onnx_teacher import OnnxTeacher
+
+    return OnnxTeacher(Path(source.path).read_bytes())
 
 
 @LOADERS.register("state_dict")
@@ -231,6 +246,8 @@ def _fed(fn: FeatureFn, expects, normalisation, device: str) -> tuple[FeatureFn,
 
 def feature_extractor(module: nn.Module) -> tuple[FeatureFn, bool]:
     """A function returning (logits, penultimate features or None) in one forward pass."""
+    if hasattr(module, "forward_with_features"):  # an ONNX teacher taps its own graph
+        return module.forward_with_features, module.has_features
     if isinstance(module, torch.fx.GraphModule):  # before body/head: those are empty shells here
         return _fx_tap(module)
     if hasattr(module, "body") and hasattr(module, "head"):

@@ -123,7 +123,7 @@ def test_absolute_and_server_storage_urls_are_kept(tmp_path):
         ("search: {objectives: [accuracy, speed]}", "search.objectives.1", "'latency_ms'"),
         ("search: {sampler: grid}", "search.sampler", "'botorch'"),
         ("resources: {device: tpu}", "resources.device", "tpu"),
-        ("teacher: {path: t.pt2, format: onnx}", "teacher.format", "'torchscript'"),
+        ("teacher: {path: t.pt2, format: tflite}", "teacher.format", "'torchscript'"),
         ("teacher: {}", "teacher.path", "required"),
         ("teacher: {path: t.pt2, input: raw}", "teacher.input", "'unit' or {mean: [...], std"),
         ("teacher: {path: t.pt2, input: {mean: [0.5], std: [0]}}", "teacher.input", "std: must"),

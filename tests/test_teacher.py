@@ -186,7 +186,7 @@ def test_file_that_is_not_an_archive(tmp_path, user_error):
     path = tmp_path / "teacher.pt2"
     path.write_bytes(b"not a zip archive at all\n" * 10)
     message = user_error(lambda: load_teacher(TeacherSource(path)), "teacher.path", str(path))
-    assert "not a PyTorch archive" in message
+    assert "is neither a PyTorch archive nor an ONNX model" in message
 
 
 def test_truncated_export_archive(tmp_path, teacher_file, user_error):
@@ -469,3 +469,89 @@ def test_a_study_feeds_its_teacher_as_teacher_input_says_and_keeps_to_it(
         "teacher.input: study",
         "fed its teacher normalised images, the config says unit; use a new --study name",
     )
+
+
+# --- an ONNX teacher (trained in another framework) ----------------------------------------
+
+
+def onnx_teacher_file(tmp_path: Path, module: nn.Module, data: Data, batch: int | None = None):
+    """``module`` as an ONNX file: with a dynamic batch, or exported for a fixed ``batch``."""
+    from autostudent.onnx_export import to_onnx
+
+    path = tmp_path / "teacher.onnx"
+    if batch is None:
+        path.write_bytes(to_onnx(module.eval(), data.input_shape))
+    else:
+        import warnings
+
+        with warnings.catch_warnings():  # the legacy exporter's deprecation notice
+            warnings.simplefilter("ignore")
+            torch.onnx.export(module.eval(), (torch.zeros(batch, *data.input_shape),), str(path),
+                              dynamo=False, input_names=["x"], output_names=["y"])  # fmt: skip
+    return path
+
+
+def test_an_onnx_teacher_gives_the_module_outputs_size_and_features(tmp_path, zoo_teacher, digits):
+    from autostudent.measure import count_flops, measure_latency
+
+    teacher = load_teacher(TeacherSource(onnx_teacher_file(tmp_path, zoo_teacher, digits)))
+    assert teacher.format == "onnx" and teacher.has_features
+    x = probe(digits, 300)  # more than one batch of anything
+    with torch.inference_mode():
+        logits, feats = teacher.forward_with_features(x)
+        torch.testing.assert_close(logits, zoo_teacher(x), atol=1e-4, rtol=1e-4)
+        # the input of its last Gemm: the body's output, as for the torch teacher
+        torch.testing.assert_close(feats, zoo_teacher.body(x), atol=1e-4, rtol=1e-4)
+    # FLOPs counted from its graph as torch's counter counts the module's
+    shape = digits.input_shape
+    assert count_flops(teacher.module, shape) == count_flops(zoo_teacher, shape)
+    # parameters: its initializers as torch counts them (no BatchNorm statistics)
+    assert teacher.params() == count_params(zoo_teacher)
+    assert measure_latency("onnxruntime", teacher.module, shape) > 0
+    assert teacher.accuracy(digits)[0] == pytest.approx(
+        accuracy(zoo_teacher, digits.x_val, digits.y_val), abs=1 / len(digits.x_val)
+    )
+
+
+def test_an_onnx_teacher_of_a_fixed_batch_runs_any_batch(tmp_path, zoo_teacher, digits):
+    path = onnx_teacher_file(tmp_path, zoo_teacher, digits, batch=4)
+    teacher = load_teacher(TeacherSource(path))
+    check_teacher(teacher, digits.input_shape, digits.num_classes)
+    for n in (1, 7):
+        x = probe(digits, n)
+        with torch.inference_mode():
+            torch.testing.assert_close(
+                teacher.forward_with_features(x)[0], zoo_teacher(x), atol=1e-4, rtol=1e-4
+            )
+
+
+def test_teacher_eval_reads_an_onnx_teacher(tmp_path, zoo_teacher, digits, cli):
+    path = onnx_teacher_file(tmp_path, zoo_teacher, digits)
+    code, out, err = cli("teacher", "eval", str(path), "--data", "digits", "--val-fraction",
+                         "0.2", "--json")  # fmt: skip
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["format"] == "onnx"
+    assert result["val_accuracy"] == pytest.approx(
+        accuracy(zoo_teacher, digits.x_val, digits.y_val), abs=1 / len(digits.x_val)
+    )
+
+
+def test_a_study_reads_an_onnx_teacher_with_its_features(tmp_path, zoo_teacher, digits):
+    from autostudent.config import StudyConfig
+    from autostudent.driver import prepare, teacher_identity
+    from autostudent.measure import count_flops
+    from autostudent.teacher_outputs import teacher_outputs
+
+    path = onnx_teacher_file(tmp_path, zoo_teacher, digits)
+    config = StudyConfig(study="s", storage=f"sqlite:///{tmp_path / 's.db'}",
+                         data={"name": "digits", "val_fraction": 0.2},
+                         teacher={"path": str(path)}, kd={"losses": ["kd", "rkd"]},
+                         resources={"latency_runtime": "onnxruntime"})  # fmt: skip
+    p = prepare(config)  # rkd needs the penultimate features: the ONNX teacher gives them
+    outputs = teacher_outputs(p.teacher, p.data, tmp_path / "cache")
+    assert outputs.features is not None and outputs.features.shape == (len(digits.x_train), 32)
+    identity = teacher_identity(p, outputs)
+    assert identity["format"] == "onnx" and identity["params"] == count_params(zoo_teacher)
+    assert identity["flops"] == count_flops(zoo_teacher, digits.input_shape)
+    assert identity["latency_ms"] > 0

@@ -263,6 +263,7 @@ def summary(study: optuna.Study) -> dict:
             "accuracy": teacher.get("val_accuracy"),
             "test_accuracy": teacher.get("test_accuracy"),
             "params": teacher.get("params"),
+            "input": teacher.get("input", "normalised"),  # the images it is fed (teacher.input)
         },
         # the driver running the study (or the last one), and what crashes cost
         "driver": driver,

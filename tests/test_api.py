@@ -126,6 +126,10 @@ def test_overrides_are_validated_like_the_file(tmp_path, monkeypatch, user_error
     assert c.teacher.path == tmp_path / "sub" / "t.pt2" and c.teacher.format == "auto"
     c, module = study_config({"study": "d"}, teacher=nn.Linear(2, 2))
     assert isinstance(module, nn.Linear) and c.teacher.path == MODULE_TEACHER
+    # a module keeps the images the config feeds its teacher
+    raw = {"study": "d", "teacher": {"path": "t.pt2", "input": "unit"}}
+    assert study_config(raw, teacher=nn.Linear(2, 2))[0].teacher.input == "unit"
+    assert study_config(raw, teacher="t.pt2")[0].teacher.input == "normalised"  # a path: anew
     # arrays: an .npz in the cache, named by their content; the section's other fields stay
     x, y = np.zeros((120, 8, 8), np.float32), np.arange(120) % 3
     raw = {"study": "d", "teacher": "t.pt2", "cache_dir": "c", "data": {"val_fraction": 0.2}}

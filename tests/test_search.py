@@ -560,6 +560,7 @@ def test_status_and_trials_cli(tmp_path, teacher_file, ray_cluster):
     } <= set(status)
     assert status["directions"] == ["maximize", "minimize"]
     assert status["teacher"]["params"] > 0
+    assert status["teacher"]["input"] == "normalised"  # the images it was fed (teacher.input)
     n_val = len(prepare(load_config(cfg)).data.y_val)
     assert status["val_images"] == n_val
     for row in status["pareto"]:  # every accuracy is a count of those images

@@ -117,7 +117,8 @@ def status(
         typer.echo(f"  last run {_stopped(s['stopped'])}")
     t = s["teacher"]
     if t.get("params"):
-        typer.echo(f"  teacher: {t['params']:,} params, val accuracy {t['accuracy']:.4f}")
+        fed = "" if t.get("input", "normalised") == "normalised" else f", fed {t['input']} images"
+        typer.echo(f"  teacher: {t['params']:,} params, val accuracy {t['accuracy']:.4f}{fed}")
     if s["val_images"]:
         n = s["val_images"]
         typer.echo(f"  validation: {n:,} images, one image {1 / n:.4f} of accuracy")

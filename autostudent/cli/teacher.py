@@ -102,8 +102,7 @@ def evaluate(
 ) -> None:
     """Print a teacher's validation and test accuracy and its parameter count."""
     options = _options(image_size, channels, skip_bad_files)
-    source = _source(path, factory, expects)
-    _report(path, data, data_root, val_fraction, seed, device, as_json, source, options)
+    _report(path, data, data_root, val_fraction, seed, device, as_json, factory, options, expects)
 
 
 def _source(path: Path, factory: str | None, expects: str):
@@ -135,20 +134,20 @@ def _report(
     seed: int,
     device: str,
     as_json: bool = False,
-    source=None,  # teacher.TeacherSource; None: the file, format auto, normalised input
+    factory: str | None = None,
     options: dict | None = None,
+    expects: str = "normalised",
 ) -> None:
     if not path.is_file():  # before loading torch and the data: a typo is reported at once
         raise UserError(f"teacher.path: {path} does not exist")
+    source = _source(path, factory, expects)
     from autostudent.datasets import load_data
     from autostudent.device import resolve
-    from autostudent.teacher import TeacherSource, check_teacher, load_teacher
+    from autostudent.teacher import check_teacher, load_teacher
 
     resolve(device, "--device")
     d = load_data(data, root, val_fraction=val_fraction, seed=seed, options=options)
-    teacher = load_teacher(
-        source or TeacherSource(path), device, d.input_shape, d.num_classes, (d.mean, d.std)
-    )
+    teacher = load_teacher(source, device, d.input_shape, d.num_classes, (d.mean, d.std))
     check_teacher(teacher, d.input_shape, d.num_classes)
 
     val, test = teacher.accuracy(d, device)

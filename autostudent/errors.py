@@ -27,6 +27,11 @@ class TrialFailed(Exception):
         self.sizes = sizes or {}
 
 
+class RayFailed(Exception):
+    """This machine's own Ray node did not start (a machine too loaded for its start-up
+    timeouts, a full /tmp): nothing was trained; the same command continues the study."""
+
+
 class SearchStopped(Exception):
     """The search gave up before reaching its trial count (e.g. every proposal failed)."""
 

@@ -32,7 +32,7 @@ from autostudent import objectives as objs
 from autostudent.allocator import worker_env
 from autostudent.candidate import Candidate, CandidateFactory
 from autostudent.early_stopping import FULL_BUDGET
-from autostudent.errors import TrialFailed, UserError
+from autostudent.errors import RayFailed, TrialFailed, UserError
 from autostudent.lease import LeaseLost
 from autostudent.sampler import PROPOSAL_ATTR, KnownConstraints
 from autostudent.sizes import count_sizes
@@ -483,5 +483,12 @@ def init_ray(address: str | None, resources: Resources) -> None:
         # without --ray-address would run its trials on someone else's cluster, or fail there.
         cpus = max(os.cpu_count() or 1, resources.workers * resources.cpus_per_trial)
         quiet_token_notice()
-        ray.init(address="local", num_cpus=cpus, num_gpus=None, **kwargs)
+        try:
+            ray.init(address="local", num_cpus=cpus, num_gpus=None, **kwargs)
+        except Exception as exc:  # Ray's own start-up failures are plain Exceptions
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise RayFailed(
+                f"ray: the local Ray node did not start ({reason}); nothing was trained, "
+                "rerun the same command (a study continues where it was)"
+            ) from exc
     take_over_ray_printer()

@@ -64,21 +64,35 @@ def test_without_an_address_ray_starts_its_own_never_a_cluster_already_here(monk
     assert calls[1]["address"] == "10.0.0.1:6379" and "num_cpus" not in calls[1]
 
 
-def test_tune_settings_hold_for_one_search_and_keep_the_users(monkeypatch):
-    """Each search sets Tune's pending-trials limit to its own workers and leaves nothing
-    behind: a 1-worker search followed by a 2-worker one in one process (the Python API, the
-    tests) must not hand the second the first one's limit. A value the user set is kept."""
-    import os
+def test_ray_that_does_not_start_or_join_is_one_line(monkeypatch, tmp_path, cli):
+    """Seen here: a search at nice 19 beside two busy training processes ended in Ray's
+    traceback ("The current node timed out during startup…"), exit 1."""
+    import ray
 
     from autostudent import executor
+    from autostudent.errors import RayFailed, UserError
 
-    monkeypatch.delenv("TUNE_MAX_PENDING_TRIALS_PG", raising=False)
-    monkeypatch.setenv("TUNE_GLOBAL_CHECKPOINT_S", "30")
-    for workers in (1, 2):
-        with executor.tune_settings(executor.Resources(workers=workers)):
-            assert os.environ["TUNE_MAX_PENDING_TRIALS_PG"] == str(workers)
-            assert os.environ["TUNE_GLOBAL_CHECKPOINT_S"] == "30"
-            assert os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] == "1"
-        assert "TUNE_MAX_PENDING_TRIALS_PG" not in os.environ
-        assert "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS" not in os.environ
-    assert os.environ["TUNE_GLOBAL_CHECKPOINT_S"] == "30"
+    def refuse(**kwargs):
+        if kwargs["address"] == "local":
+            raise Exception(  # what ray/_private/node.py raises
+                "The current node timed out during startup. This could happen because some of "
+                "the raylet failed to startup or the GCS has become overloaded.\nmore"
+            )
+        raise ConnectionError("Could not find any running Ray instance.\nmore")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", refuse)
+    with pytest.raises(RayFailed, match=r"^ray: the local Ray node did not start \(The current"):
+        executor.init_ray(None, executor.Resources(workers=1))
+    with pytest.raises(UserError, match=r"^--ray-address: cannot join .* running Ray instance\.$"):
+        executor.init_ray("127.0.0.1:1", executor.Resources(workers=1))
+    # the command line: one line, exit 1 (the search reaches init_ray through run_search)
+    from autostudent import driver
+
+    def start(*args, **kwargs):
+        executor.init_ray(None, executor.Resources(workers=1))
+
+    monkeypatch.setattr(driver, "run_search", start)
+    code, _out, err = cli("search", "smoke", "--storage", f"sqlite:///{tmp_path / 's.db'}")
+    assert code == 1, err
+    assert err.startswith("error: ray: the local Ray node did not start") and err.count("\n") == 1

@@ -14,7 +14,7 @@ import typer
 
 from autostudent.allocator import keep_freed_memory
 from autostudent.cli import baselines, bench, dashboard, export, study, teacher, trial
-from autostudent.errors import ExportFailed, Interrupted, SearchStopped, UserError
+from autostudent.errors import ExportFailed, Interrupted, RayFailed, SearchStopped, UserError
 from autostudent.lease import LeaseLost
 from autostudent.storage import StorageLost, redact
 
@@ -49,6 +49,7 @@ def _root(
 EXIT_CODES: tuple[tuple[type[Exception], int, str], ...] = (
     (UserError, 2, "error: "),  # bad input: names the field or file
     (SearchStopped, 1, "error: "),  # the search gave up, with the last failure reason
+    (RayFailed, 1, "error: "),  # this machine's Ray did not start: rerun to continue
     (StorageLost, 1, "error: "),  # the database stopped answering: rerun to continue
     (LeaseLost, 1, "error: "),  # another driver took the study over
     (ExportFailed, 1, "error: "),  # an exported file failed its check; nothing written

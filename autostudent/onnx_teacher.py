@@ -72,6 +72,10 @@ class OnnxTeacher(nn.Module):
         dims = inputs[0].type.tensor_type.shape.dim
         self.input_shape = tuple(d.dim_value if d.HasField("dim_value") else None for d in dims)
         self.fixed_batch = self.input_shape[0] if self.input_shape else None
+        # a channels-last input (TensorFlow's layout, kept by tf2onnx): (N, H, W, 1 or 3) with
+        # a known H that is not a channel count; batches arrive (N, C, H, W) and are permuted
+        shape = self.input_shape
+        self.channels_last = len(shape) == 4 and shape[3] in (1, 3) and shape[1] not in (1, 3, None)
         self.onnx_params = _params(graph)
         self.onnx_model = model_bytes  # as the user gave it: the latency runtime times this
         linears = [n for n in graph.node if n.op_type in LINEAR_OPS]
@@ -92,7 +96,8 @@ class OnnxTeacher(nn.Module):
 
     def forward_with_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Logits and penultimate features (or None) of a batch, on the batch's device."""
-        batch = np.ascontiguousarray(x.detach().float().cpu().numpy())
+        x_in = x.permute(0, 2, 3, 1) if self.channels_last else x
+        batch = np.ascontiguousarray(x_in.detach().float().cpu().numpy())
         n = len(batch)
         step = self.fixed_batch or n
         outs: list[list[np.ndarray]] = []

@@ -525,6 +525,37 @@ def test_an_onnx_teacher_of_a_fixed_batch_runs_any_batch(tmp_path, zoo_teacher, 
             )
 
 
+class _ChannelsLast(nn.Module):
+    """A teacher as TensorFlow lays images out, (N, H, W, C): what tf2onnx keeps."""
+
+    def __init__(self, inner: nn.Module):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner(x.permute(0, 3, 1, 2))
+
+
+def test_a_channels_last_onnx_teacher_gets_channels_last_batches(tmp_path, zoo_teacher, digits):
+    import warnings
+
+    path = tmp_path / "nhwc.onnx"
+    shape = digits.input_shape
+    with warnings.catch_warnings():  # the legacy exporter's deprecation notice
+        warnings.simplefilter("ignore")
+        example = torch.zeros(2, *shape[1:], shape[0])
+        torch.onnx.export(_ChannelsLast(zoo_teacher).eval(), (example,), str(path), dynamo=False,
+                          input_names=["x"], output_names=["y"],
+                          dynamic_axes={"x": {0: "n"}, "y": {0: "n"}})  # fmt: skip
+    teacher = load_teacher(TeacherSource(path))
+    check_teacher(teacher, shape, digits.num_classes)
+    x = probe(digits, 9)
+    with torch.inference_mode():
+        torch.testing.assert_close(
+            teacher.forward_with_features(x)[0], zoo_teacher(x), atol=1e-4, rtol=1e-4
+        )
+
+
 def test_teacher_eval_reads_an_onnx_teacher(tmp_path, zoo_teacher, digits, cli):
     path = onnx_teacher_file(tmp_path, zoo_teacher, digits)
     code, out, err = cli("teacher", "eval", str(path), "--data", "digits", "--val-fraction",

@@ -264,6 +264,9 @@ def summary(study: optuna.Study) -> dict:
             "test_accuracy": teacher.get("test_accuracy"),
             "params": teacher.get("params"),
             "input": teacher.get("input", "normalised"),  # the images it is fed (teacher.input)
+            # 1 / classes: a teacher near it is fed other images than it was trained on, or
+            # was not trained for this data (status says so)
+            "chance": 1 / n if (n := study.user_attrs.get("data", {}).get("num_classes")) else None,
         },
         # the driver running the study (or the last one), and what crashes cost
         "driver": driver,

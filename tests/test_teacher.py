@@ -586,3 +586,26 @@ def test_a_study_reads_an_onnx_teacher_with_its_features(tmp_path, zoo_teacher, 
     assert identity["format"] == "onnx" and identity["params"] == count_params(zoo_teacher)
     assert identity["flops"] == count_flops(zoo_teacher, digits.input_shape)
     assert identity["latency_ms"] > 0
+
+
+def test_status_says_how_the_teacher_is_fed_and_when_it_is_near_chance(tmp_path, cli):
+    import optuna
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    for name, val, fed in (("wrong", 0.1758, "unit"), ("right", 0.9322, "normalised")):
+        study = optuna.create_study(
+            storage=url, study_name=name, directions=["maximize", "minimize"]
+        )
+        study.set_user_attr("teacher", {"params": 308_074, "val_accuracy": val, "input": fed})
+        study.set_user_attr("data", {"num_classes": 10})
+        code, out, err = cli("status", "--storage", url, "--study", name)
+        assert code == 0, err
+        teacher = [line.strip() for line in out.splitlines() if "teacher" in line]
+        if name == "wrong":  # what `teacher eval` read for the demo teacher fed [0, 1] pixels
+            assert teacher == [
+                "teacher: 308,074 params, val accuracy 0.1758, fed unit images",
+                "the teacher is near chance (0.1000): is teacher.input the images it was "
+                "trained on? (`autostudent teacher eval --input …` checks it)",
+            ]
+        else:
+            assert teacher == ["teacher: 308,074 params, val accuracy 0.9322"]

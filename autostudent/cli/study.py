@@ -119,6 +119,11 @@ def status(
     if t.get("params"):
         fed = "" if t.get("input", "normalised") == "normalised" else f", fed {t['input']} images"
         typer.echo(f"  teacher: {t['params']:,} params, val accuracy {t['accuracy']:.4f}{fed}")
+        if t.get("chance") and t["accuracy"] < 2 * t["chance"]:
+            typer.echo(
+                f"  the teacher is near chance ({t['chance']:.4f}): is teacher.input the images "
+                "it was trained on? (`autostudent teacher eval --input …` checks it)"
+            )
     if s["val_images"]:
         n = s["val_images"]
         typer.echo(f"  validation: {n:,} images, one image {1 / n:.4f} of accuracy")

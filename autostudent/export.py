@@ -220,6 +220,9 @@ SHIP_RULE = "the trial's own architecture (arch seed from the study) retrained a
 def run_export(req: ExportRequest) -> dict:
     """The whole export; returns metrics.json's content."""
     started = time.perf_counter()
+    # the commit this process runs, read now (it is cached): during hours of retraining the
+    # checkout may move on, and the card would name code that did not train the student
+    provenance.code()
     mode = augment_mode(req.augment)
     fmt = export_format(req.format)
     if req.epochs < 1 or req.family < 1 or req.seeds < 1 or req.workers < 1:

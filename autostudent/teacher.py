@@ -219,24 +219,22 @@ def _fed(fn: FeatureFn, expects, normalisation, device: str) -> tuple[FeatureFn,
     The data reach trials normalised, ``(pixel - mean) / std`` with the training split's
     per-channel statistics; a teacher that expects other images gets them through one affine
     map per channel, on the teacher's device: pixel = x * std + mean, then its own
-    ``(pixel - mean_t) / std_t`` (none for "unit")."""
+    ``(pixel - mean_t) / std_t`` ("unit" is mean_t 0, std_t 1)."""
     if expects == "normalised":
         return fn, "normalised"
     if normalisation is None:
         raise ValueError("a teacher whose input is not 'normalised' needs the data's mean/std")
-    mean, std = (torch.tensor(v, dtype=torch.float32) for v in normalisation)
-    if expects == "unit":
-        scale, shift, label = std, mean, "unit"
-    else:
-        t_mean, t_std = (torch.tensor(v, dtype=torch.float32) for v in expects)
-        if len(t_mean) not in (1, len(mean)):
-            raise UserError(
-                f"teacher.input.mean: {len(t_mean)} values, the data has {len(mean)} "
-                f"channel{'s' if len(mean) > 1 else ''}"
-            )
-        scale, shift = std / t_std, (mean - t_mean) / t_std
-        label = f"mean {list(expects[0])} std {list(expects[1])}"
-    scale, shift = (v.view(1, -1, 1, 1).to(device) for v in (scale, shift))
+    label = "unit" if expects == "unit" else f"mean {list(expects[0])} std {list(expects[1])}"
+    mean, std, t_mean, t_std = (
+        torch.tensor(v, dtype=torch.float32)
+        for v in (*normalisation, *(((0.0,), (1.0,)) if expects == "unit" else expects))
+    )
+    if len(t_mean) not in (1, len(mean)):
+        raise UserError(
+            f"teacher.input.mean: {len(t_mean)} values, the data has {len(mean)} "
+            f"channel{'s' if len(mean) > 1 else ''}"
+        )
+    scale, shift = (v.view(1, -1, 1, 1).to(device) for v in (std / t_std, (mean - t_mean) / t_std))
 
     def fed(x: torch.Tensor):
         return fn(x * scale.to(x.dtype) + shift.to(x.dtype))

@@ -134,7 +134,9 @@ class Study:
         deployable directory at ``out`` (``autostudent export``); ``format``: torchscript | onnx
         | both; ``rerank=K``: the pick rule's K best candidates retrained, the best on
         validation exported; ``teacher=PATH``: the teacher file where it is not where the
-        search read it (the same file: its SHA-256 is checked). Returns metrics.json's content.
+        search read it (the same file: its SHA-256 is checked); ``teach_with=DIR``: another
+        teacher (an exported student: a teacher assistant) teaches the retrains. Returns
+        metrics.json's content.
         ``threads``: torch CPU threads while it trains (restored after; with ``workers=N``, of
         each of the N processes, default 1). ``options``: any
         other field of ``export.ExportRequest`` (a newer export flag), passed on as is."""

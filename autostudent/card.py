@@ -319,13 +319,21 @@ def render_card(m: dict) -> str:
     norm = m["normalisation"]
     no_kd = m["no_kd"].get("test_accuracy")
     runtime = m.get("latency_runtime", "torch")
+    by = m.get("taught_by")  # --teach-with: another teacher taught it
     lines = [
         f"# Student: trial {m['trial']} of study `{m['study']}`",
         "",
         f"A {m['params']:,}-parameter student (architecture in `spec.json`, rebuild with "
-        "`autostudent.student.build_student`) distilled from the teacher "
-        f"`{t['path'].rsplit('/', 1)[-1]}` ({t['params']:,} params) with the `{kd['loss']}` "
-        f"KD loss (T = {kd['temperature']:.3g}, α = {kd['alpha']:.3g}"
+        "`autostudent.student.build_student`) distilled from "
+        + (
+            f"`{by['path']}` ({by['params']:,} params, {_pct(by['test_accuracy'])} on the test "
+            f"split, fed {by['input']} images), given with `--teach-with` instead of the study's "
+            f"teacher `{t['path'].rsplit('/', 1)[-1]}` ({t['params']:,} params), which the "
+            "figures below compare it with,"
+            if by
+            else f"the teacher `{t['path'].rsplit('/', 1)[-1]}` ({t['params']:,} params)"
+        )
+        + f" with the `{kd['loss']}` KD loss (T = {kd['temperature']:.3g}, α = {kd['alpha']:.3g}"
         + (", given with `--kd` instead of the trial's own" if kd.get("source") == "--kd" else "")
         + "). Chosen by "
         f"`{m['pick']}`, then retrained from scratch for {_epochs(m['epochs'])} on the full "
@@ -349,6 +357,14 @@ def render_card(m: dict) -> str:
         f"| same architecture, no KD | {_pct(no_kd)} | {m['params']:,} | {_size(m['flops'])} | |",
         f"| teacher | {_pct(t['test_accuracy'])} | {t['params']:,} | {_size(t['flops'])} | "
         f"{t['latency_ms']:.2f} ms |",
+        *(
+            [
+                f"| the teacher that taught it (`--teach-with`) | {_pct(by['test_accuracy'])} | "
+                f"{by['params']:,} | {_size(by['flops'])} | {by['latency_ms']:.2f} ms |"
+            ]
+            if by
+            else []
+        ),
         "",
     ]
     over = m.get("seeds")

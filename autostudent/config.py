@@ -124,6 +124,21 @@ class TeacherConfig(_Section):
         return self._given or str(self.path)
 
 
+def teacher_input(text: str, flag: str) -> Any:
+    """A command line's ``teacher.input``: 'normalised', 'unit' or 'MEAN,…/STD,…' (its own
+    per-channel normalisation of [0, 1] pixels) as the study file's value; ``TeacherConfig``
+    checks it. ``flag`` names the option in the error."""
+    from autostudent.errors import UserError
+
+    if "/" not in text:
+        return text
+    mean, _, std = text.partition("/")
+    try:
+        return {k: [float(v) for v in t.split(",")] for k, t in (("mean", mean), ("std", std))}
+    except ValueError:
+        raise UserError(f"{flag}: {text!r} is not 'MEAN,…/STD,…' (numbers)") from None
+
+
 class SpaceConfig(_Section):
     """A built-in space by name, or a space YAML (relative to the study file), narrowed."""
 

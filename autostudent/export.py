@@ -44,7 +44,7 @@ from autostudent.onnx_export import export_format, onnx_artefact
 from autostudent.pareto import FrontPoint, pick, ranked
 from autostudent.retrain import Retrained, augment_mode, augmentation
 from autostudent.retrains import Job, Retrainer, Splits
-from autostudent.teacher_outputs import TeacherOutputs
+from autostudent.teacher_outputs import TeacherOutputs, default_cache_dir, teacher_outputs
 from autostudent.training import accuracy
 from autostudent.trial import KDSettings
 
@@ -72,6 +72,10 @@ class ExportRequest:
     format: str = "torchscript"  # torchscript | onnx | both (onnx_export.FORMATS)
     teacher: Path | None = None  # the teacher file, where it is not where the search read it
     kd: str | None = None  # "LOSS,T,ALPHA": these KD settings instead of the trial's own
+    # another teacher teaches the retrains (a teacher assistant: an exported student), fed
+    # teach_with_input (default: 'unit' for an export, else the study teacher's input)
+    teach_with: Path | None = None
+    teach_with_input: str | None = None
 
 
 class Normalised(nn.Module):
@@ -167,6 +171,86 @@ def study_config(
     return config.model_copy(update={"budget": budget, "storage": url})
 
 
+def teaching(p: Prepared, path: Path, expects: str | None) -> Prepared:
+    """``--teach-with PATH``: the study's data, student space and recipe, taught by another
+    teacher — a teacher assistant (Mirzadeh et al. 2020: an exported student between the
+    teacher's size and this one's) or a teacher trained since. ``PATH``: a teacher file, or an
+    export directory (its ``student.pt``, which takes pixels in [0, 1]). ``expects``: its
+    ``teacher.input``; default 'unit' for an export, else the study teacher's. Its SHA-256 is
+    not checked against the study's: it is meant to be another file."""
+    from pydantic import ValidationError
+
+    from autostudent.config import TeacherConfig, teacher_input
+    from autostudent.teacher import TeacherSource, check_teacher, load_teacher
+
+    if path.is_dir():
+        if not (path / "student.pt").is_file():
+            raise UserError(f"--teach-with: {path} is a directory without student.pt (an "
+                            "export's directory, or give the teacher file)")  # fmt: skip
+        path = path / "student.pt"
+    if not path.is_file():
+        raise UserError(f"--teach-with: {path} does not exist")
+    if expects is not None:
+        value = teacher_input(expects, "--teach-with-input")
+    else:
+        value = "unit" if _exported(path) else p.config.teacher.input
+    try:
+        config = TeacherConfig(path=path, input=value)
+    except ValidationError as exc:
+        raise UserError(f"--teach-with-input: {describe_error(exc)}") from None
+    d, device = p.data, p.config.resources.device
+    teacher = load_teacher(
+        TeacherSource.of(config), device, d.input_shape, d.num_classes, (d.mean, d.std)
+    )
+    check_teacher(teacher, d.input_shape, d.num_classes)
+    kd = p.config.kd
+    if not teacher.has_features:
+        # the workers prepare this config again, and prepare() refuses KD losses the teacher
+        # cannot serve: keep those it can (the ones this export uses are checked by _servable)
+        losses = [name for name in kd.losses if not kd_loss(name).needs_features] or ["kd"]
+        kd = kd.model_copy(update={"losses": losses})
+    config = p.config.model_copy(update={"teacher": config, "kd": kd})
+    return replace(p, config=config, teacher=teacher)
+
+
+def _exported(path: Path) -> bool:
+    """Whether ``path`` is an export's student.pt (metrics.json beside it says so): it takes
+    pixels in [0, 1], its normalisation inside."""
+    try:
+        metrics = json.loads((path.parent / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return bool(metrics.get("normalisation", {}).get("inside"))
+
+
+def _servable(kd: KDSettings, taught: Prepared, flag: str) -> None:
+    """A KD loss that needs the teacher's features, against a teacher that exposes none (``--kd``
+    's loss, or a trial's own against ``--teach-with``'s teacher): one line, before any
+    retrain."""
+    if kd_loss(kd.loss).needs_features and not taught.teacher.has_features:
+        raise UserError(
+            f"{flag}: the KD loss {kd.loss!r} needs the teacher's penultimate features; "
+            f"{taught.teacher.path.name} exposes none"
+            + ("" if flag == "--kd" else " (give --kd with another loss, e.g. kd,4,0.9)")
+        )
+
+
+def _taught_by(req: ExportRequest, taught: Prepared, outputs: TeacherOutputs) -> dict:
+    """metrics.json's ``taught_by``: the teacher that taught the retrains instead of the
+    study's (``--teach-with``), as the user named it."""
+    shape, runtime = taught.data.input_shape, taught.config.resources.latency_runtime
+    return {
+        "path": str(req.teach_with),
+        "sha256": taught.teacher.sha256,
+        "format": taught.teacher.format,
+        "input": taught.teacher.input,
+        "params": outputs.params,
+        "flops": count_flops(taught.teacher.module, shape),
+        "latency_ms": measure_latency(runtime, taught.teacher.module, shape),
+        "test_accuracy": outputs.test_accuracy,
+    }
+
+
 def family_specs(p: Prepared, trial: FrozenTrial, k: int) -> tuple[list[tuple[int, dict]], int]:
     """The trial's own architecture and k-1 others from its generator point with derived seeds;
     also how many seeds gave no architecture (e.g. a disconnected graph) and were skipped."""
@@ -240,14 +324,17 @@ def run_export(req: ExportRequest) -> dict:
     study = studydb.load(req.storage, req.study)
     trial = chosen_trial(study, req.trial, req.pick)
     p = prepare(study_config(study, req.storage, req.teacher))  # the teacher's SHA-256 checked
-    if given_kd and kd_loss(given_kd.loss).needs_features and not p.teacher.has_features:
-        raise UserError(f"--kd: {given_kd.loss!r} needs the teacher's features; it exposes none")
+    # who teaches the retrains: the study's teacher, or --teach-with's (p stays the study's:
+    # the teacher figures, the gap and the card's comparisons are against the study's teacher)
+    taught = p if req.teach_with is None else teaching(p, req.teach_with, req.teach_with_input)
+    if given_kd:
+        _servable(given_kd, taught, "--kd")
     test = unit_test_split(
         p.data.name, p.config.data.root, p.config.data.options(), p.config.cache_dir
     )
     if test is None:
         raise UserError(f"data: {p.data.name} has no test split to measure the export on")
-    splits = Splits(p, epochs=req.epochs, augment=req.augment, views=req.views)
+    splits = Splits(taught, epochs=req.epochs, augment=req.augment, views=req.views)
     # each finished retrain is kept beside --out until the export is written: a rerun of an
     # interrupted export loads them instead of training them again
     store = req.out.parent / f".{req.out.name}.retrains"
@@ -261,6 +348,7 @@ def run_export(req: ExportRequest) -> dict:
         trial, reranked = rerank(study, trainer, req, given_kd)
     specs, skipped = family_specs(p, trial, req.family)
     kd = _kd_of(trial, given_kd)
+    _servable(kd, taught, "--teach-with")
     data = splits.data[True]
     outputs = splits.outputs(True, kd_loss(kd.loss).needs_features)
 
@@ -289,7 +377,14 @@ def run_export(req: ExportRequest) -> dict:
     runs, rest = members[: len(seeds)], members[len(seeds) :]
     bases, others = (rest[: len(seeds)], rest[len(seeds) :]) if req.baseline else ([], rest)
     shipped = runs[0]
-    metrics = _metrics(req, study, trial, p, outputs, test.scale, len(test.y), kd, shipped)
+    if taught is not p:  # the study teacher's own figures, for the table and the gap
+        c = p.config
+        ours = teacher_outputs(p.teacher, data, c.cache_dir or default_cache_dir(),
+                               device=c.resources.device)  # fmt: skip
+    else:
+        ours = outputs
+    metrics = _metrics(req, study, trial, p, ours, test.scale, len(test.y), kd, shipped)
+    metrics["taught_by"] = None if taught is p else _taught_by(req, taught, outputs)
     metrics["shipped"] = {
         "rule": SHIP_RULE,
         "chosen_by": (f"--pick {req.pick}" if req.pick else f"--trial {trial.number}")
@@ -358,8 +453,11 @@ def store_final_runs(
     threads and test images: the same for every retrain)."""
     from autostudent.final_runs import KD, Recipe, RunPlan, record, run_record, stored
 
-    if req.kd is not None or augment_mode(req.augment).views:
-        return {"stored": 0, "why": "--kd or --augment views: not a recipe the others run"}
+    if req.kd is not None or req.teach_with is not None or augment_mode(req.augment).views:
+        return {
+            "stored": 0,
+            "why": "--kd, --teach-with or --augment views: not a recipe the others run",
+        }
     b = splits.budget
     recipe = Recipe(b.epochs, b.batch_size, b.lr, b.weight_decay, req.augment)
     params, done, kept = int(trial.user_attrs["params"]), stored(study), 0
@@ -440,6 +538,8 @@ def rerank(
     ]
     top = ranked(points, req.pick, req.rerank)
     kds = {pt.trial: _kd_of(trials[pt.trial], given_kd) for pt in top}
+    for kd in kds.values():  # before any of the K × seeds retrains
+        _servable(kd, trainer.splits.p, "--kd" if given_kd else "--teach-with")
     features = any(kd_loss(kd.loss).needs_features for kd in kds.values())
     seeds = [req.seed + i for i in range(req.rerank_seeds or req.seeds)]
     jobs = [

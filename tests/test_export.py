@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import optuna
 import pytest
@@ -331,6 +332,78 @@ def test_a_teacher_that_moved_is_named_and_given_with_teacher(
     assert metrics["kd"] == {"loss": "kd", "temperature": 4.0, "alpha": 0.9, "source": "--kd"}
     assert (own["kd_loss"], own["kd_temperature"], own["kd_alpha"]) != ("kd", 4.0, 0.9)
     assert "given with `--kd` instead of the trial's own" in (out / "card.md").read_text()
+
+
+@pytest.mark.slow  # the session's digits search, retrained five times
+def test_teach_with_an_exported_student_as_teacher_assistant(cli, study_db, tmp_path):
+    """--teach-with DIR: an exported student teaches another one (a teacher assistant), fed
+    pixels in [0, 1] as it takes them; the figures and the gap stay the study teacher's, the
+    card names both, and bad requests are one line each with nothing written."""
+    url, name = study_db
+    base = ("export", "--storage", url, "--study", name, "--epochs", "1", "--threads", "1")
+    ta = tmp_path / "assistant"
+    code, stdout, stderr = cli(*base, "--pick", "max-accuracy", "--no-baseline", "--json",
+                               "--out", str(ta))  # fmt: skip
+    assert code == 0, stderr
+    assistant = json.loads(stdout)
+
+    out = tmp_path / "taught"
+    args = (*base, "--pick", "knee", "--workers", "2", "--json")  # the pool prepares it again
+    code, stdout, stderr = cli(*args, "--teach-with", str(ta), "--out", str(out))
+    assert code == 0, stderr
+    m = json.loads(stdout)
+    by = m["taught_by"]
+    assert by["path"] == str(ta) and by["input"] == "unit" and by["format"] == "torchscript"
+    assert by["params"] == assistant["params"]
+    # the assistant read back as a teacher scores what its own export measured (the feed's
+    # round trip through normalised pixels may flip an image)
+    assert by["test_accuracy"] == pytest.approx(assistant["test_accuracy"], abs=2 / 360)
+    assert m["teacher"]["path"] == "teachers/digits.pt2"  # the figures: the study's teacher
+    assert m["teacher"]["params"] > by["params"]
+    assert m["final_runs"]["stored"] == 0  # not the runs `baselines` would make
+    card = (out / "card.md").read_text()
+    assert "given with `--teach-with` instead of the study's teacher `digits.pt2`" in card
+    assert "| the teacher that taught it (`--teach-with`) |" in card
+
+    code, stdout, stderr = cli(*args, "--out", str(tmp_path / "plain"))
+    assert code == 0, stderr
+    plain = json.loads(stdout)
+    assert plain["taught_by"] is None and plain["trial"] == m["trial"]
+    assert plain["seeds"]["no_kd"] == m["seeds"]["no_kd"]  # no teacher: the same run
+    x = torch.from_numpy(unit_test_split("digits").x[:64])
+    with torch.no_grad():  # another teacher taught it: other weights (1 epoch: accuracy may tie)
+        taught, alone = (
+            torch.jit.load(str(d / "student.pt")).eval() for d in (out, tmp_path / "plain")
+        )
+        assert not torch.allclose(taught(x), alone(x))
+
+    (tmp_path / "empty").mkdir()
+    work = tmp_path / "work"
+    work.mkdir()
+    cases = [
+        (["--teach-with", str(tmp_path / "nope")], "--teach-with"),
+        (["--teach-with", str(tmp_path / "empty")], "--teach-with"),
+        (["--teach-with", str(ta), "--teach-with-input", "0.5/x"], "--teach-with-input"),
+        (["--teach-with", str(ta), "--teach-with-input", "sideways"], "--teach-with-input"),
+        (["--teach-with", str(ta), "--kd", "rkd,4,0.5"], "--kd"),  # a TorchScript: no features
+    ]
+    for extra, field in cases:
+        code, _, err = cli(*base, "--pick", "knee", *extra, "--out", str(work / "out"))
+        assert code == 2, (extra, err)
+        assert err.startswith(f"error: {field}") and err.count("\n") == 1, err
+    assert not list(work.iterdir())
+
+
+def test_a_trials_own_kd_loss_that_needs_features_names_teach_with():
+    from types import SimpleNamespace
+
+    from autostudent.export import _servable
+    from autostudent.trial import KDSettings
+
+    taught = SimpleNamespace(teacher=SimpleNamespace(has_features=False, path=Path("ta.pt")))
+    with pytest.raises(UserError, match=r"^--teach-with: the KD loss 'rkd' .* ta.pt exposes none"):
+        _servable(KDSettings("rkd", 4.0, 0.5), taught, "--teach-with")
+    _servable(KDSettings("kd", 4.0, 0.5), taught, "--teach-with")  # logits only: served
 
 
 @pytest.mark.slow  # the session's digits search, retrained

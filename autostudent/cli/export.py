@@ -91,6 +91,19 @@ def export(
         help="KD settings LOSS,T,ALPHA (e.g. kd,4,0.9) instead of the trial's own, for the "
         "export and its --rerank candidates.",
     ),
+    teach_with: Path | None = typer.Option(
+        None,
+        "--teach-with",
+        help="Distil from this teacher instead of the study's: a teacher assistant (an export "
+        "directory, e.g. a larger student of the same study) or a teacher trained since. The "
+        "figures and the gap stay against the study's teacher; the card names both.",
+    ),
+    teach_with_input: str | None = typer.Option(
+        None,
+        "--teach-with-input",
+        help="The images --teach-with's teacher expects: normalised | unit | MEAN,…/STD,… "
+        "(default: unit for an export, else the study teacher's teacher.input).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print metrics.json on stdout."),
 ) -> None:
     """Retrain the chosen student from scratch with KD on the full training split, measure it
@@ -117,6 +130,8 @@ def export(
         workers=workers,
         teacher=teacher,
         kd=kd,
+        teach_with=teach_with,
+        teach_with_input=teach_with_input,
     )
     if as_json:
         typer.echo(json.dumps(metrics))

@@ -109,18 +109,11 @@ def _source(path: Path, factory: str | None, expects: str):
     """The teacher as the study file's ``teacher:`` section would name it, checked by it."""
     from pydantic import ValidationError
 
-    from autostudent.config import TeacherConfig, describe_error
+    from autostudent.config import TeacherConfig, describe_error, teacher_input
     from autostudent.teacher import TeacherSource
 
-    value: object = expects
-    if "/" in expects:  # MEAN,…/STD,…
-        mean, _, std = expects.partition("/")
-        try:
-            value = {k: [float(v) for v in t.split(",")] for k, t in (("mean", mean), ("std", std))}
-        except ValueError:
-            raise UserError(f"--input: {expects!r} is not 'MEAN,…/STD,…' (numbers)") from None
     try:
-        config = TeacherConfig(path=path, factory=factory, input=value)
+        config = TeacherConfig(path=path, factory=factory, input=teacher_input(expects, "--input"))
     except ValidationError as exc:
         raise UserError(f"--{describe_error(exc)}") from None
     return TeacherSource.of(config)

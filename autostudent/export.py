@@ -199,10 +199,13 @@ def teaching(p: Prepared, path: Path, expects: str | None) -> Prepared:
     except ValidationError as exc:
         raise UserError(f"--teach-with-input: {describe_error(exc)}") from None
     d, device = p.data, p.config.resources.device
-    teacher = load_teacher(
-        TeacherSource.of(config), device, d.input_shape, d.num_classes, (d.mean, d.std)
-    )
-    check_teacher(teacher, d.input_shape, d.num_classes)
+    try:
+        teacher = load_teacher(
+            TeacherSource.of(config), device, d.input_shape, d.num_classes, (d.mean, d.std)
+        )
+        check_teacher(teacher, d.input_shape, d.num_classes)
+    except UserError as exc:  # a corrupt file, another input shape or class count
+        raise UserError(f"--teach-with: {str(exc).removeprefix('teacher.path: ')}") from None
     kd = p.config.kd
     if not teacher.has_features:
         # the workers prepare this config again, and prepare() refuses KD losses the teacher

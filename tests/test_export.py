@@ -378,11 +378,13 @@ def test_teach_with_an_exported_student_as_teacher_assistant(cli, study_db, tmp_
         assert not torch.allclose(taught(x), alone(x))
 
     (tmp_path / "empty").mkdir()
+    (tmp_path / "junk.pt").write_text("not a model")
     work = tmp_path / "work"
     work.mkdir()
     cases = [
         (["--teach-with", str(tmp_path / "nope")], "--teach-with"),
         (["--teach-with", str(tmp_path / "empty")], "--teach-with"),
+        (["--teach-with", str(tmp_path / "junk.pt")], "--teach-with: "),
         (["--teach-with", str(ta), "--teach-with-input", "0.5/x"], "--teach-with-input"),
         (["--teach-with", str(ta), "--teach-with-input", "sideways"], "--teach-with-input"),
         (["--teach-with", str(ta), "--kd", "rkd,4,0.5"], "--kd"),  # a TorchScript: no features

@@ -18,7 +18,6 @@ import json
 import os
 import shutil
 import statistics
-import sys
 import time
 import warnings
 from dataclasses import dataclass, replace
@@ -340,11 +339,8 @@ def run_export(req: ExportRequest) -> dict:
     splits = Splits(taught, epochs=req.epochs, augment=req.augment, views=req.views)
     # each finished retrain is kept beside --out until the export is written: a rerun of an
     # interrupted export loads them instead of training them again
+    # (the Retrainer says what it resumes: retrains of this very request only)
     store = req.out.parent / f".{req.out.name}.retrains"
-    if store.is_dir() and any(store.glob("*.pt")):
-        print(f"resuming: retrains of an interrupted export in {store} are loaded, not rerun, "
-              "and those it was running go on from their last epoch (those of the same "
-              "request)", file=sys.stderr)  # fmt: skip
     trainer = Retrainer(splits, workers=req.workers, threads=req.threads, store=store)
     reranked = None
     if req.rerank:

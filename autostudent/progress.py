@@ -118,14 +118,14 @@ class TrainingProgress:
         text = f"{self.label}: epoch {epoch}/{self.epochs} · {seconds:.0f} s"
         if epoch < self.epochs:  # at the mean pace of this run's epochs so far
             left = (self.epochs - epoch) * sum(self._seconds) / len(self._seconds)
-            text += f" · ~{_duration(left)} left"
+            text += f" · ~{duration(left)} left"
         if self._bar is not None:
             self._bar.update(self._task, description=text)
         else:
             self.console.print(text, highlight=False)
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
     """``45 s``, ``12 min``, ``3.4 h``."""
     if seconds < 90:
         return f"{seconds:.0f} s"

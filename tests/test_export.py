@@ -488,7 +488,11 @@ def test_an_export_killed_mid_way_resumes_its_finished_retrains(cli, study_db, t
     assert not out.exists() and len(list(store.glob("*.pt"))) == 2
     code, stdout, stderr = cli(*args, "--out", str(out))
     assert code == 0, stderr
-    assert "resuming" in stderr
+    assert (
+        f"resuming from {store}: 2 of 4 retrains finished earlier (loaded, not rerun), 0 go "
+        "on from their last epoch, 2 to start" in stderr
+    )
+    assert "(3 of 4 retrains done)" in stderr and "(4 of 4 retrains done)" in stderr
     resumed = json.loads(stdout)
     assert resumed["retrains"] == {"run": 2, "resumed": 2}
     assert not store.exists()
@@ -513,6 +517,10 @@ def test_an_export_killed_mid_retrain_goes_on_from_its_last_epoch(cli, study_db,
     code, stdout, stderr = cli(*args, "--out", str(out))
     assert code == 0, stderr
     assert "resumed after epoch 1" in stderr
+    assert (
+        "0 of 2 retrains finished earlier (loaded, not rerun), 1 go on from their last "
+        "epoch, 1 to start" in stderr
+    )
     assert not store.exists()
     code, whole, stderr = cli(*args, "--out", str(tmp_path / "whole"))
     assert code == 0, stderr

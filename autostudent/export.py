@@ -33,8 +33,9 @@ from autostudent import provenance
 from autostudent import study as studydb
 from autostudent.candidate import KD_PARAMS
 from autostudent.card import render_card
-from autostudent.config import StudyConfig, describe_error
+from autostudent.config import ResourcesConfig, StudyConfig, describe_error
 from autostudent.datasets import unit_test_split
+from autostudent.device import resolve
 from autostudent.driver import Prepared, prepare
 from autostudent.errors import TrialFailed, UserError
 from autostudent.losses import kd_loss
@@ -75,6 +76,7 @@ class ExportRequest:
     # teach_with_input (default: 'unit' for an export, else the study teacher's input)
     teach_with: Path | None = None
     teach_with_input: str | None = None
+    device: str | None = None  # where the retrains run (None: the study's resources.device)
 
 
 class Normalised(nn.Module):
@@ -128,12 +130,19 @@ def chosen_trial(study: optuna.Study, number: int | None, rule: str | None) -> F
 
 
 def study_config(
-    study: optuna.Study, url: str, teacher: Path | None = None, *, needs_teacher: bool = True
+    study: optuna.Study,
+    url: str,
+    teacher: Path | None = None,
+    *,
+    needs_teacher: bool = True,
+    device: str | None = None,
 ) -> StudyConfig:
     """The study's stored config for a retrain: the full training split, the storage the user
     named and, with ``teacher``, the teacher file at another path than the search read it from
     (a study copied to another machine). ``needs_teacher`` (or a ``teacher`` given): the file
-    must exist and be the teacher the study was searched with (its SHA-256 is checked)."""
+    must exist and be the teacher the study was searched with (its SHA-256 is checked).
+    ``device``: where to retrain, when not where the search trained (``--device``: a study
+    searched on a CPU, retrained on a GPU)."""
     from pydantic import ValidationError
 
     from autostudent.teacher import file_sha256
@@ -164,6 +173,12 @@ def study_config(
                 f"{field}: {path} is not the teacher study {study.study_name!r} was searched "
                 "with (its SHA-256 differs)"
             )
+    if device is not None:  # a GPU share of the search's Ray trials does not apply here
+        r = config.resources
+        resources = ResourcesConfig(
+            device=device, cpus_per_trial=r.cpus_per_trial, latency_runtime=r.latency_runtime
+        )
+        config = config.model_copy(update={"resources": resources})
     # The full training split, and the storage the user named (never the one in the config:
     # the study may have been copied away from the database a search still writes to).
     budget = config.budget.model_copy(update={"train_subset": None})
@@ -322,10 +337,20 @@ def run_export(req: ExportRequest) -> dict:
     if req.rerank_seeds is not None and req.rerank_seeds < 1:
         raise UserError("--rerank-seeds: must be ≥ 1")
     given_kd = parse_kd(req.kd)
+    if req.device is not None:
+        resolve(req.device, "--device")  # a GPU torch does not see: one line, before any load
     _check_out(req.out)
     study = studydb.load(req.storage, req.study)
+    if req.device is None:  # the search's device: a study searched on a GPU, exported here
+        searched = study.user_attrs.get("config", {}).get("resources", {}).get("device", "cpu")
+        try:
+            resolve(searched)
+        except UserError as exc:
+            where = "where the search trained; --device cpu retrains here"
+            raise UserError(f"{exc} ({where})") from None
     trial = chosen_trial(study, req.trial, req.pick)
-    p = prepare(study_config(study, req.storage, req.teacher))  # the teacher's SHA-256 checked
+    # the teacher's SHA-256 checked
+    p = prepare(study_config(study, req.storage, req.teacher, device=req.device))
     # who teaches the retrains: the study's teacher, or --teach-with's (p stays the study's:
     # the teacher figures, the gap and the card's comparisons are against the study's teacher)
     taught = p if req.teach_with is None else teaching(p, req.teach_with, req.teach_with_input)

@@ -142,3 +142,16 @@ def test_four_trials_on_one_gpu_then_export_from_it(tmp_path, teacher_file, cli)
     assert metrics["device"] == "cuda"
     assert metrics["test_accuracy"] > 0.5
     assert abs(metrics["onnx"]["test_accuracy"] - metrics["test_accuracy"]) <= 0.002
+
+
+def test_a_study_searched_on_the_cpu_exports_on_the_gpu(tmp_path, digits_study, cli):
+    """--device cuda: the long export of a study searched on a CPU runs on the GPU."""
+    out = tmp_path / "student"
+    code, stdout, stderr = cli(
+        "export", "--storage", f"sqlite:///{digits_study[0]}", "--study", digits_study[1],
+        "--trial", "0", "--epochs", "2", "--augment", "mixup", "--no-baseline", "--device",
+        "cuda", "--json", "--out", str(out),
+    )  # fmt: skip
+    assert code == 0, stderr
+    metrics = json.loads(stdout)
+    assert metrics["device"] == "cuda" and metrics["test_accuracy"] > 0

@@ -281,6 +281,8 @@ def test_bad_requests_exit_2_and_write_nothing(cli, study_db, tmp_path):
         (["--pick", "knee", "--kd", "kd,4", "--out", out], "--kd"),
         (["--pick", "knee", "--kd", "kd,4,1.5", "--out", out], "--kd"),
         (["--pick", "knee", "--kd", "kd,0,0.5", "--out", out], "--kd"),
+        (["--pick", "knee", "--device", "tpu", "--out", out], "--device"),
+        (["--pick", "knee", "--device", "cuda:99", "--out", out], "--device"),
     ]
     for args, field in cases:
         code, _, err = cli("export", "--storage", copy, "--study", name, "--epochs", "1", *args)
@@ -406,6 +408,30 @@ def test_a_trials_own_kd_loss_that_needs_features_names_teach_with():
     with pytest.raises(UserError, match=r"^--teach-with: the KD loss 'rkd' .* ta.pt exposes none"):
         _servable(KDSettings("rkd", 4.0, 0.5), taught, "--teach-with")
     _servable(KDSettings("kd", 4.0, 0.5), taught, "--teach-with")  # logits only: served
+
+
+@pytest.mark.slow  # the session's digits search, retrained twice
+def test_a_study_searched_on_a_gpu_exports_here_with_device_cpu(cli, study_db, tmp_path):
+    """A study whose config says cuda (searched on a GPU machine), exported on this CPU: one
+    line naming the way out, then --device cpu retrains here, on a pool whose workers validate
+    the config again (no GPU share left over from the search's Ray trials)."""
+    url, name = study_db
+    db = tmp_path / "gpu.db"
+    shutil.copy(url.removeprefix("sqlite:///"), db)
+    copy = f"sqlite:///{db}"
+    study = optuna.load_study(study_name=name, storage=copy)
+    config = study.user_attrs["config"]
+    gpu = {**config["resources"], "device": "cuda:99", "gpus_per_trial": 0.5}
+    study.set_user_attr("config", {**config, "resources": gpu})
+    out = tmp_path / "out"
+    args = ("export", "--storage", copy, "--study", name, "--trial", "0", "--epochs", "1",
+            "--workers", "2", "--threads", "1", "--json", "--out", str(out))  # fmt: skip
+    code, _, err = cli(*args)
+    assert code == 2 and err.count("\n") == 1 and not out.exists(), err
+    assert "resources.device: 'cuda:99' asked for" in err and "--device cpu" in err
+    code, stdout, err = cli(*args, "--device", "cpu")
+    assert code == 0, err
+    assert json.loads(stdout)["device"] == "cpu"
 
 
 @pytest.mark.slow  # the session's digits search, retrained

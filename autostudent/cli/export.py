@@ -104,6 +104,12 @@ def export(
         help="The images --teach-with's teacher expects: normalised | unit | MEAN,…/STD,… "
         "(default: unit for an export, else the study teacher's teacher.input).",
     ),
+    device: str | None = typer.Option(
+        None,
+        "--device",
+        help="Where the retrains run: cpu | cuda | cuda:N (default: the study's "
+        "resources.device; e.g. a study searched on a CPU, its long export on a GPU).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print metrics.json on stdout."),
 ) -> None:
     """Retrain the chosen student from scratch with KD on the full training split, measure it
@@ -132,6 +138,7 @@ def export(
         kd=kd,
         teach_with=teach_with,
         teach_with_input=teach_with_input,
+        device=device,
     )
     if as_json:
         typer.echo(json.dumps(metrics))

@@ -197,6 +197,7 @@ def teaching(p: Prepared, path: Path, expects: str | None) -> Prepared:
     from autostudent.config import TeacherConfig, teacher_input
     from autostudent.teacher import TeacherSource, check_teacher, load_teacher
 
+    path = Path(path)  # the Python API may pass a string
     if path.is_dir():
         if not (path / "student.pt").is_file():
             raise UserError(f"--teach-with: {path} is a directory without student.pt (an "

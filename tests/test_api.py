@@ -313,6 +313,14 @@ def test_module_teacher_and_arrays_search_resume_and_export(
     with pytest.raises(UserError, match="colour: not an export option"):
         loaded.export(tmp_path / "out2", trial=trial, colour="red")
     assert not (tmp_path / "out2").exists()
+    # the exported student teaching another retrain (a teacher assistant), named by a string
+    taught = loaded.export(tmp_path / "taught", trial=trial, epochs=1, baseline=False, threads=1,
+                           teach_with=str(tmp_path / "out"))  # fmt: skip
+    assert taught["taught_by"]["input"] == "unit"
+    assert taught["taught_by"]["params"] == metrics["params"] and taught["teacher"] == {
+        **metrics["teacher"],
+        "latency_ms": taught["teacher"]["latency_ms"],  # measured again
+    }
     report = loaded.dashboard(tmp_path / "report.html")
     assert report.stat().st_size > 10_000
     with pytest.raises(UserError, match=r"--out: .* should end in \.html"):

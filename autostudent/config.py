@@ -128,8 +128,6 @@ def teacher_input(text: str, flag: str) -> Any:
     """A command line's ``teacher.input``: 'normalised', 'unit' or 'MEAN,…/STD,…' (its own
     per-channel normalisation of [0, 1] pixels) as the study file's value; ``TeacherConfig``
     checks it. ``flag`` names the option in the error."""
-    from autostudent.errors import UserError
-
     if "/" not in text:
         return text
     mean, _, std = text.partition("/")

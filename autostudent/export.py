@@ -350,7 +350,7 @@ def run_export(req: ExportRequest) -> dict:
             where = "where the search trained; --device cpu retrains here"
             raise UserError(f"{exc} ({where})") from None
     trial = chosen_trial(study, req.trial, req.pick)
-    # the teacher's SHA-256 checked
+    # the study's teacher (its SHA-256 checked), on --device's device when given
     p = prepare(study_config(study, req.storage, req.teacher, device=req.device))
     # who teaches the retrains: the study's teacher, or --teach-with's (p stays the study's:
     # the teacher figures, the gap and the card's comparisons are against the study's teacher)

@@ -189,7 +189,8 @@ def teaching(p: Prepared, path: Path, expects: str | None) -> Prepared:
     """``--teach-with PATH``: the study's data, student space and recipe, taught by another
     teacher — a teacher assistant (Mirzadeh et al. 2020: an exported student between the
     teacher's size and this one's) or a teacher trained since. ``PATH``: a teacher file, or an
-    export directory (its ``student.pt``, which takes pixels in [0, 1]). ``expects``: its
+    export directory (its ``student.pt``, else its ``student.onnx``: both take pixels in [0, 1];
+    the ONNX file also gives its penultimate features, so ``rkd`` can use it). ``expects``: its
     ``teacher.input``; default 'unit' for an export, else the study teacher's. Its SHA-256 is
     not checked against the study's: it is meant to be another file."""
     from pydantic import ValidationError
@@ -198,11 +199,14 @@ def teaching(p: Prepared, path: Path, expects: str | None) -> Prepared:
     from autostudent.teacher import TeacherSource, check_teacher, load_teacher
 
     path = Path(path)  # the Python API may pass a string
-    if path.is_dir():
-        if not (path / "student.pt").is_file():
-            raise UserError(f"--teach-with: {path} is a directory without student.pt (an "
-                            "export's directory, or give the teacher file)")  # fmt: skip
-        path = path / "student.pt"
+    if path.is_dir():  # an export's directory: its TorchScript file, else its ONNX one
+        files = [path / name for name in ("student.pt", "student.onnx")]
+        if not any(f.is_file() for f in files):
+            raise UserError(
+                f"--teach-with: {path} is a directory without student.pt or student.onnx (an "
+                "export's directory, or give the teacher file)"
+            )
+        path = next(f for f in files if f.is_file())
     if not path.is_file():
         raise UserError(f"--teach-with: {path} does not exist")
     if expects is not None:
@@ -232,7 +236,7 @@ def teaching(p: Prepared, path: Path, expects: str | None) -> Prepared:
 
 
 def _exported(path: Path) -> bool:
-    """Whether ``path`` is an export's student.pt (metrics.json beside it says so): it takes
+    """Whether ``path`` is an export's student file (metrics.json beside it says so): it takes
     pixels in [0, 1], its normalisation inside."""
     try:
         metrics = json.loads((path.parent / "metrics.json").read_text())

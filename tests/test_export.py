@@ -344,8 +344,8 @@ def test_teach_with_an_exported_student_as_teacher_assistant(cli, study_db, tmp_
     url, name = study_db
     base = ("export", "--storage", url, "--study", name, "--epochs", "1", "--threads", "1")
     ta = tmp_path / "assistant"
-    code, stdout, stderr = cli(*base, "--pick", "max-accuracy", "--no-baseline", "--json",
-                               "--out", str(ta))  # fmt: skip
+    code, stdout, stderr = cli(*base, "--pick", "max-accuracy", "--no-baseline", "--format",
+                               "both", "--json", "--out", str(ta))  # fmt: skip
     assert code == 0, stderr
     assistant = json.loads(stdout)
 
@@ -378,6 +378,17 @@ def test_teach_with_an_exported_student_as_teacher_assistant(cli, study_db, tmp_
             torch.jit.load(str(d / "student.pt")).eval() for d in (out, tmp_path / "plain")
         )
         assert not torch.allclose(taught(x), alone(x))
+
+    # the same assistant as ONNX (an export of --format onnx): read with its features
+    onnx_only = tmp_path / "assistant-onnx"
+    shutil.copytree(ta, onnx_only, ignore=shutil.ignore_patterns("student.pt"))
+    code, stdout, stderr = cli(*base, "--trial", str(m["trial"]), "--no-baseline", "--json",
+                               "--teach-with", str(onnx_only), "--kd", "rkd,4,0.5",
+                               "--out", str(tmp_path / "taught-onnx"))  # fmt: skip
+    assert code == 0, stderr
+    by = json.loads(stdout)["taught_by"]
+    assert by["format"] == "onnx" and by["input"] == "unit"
+    assert by["test_accuracy"] == pytest.approx(assistant["test_accuracy"], abs=2 / 360)
 
     (tmp_path / "empty").mkdir()
     (tmp_path / "junk.pt").write_text("not a model")

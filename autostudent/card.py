@@ -266,6 +266,12 @@ def _versus_baseline(m: dict) -> list[str]:
         f"(`autostudent baselines`). This student: **{vs['margin_pt']:+.2f} pt** over it.",
         "",
     ]
+    if m.get("taught_by") and base["kd"]:
+        lines += [
+            "That baseline was distilled from the study's teacher, this student from "
+            "`--teach-with`'s: the margin includes the difference of teachers.",
+            "",
+        ]
     if vs.get("unsized"):
         them = " and ".join(
             f"{u['family']} at {u['params']:,}"

@@ -588,6 +588,30 @@ def card_metrics(**change) -> dict:
     return {**m, **change}
 
 
+def test_card_names_the_teacher_that_taught_and_what_that_does_to_the_margin():
+    from autostudent.card import render_card
+
+    by = {"path": "students/assistant", "sha256": "ab", "format": "torchscript", "input": "unit",
+          "params": 80_000, "flops": 2e7, "latency_ms": 1.0, "test_accuracy": 0.9350}  # fmt: skip
+    base = {"family": "resnet", "params": 38_000, "kd": {"loss": "kd"}, "mean": 0.905,
+            "sd": 0.001, "seeds": [0, 1, 2]}  # fmt: skip
+    vs = {"baseline": base, "margin_pt": 0.5, "unsized": []}
+    card = render_card(card_metrics(taught_by=by, versus_baseline=vs))
+    assert (
+        "distilled from `students/assistant` (80,000 params, 93.50 % on the test split, fed unit "
+        "images), given with `--teach-with` instead of the study's teacher `teacher.pt2` "
+        "(308,074 params)" in card
+    )
+    assert "| the teacher that taught it (`--teach-with`) | 93.50 % | 80,000 |" in card
+    assert "the margin includes the difference of teachers" in card
+    assert "1/7.7 of the teacher's parameters" in card  # the study's teacher, not the assistant
+    plain = render_card(card_metrics(versus_baseline=vs))
+    assert "--teach-with" not in plain and "distilled from the teacher `teacher.pt2`" in plain
+    no_kd_base = render_card(card_metrics(taught_by=by, versus_baseline={
+        **vs, "baseline": {**base, "kd": None}}))  # fmt: skip
+    assert "difference of teachers" not in no_kd_base  # a no-KD baseline had no teacher
+
+
 def test_card_says_how_far_a_missed_target_is_and_what_bears_on_it():
     from autostudent.card import render_card
 

@@ -107,6 +107,13 @@ def study_db(tmp_path_factory, digits_study) -> tuple[str, str]:
     return f"sqlite:///{copy}", digits_study[1]
 
 
+def copied(url: str, name: str, db: Path) -> tuple[str, optuna.Study]:
+    """A copy of the study's database at ``db`` (to change it): its URL and the study."""
+    shutil.copy(url.removeprefix("sqlite:///"), db)
+    copy = f"sqlite:///{db}"
+    return copy, optuna.load_study(study_name=name, storage=copy)
+
+
 # Runs with torch alone: what a user who never installed autostudent has.
 RELOAD = """
 import json, sys, torch
@@ -250,10 +257,8 @@ def test_seeds_report_mean_sd_and_kd_gain_and_ship_the_first_seed(cli, study_db,
 @pytest.mark.slow  # the session's digits search, retrained
 def test_bad_requests_exit_2_and_write_nothing(cli, study_db, tmp_path):
     url, name = study_db
-    db = tmp_path / "copy.db"  # a copy with one failed trial that never got an architecture
-    shutil.copy(url.removeprefix("sqlite:///"), db)
-    copy = f"sqlite:///{db}"
-    study = optuna.load_study(study_name=name, storage=copy)
+    # a copy with one failed trial that never got an architecture
+    copy, study = copied(url, name, tmp_path / "copy.db")
     study.add_trial(
         create_trial(state=TrialState.FAIL, user_attrs={"failure": "params over the cap"})
     )
@@ -298,10 +303,7 @@ def test_a_teacher_that_moved_is_named_and_given_with_teacher(
 ):
     """A study copied to another machine: the teacher is not where the search read it."""
     url, name = study_db
-    db = tmp_path / "moved.db"
-    shutil.copy(url.removeprefix("sqlite:///"), db)
-    copy = f"sqlite:///{db}"
-    study = optuna.load_study(study_name=name, storage=copy)
+    copy, study = copied(url, name, tmp_path / "moved.db")
     config = study.user_attrs["config"]
     gone = tmp_path / "gone" / "digits.pt2"
     study.set_user_attr("config", {**config, "teacher": {**config["teacher"], "path": str(gone)}})
@@ -427,10 +429,7 @@ def test_a_study_searched_on_a_gpu_exports_here_with_device_cpu(cli, study_db, t
     line naming the way out, then --device cpu retrains here, on a pool whose workers validate
     the config again (no GPU share left over from the search's Ray trials)."""
     url, name = study_db
-    db = tmp_path / "gpu.db"
-    shutil.copy(url.removeprefix("sqlite:///"), db)
-    copy = f"sqlite:///{db}"
-    study = optuna.load_study(study_name=name, storage=copy)
+    copy, study = copied(url, name, tmp_path / "gpu.db")
     config = study.user_attrs["config"]
     gpu = {**config["resources"], "device": "cuda:99", "gpus_per_trial": 0.5}
     study.set_user_attr("config", {**config, "resources": gpu})

@@ -183,7 +183,6 @@ class Retrainer:
         self.resumed += len(records)
         todo = [i for i in range(len(jobs)) if i not in records]
         self._say_resumed(len(jobs), len(records), [keys[i] for i in todo])
-        finished = iter(range(len(records) + 1, len(jobs) + 1))  # the count as each one lands
         for full, features in dict.fromkeys((jobs[i].full, jobs[i].view_features) for i in todo):
             self.splits.outputs(full, features)  # computed and cached before any worker reads
         if self.workers <= 1 or len(todo) <= 1:
@@ -193,15 +192,17 @@ class Retrainer:
                 for i in todo:
                     done = self.splits.retrain(jobs[i], checkpoint=self._checkpoint(keys[i]))
                     records[i] = self._save(keys[i], _as_record(done))
-                    self._say_done(jobs[i], records[i], next(finished), len(jobs))
+                    self._say_done(jobs[i], records[i], len(records), len(jobs))
         else:
-            self._pool(jobs, keys, todo, records, finished)
+            self._pool(jobs, keys, todo, records)
         self.ran += len(todo)
         return [self._model(jobs[i], records[i]) for i in range(len(jobs))]
 
     def _say_resumed(self, total: int, loaded: int, todo_keys: list[str]) -> None:
         """One line when a store holds work of these jobs: what is loaded, what goes on."""
-        going_on = sum(1 for key in todo_keys if (self._checkpoint(key) or Path()).is_file())
+        if self.store is None:
+            return
+        going_on = sum(1 for key in todo_keys if self._checkpoint(key).is_file())
         if loaded or going_on:
             print(f"resuming from {self.store}: {loaded} of {total} retrains finished earlier "
                   f"(loaded, not rerun), {going_on} go on from their last epoch, "
@@ -214,7 +215,7 @@ class Retrainer:
         print(f"{job.label}: finished in {duration(record['seconds'])} ({count} of {total} "
               "retrains done)", file=sys.stderr)  # fmt: skip
 
-    def _pool(self, jobs, keys, todo, records, finished) -> None:
+    def _pool(self, jobs, keys, todo, records) -> None:
         s = self.splits
         # one torch thread per worker unless told: N workers of one thread fill N cores
         threads = self.threads or 1
@@ -230,7 +231,7 @@ class Retrainer:
                 for future in as_completed(futures):  # saved as each lands
                     i = futures[future]
                     records[i] = self._save(keys[i], future.result())
-                    self._say_done(jobs[i], records[i], next(finished), len(jobs))
+                    self._say_done(jobs[i], records[i], len(records), len(jobs))
             except BaseException:
                 for f in futures:
                     f.cancel()

@@ -135,7 +135,9 @@ class Study:
         | both; ``rerank=K``: the pick rule's K best candidates retrained, the best on
         validation exported; ``teacher=PATH``: the teacher file where it is not where the
         search read it (the same file: its SHA-256 is checked); ``teach_with=DIR``: another
-        teacher (an exported student: a teacher assistant) teaches the retrains. Returns
+        teacher (an exported student: a teacher assistant) teaches the retrains;
+        ``arch="mobilenetv2:17k"`` (neither ``trial`` nor ``pick``): a hand-designed student
+        sized to at most that many params, retrained the same way. Returns
         metrics.json's content.
         ``threads``: torch CPU threads while it trains (restored after; with ``workers=N``, of
         each of the N processes, default 1). ``options``: any

@@ -79,6 +79,8 @@ def chosen_how(m: dict) -> list[str]:
     if s is None:  # an export written before the rule existed
         return [f"Chosen by `{m['pick']}`.", ""]
     by = s["chosen_by"]
+    if m.get("hand_designed"):
+        return _hand_designed(m)
     how = "picked off the search's Pareto front by rule" if by.startswith("--pick") else "named"
     on = "the search's validation accuracy"
     if m.get("rerank"):
@@ -95,6 +97,24 @@ def chosen_how(m: dict) -> list[str]:
         + ", and the other runs are evidence only (mean ± sd below), never a choice.",
         "",
         *_reranked(m.get("rerank")),
+    ]
+
+
+def _hand_designed(m: dict) -> list[str]:
+    """``--arch``: a hand-designed student, not a search's."""
+    h, s = m["hand_designed"], m["shipped"]
+    runs = f"{s['seeds']} seed{'s' if s['seeds'] > 1 else ''}"
+    return [
+        "## How this student was chosen",
+        "",
+        f"Not by the search: `{s['chosen_by']}` named the hand-designed family `{h['family']}` "
+        f"(docs/baselines.md), sized to its largest member of at most {h['target_params']:,} "
+        f"params from its spec, without training ({h['params']:,} params) — the student a user "
+        "would build by hand, exported with the same recipe as a searched one. The retrain "
+        f"length ({_epochs(s['epochs'])}) was fixed before training: nothing was chosen on the "
+        f"test split. `student.pt` is its retrain at seed {s['seed']}; the export trained "
+        f"{runs}, and the other runs are evidence only (mean ± sd below), never a choice.",
+        "",
     ]
 
 
@@ -183,7 +203,9 @@ def verdict(target: Target, m: dict) -> str:
                 else "none (the search found no front student this small)"
             )
         )
-    if not acc_ok:
+    if not acc_ok and m.get("hand_designed"):
+        why.append(f"a hand-designed student, retrained {_epochs(m['epochs'])}")
+    elif not acc_ok:
         s = m["search"]
         complete = s.get("complete_trials")
         no_kd = m["no_kd"].get("test_accuracy")
@@ -319,6 +341,17 @@ def _closed(m: dict) -> str:
     )
 
 
+def _kd_source(kd: dict) -> str:
+    if kd.get("source") == "--kd":
+        return ", given with `--kd` instead of the trial's own"
+    if kd.get("source") == "baselines":  # --arch: a hand-designed student
+        return (
+            f", the settings of the study's most accurate trial ({kd['from_trial']}), with which "
+            "`autostudent baselines` distils its hand-designed students"
+        )
+    return ""
+
+
 def render_card(m: dict) -> str:
     t, kd = m["teacher"], m["kd"]
     shape = m["input_shape"]
@@ -326,8 +359,11 @@ def render_card(m: dict) -> str:
     no_kd = m["no_kd"].get("test_accuracy")
     runtime = m.get("latency_runtime", "torch")
     by = m.get("taught_by")  # --teach-with: another teacher taught it
+    hand = m.get("hand_designed")
     lines = [
-        f"# Student: trial {m['trial']} of study `{m['study']}`",
+        f"# Student: trial {m['trial']} of study `{m['study']}`"
+        if not hand
+        else f"# Student: hand-designed `{hand['family']}` for study `{m['study']}`",
         "",
         f"A {m['params']:,}-parameter student (architecture in `spec.json`, rebuild with "
         "`autostudent.student.build_student`) distilled from "
@@ -340,7 +376,7 @@ def render_card(m: dict) -> str:
             else f"the teacher `{t['path'].rsplit('/', 1)[-1]}` ({t['params']:,} params)"
         )
         + f" with the `{kd['loss']}` KD loss (T = {kd['temperature']:.3g}, α = {kd['alpha']:.3g}"
-        + (", given with `--kd` instead of the trial's own" if kd.get("source") == "--kd" else "")
+        + _kd_source(kd)
         + "). Chosen by "
         f"`{m['pick']}`, then retrained from scratch for {_epochs(m['epochs'])} on the full "
         f"training split ({m['train_images']:,} images, augmentation `{m['augment']['mode']}`"

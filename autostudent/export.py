@@ -77,6 +77,9 @@ class ExportRequest:
     teach_with: Path | None = None
     teach_with_input: str | None = None
     device: str | None = None  # where the retrains run (None: the study's resources.device)
+    # "FAMILY:PARAMS": a hand-designed student (families.py) sized to at most PARAMS, exported
+    # with the same recipe instead of a trial (the comparison a searched student must win)
+    arch: str | None = None
 
 
 class Normalised(nn.Module):
@@ -109,7 +112,7 @@ def deployable(student: nn.Module, mean, std, input_shape) -> torch.jit.ScriptMo
 
 def chosen_trial(study: optuna.Study, number: int | None, rule: str | None) -> FrozenTrial:
     if (number is None) == (rule is None):
-        raise UserError("--trial/--pick: give exactly one")
+        raise UserError("--trial/--pick/--arch: give exactly one")
     if rule is not None:
         size = studydb.size_objective(study) or "params"
         front = [FrontPoint(r["trial"], r["accuracy"], r[size]) for r in studydb.pareto_rows(study)]
@@ -308,6 +311,62 @@ def _check_out(out: Path) -> None:
         raise UserError(f"--out: {out} exists and is not an empty directory")
 
 
+@dataclass(frozen=True)
+class HandDesigned:
+    """``--arch FAMILY:PARAMS``: the hand-designed family's largest member of at most PARAMS
+    parameters, sized from its spec without training (``families.sized_spec``, as
+    ``autostudent baselines`` sizes its baselines) — exported with the same recipe as a trial,
+    so that a searched student and the one a user would build by hand meet on equal terms."""
+
+    family: str
+    target: int
+    spec: dict
+    params: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.family} {self.params:,}"
+
+
+def arch_request(text: str) -> tuple[str, int]:
+    """``mobilenetv2:16410`` / ``resnet:17k`` / ``pkg.mod:factory:20000`` → (family, size),
+    checked before anything loads."""
+    from autostudent.families import resolve_family
+    from autostudent.pareto import parse_size
+
+    family, _, size = text.rpartition(":")
+    target = parse_size(size)
+    if not family or target is None:
+        raise UserError(f"--arch: {text!r} is not FAMILY:PARAMS (e.g. mobilenetv2:17k)")
+    try:
+        resolve_family(family)
+    except UserError as exc:
+        raise UserError(f"--arch: {str(exc).removeprefix('--families: ')}") from None
+    return family, int(target)
+
+
+def hand_designed(p: Prepared, text: str) -> HandDesigned:
+    from autostudent.families import sized_spec, spec_params
+
+    family, target = arch_request(text)
+    shape = p.data.input_shape
+    try:
+        spec = sized_spec(family, target, in_channels=shape[0],
+                          num_classes=p.data.num_classes, input_size=shape[1])  # fmt: skip
+    except UserError as exc:  # no member this small
+        raise UserError(f"--arch: {str(exc).removeprefix('--sizes: ')}") from None
+    return HandDesigned(family, target, spec, spec_params(spec))
+
+
+def _baseline_kd(study: optuna.Study) -> tuple[KDSettings, int]:
+    """A hand-designed student's KD settings without ``--kd``: those ``autostudent baselines``
+    distils its baselines with (the study's most accurate complete trial's), and that trial."""
+    from autostudent.baselines import baseline_kd
+
+    kd, number = baseline_kd(study)
+    return KDSettings(kd.loss, kd.temperature, kd.alpha), number
+
+
 @dataclass
 class Member:
     """One retrained architecture: its seed and spec, the trained model, the exported module
@@ -321,6 +380,7 @@ class Member:
 
 
 SHIP_RULE = "the trial's own architecture (arch seed from the study) retrained at the first seed"
+HAND_RULE = "the hand-designed family's member named by --arch, retrained at the first seed"
 
 
 def run_export(req: ExportRequest) -> dict:
@@ -338,7 +398,17 @@ def run_export(req: ExportRequest) -> dict:
     if req.rerank == 1 or req.rerank < 0:
         raise UserError("--rerank: K ≥ 2 candidates (0: no rerank)")
     if req.rerank and req.pick is None:
-        raise UserError("--rerank: reranks the candidates of a --pick rule; --trial names one")
+        raise UserError("--rerank: reranks the candidates of a --pick rule; --trial or --arch "
+                        "names one")  # fmt: skip
+    if req.arch is not None:
+        if req.trial is not None or req.pick is not None:
+            raise UserError("--trial/--pick/--arch: give exactly one")
+        if req.family > 1:
+            raise UserError(
+                "--family: another architecture of a trial's generator point; --arch's student "
+                "is hand-designed (give --seeds for evidence)"
+            )
+        arch_request(req.arch)  # a bad family or size: one line before anything loads
     if req.rerank_seeds is not None and req.rerank_seeds < 1:
         raise UserError("--rerank-seeds: must be ≥ 1")
     given_kd = parse_kd(req.kd)
@@ -353,7 +423,7 @@ def run_export(req: ExportRequest) -> dict:
         except UserError as exc:
             where = "where the search trained; --device cpu retrains here"
             raise UserError(f"{exc} ({where})") from None
-    trial = chosen_trial(study, req.trial, req.pick)
+    trial = None if req.arch is not None else chosen_trial(study, req.trial, req.pick)
     # the study's teacher (its SHA-256 checked), on --device's device when given
     p = prepare(study_config(study, req.storage, req.teacher, device=req.device))
     # who teaches the retrains: the study's teacher, or --teach-with's (p stays the study's:
@@ -372,18 +442,22 @@ def run_export(req: ExportRequest) -> dict:
     # (the Retrainer says what it resumes: retrains of this very request only)
     store = req.out.parent / f".{req.out.name}.retrains"
     trainer = Retrainer(splits, workers=req.workers, threads=req.threads, store=store)
-    reranked = None
+    reranked, hand, kd_from = None, None, None
     if req.rerank:
         trial, reranked = rerank(study, trainer, req, given_kd)
-    specs, skipped = family_specs(p, trial, req.family)
-    kd = _kd_of(trial, given_kd)
-    _servable(kd, taught, "--teach-with")
+    if trial is not None:
+        specs, skipped = family_specs(p, trial, req.family)
+        kd, name = _kd_of(trial, given_kd), f"trial {trial.number}"
+    else:  # --arch: a hand-designed student, distilled as `baselines` distils its baselines
+        hand = hand_designed(p, req.arch)
+        specs, skipped, name = [(0, hand.spec)], 0, hand.name
+        kd, kd_from = (given_kd, None) if given_kd else _baseline_kd(study)
+    _servable(kd, taught, "--kd" if given_kd else "--teach-with")
     data = splits.data[True]
     outputs = splits.outputs(True, kd_loss(kd.loss).needs_features)
 
     seeds = [req.seed + i for i in range(req.seeds)]
     own_seed, own_spec = specs[0]
-    name = f"trial {trial.number}"
     jobs = [  # the trial's own architecture, KD, every seed: the first is the one shipped
         (own_seed, Job(own_spec, True, kd, s, f"{name} KD{_of('seed', i, len(seeds))}"))
         for i, s in enumerate(seeds)
@@ -414,11 +488,22 @@ def run_export(req: ExportRequest) -> dict:
         ours = outputs
     metrics = _metrics(req, study, trial, p, ours, test.scale, len(test.y), kd, shipped)
     metrics["taught_by"] = None if taught is p else _taught_by(req, taught, outputs)
+    if hand is not None:
+        metrics["kd"]["source"] = "--kd" if given_kd else "baselines"
+        metrics["kd"]["from_trial"] = kd_from
+        metrics["hand_designed"] = {"family": hand.family, "target_params": hand.target,
+                                    "params": hand.params}  # fmt: skip
     metrics["shipped"] = {
-        "rule": SHIP_RULE,
-        "chosen_by": (f"--pick {req.pick}" if req.pick else f"--trial {trial.number}")
+        "rule": SHIP_RULE if hand is None else HAND_RULE,
+        "chosen_by": (
+            f"--arch {req.arch}"
+            if hand
+            else f"--pick {req.pick}"
+            if req.pick
+            else f"--trial {trial.number}"
+        )
         + (f" --rerank {req.rerank}" if reranked else ""),
-        "trial": trial.number,
+        "trial": None if hand else trial.number,
         "arch_seed": shipped.arch_seed,
         "seed": req.seed,
         "epochs": req.epochs,
@@ -444,11 +529,15 @@ def run_export(req: ExportRequest) -> dict:
         metrics["family"] = _family([shipped, *others], skipped)
     if reranked:
         metrics["rerank"] = reranked
-    metrics["versus_baseline"] = versus_baseline(study, metrics, req)
+    metrics["versus_baseline"] = (
+        versus_baseline(study, metrics, req)
+        if hand is None
+        else {"baseline": None, "why": "this student is hand-designed (`--arch`)"}
+    )
     # the retrains of the trial's own net (KD and no KD: the jobs before the family's), kept in
     # the study as baselines' runs are
     own = [(job, m) for (_, job), m in zip(jobs, members, strict=True)][: len(runs + bases)]
-    metrics["final_runs"] = store_final_runs(study, trial, req, splits, own, metrics)
+    metrics["final_runs"] = store_final_runs(study, trial or hand, req, splits, own, metrics)
     onnx = None
     if fmt.onnx:  # checked against the torch module on the test split; raises on disagreement
         onnx, metrics["onnx"] = onnx_artefact(shipped.module, data.input_shape, test.x, test.y)
@@ -466,7 +555,7 @@ def run_export(req: ExportRequest) -> dict:
 
 def store_final_runs(
     study: optuna.Study,
-    trial: FrozenTrial,
+    trial: FrozenTrial | HandDesigned,
     req: ExportRequest,
     splits: Splits,
     retrained: list[tuple[Job, Member]],
@@ -478,7 +567,8 @@ def store_final_runs(
     show the exported student's margin once the families are sized to it, and those commands
     do not train the same runs again. A key already stored is left as it is. Not with ``--kd``
     (not the trial's KD settings) or ``--augment views`` (its K is not in a recipe's key):
-    those are not the runs the other commands would make. ``metrics``: the export's (FLOPs,
+    those are not the runs the other commands would make. A hand-designed student (``--arch``)
+    is kept as ``baselines`` keeps that family's member. ``metrics``: the export's (FLOPs,
     threads and test images: the same for every retrain)."""
     from autostudent.final_runs import KD, Recipe, RunPlan, record, run_record, stored
 
@@ -489,11 +579,16 @@ def store_final_runs(
         }
     b = splits.budget
     recipe = Recipe(b.epochs, b.batch_size, b.lr, b.weight_decay, req.augment)
-    params, done, kept = int(trial.user_attrs["params"]), stored(study), 0
+    done, kept = stored(study), 0
     for job, m in retrained:
         kd = KD(job.kd.loss, job.kd.temperature, job.kd.alpha) if job.kd else None
-        plan = RunPlan("searched", f"trial {trial.number}", m.spec, params, kd, job.seed, recipe,
-                       trial=trial.number)  # fmt: skip
+        if isinstance(trial, HandDesigned):
+            plan = RunPlan("baseline", trial.family, m.spec, trial.params, kd, job.seed, recipe,
+                           target_params=trial.target)  # fmt: skip
+        else:
+            plan = RunPlan("searched", f"trial {trial.number}", m.spec,
+                           int(trial.user_attrs["params"]), kd, job.seed, recipe,
+                           trial=trial.number)  # fmt: skip
         if plan.key in done:
             continue
         run = run_record(
@@ -709,7 +804,7 @@ def _family(members: list[Member], skipped: int) -> dict:
 def _metrics(
     req: ExportRequest,
     study: optuna.Study,
-    trial: FrozenTrial,
+    trial: FrozenTrial | None,
     p: Prepared,
     outputs: TeacherOutputs,
     input_scale: str,
@@ -723,8 +818,8 @@ def _metrics(
     runtime = p.config.resources.latency_runtime
     return {
         "study": study.study_name,
-        "trial": trial.number,
-        "pick": req.pick or f"trial {trial.number}",
+        "trial": None if trial is None else trial.number,  # None: --arch, hand-designed
+        "pick": req.pick or (f"--arch {req.arch}" if trial is None else f"trial {trial.number}"),
         "test_accuracy": chosen.test_accuracy,
         "params": count_params(model),
         "flops": count_flops(model, shape),
@@ -779,8 +874,8 @@ def _metrics(
             "input": p.teacher.input,  # the images it was fed (teacher.input)
         },
         "search": {
-            "val_accuracy": trial.user_attrs.get("val_accuracy"),
-            "epochs": trial.user_attrs.get("epochs"),
+            "val_accuracy": None if trial is None else trial.user_attrs.get("val_accuracy"),
+            "epochs": None if trial is None else trial.user_attrs.get("epochs"),
             "train_subset": study.user_attrs.get("config", {})
             .get("budget", {})
             .get("train_subset"),

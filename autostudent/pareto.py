@@ -151,7 +151,7 @@ def _all(points: Sequence[FrontPoint], arg: str | None) -> list[FrontPoint]:
 
 @ELIGIBLE.register("max-accuracy-under")
 def _under(points: Sequence[FrontPoint], arg: str | None) -> list[FrontPoint]:
-    limit = _size(arg)
+    limit = parse_size(arg)
     if limit is None:
         raise UserError(
             "--pick: max-accuracy-under needs a size > 0, e.g. max-accuracy-under:30k "
@@ -179,7 +179,7 @@ def _max_accuracy_under(front: Sequence[FrontPoint], arg: str | None) -> FrontPo
     return _most_accurate(_under(front, arg))
 
 
-def _size(text: str | None) -> float | None:
+def parse_size(text: str | None) -> float | None:
     """``30000`` / ``30k`` / ``1.5M`` → a positive number, else None."""
     if not text:
         return None

@@ -411,6 +411,84 @@ def test_teach_with_an_exported_student_as_teacher_assistant(cli, study_db, tmp_
     assert not list(work.iterdir())
 
 
+@pytest.mark.slow  # the session's digits search, retrained
+def test_arch_exports_a_hand_designed_student_with_the_same_recipe(cli, study_db, tmp_path):
+    """--arch mobilenetv2:SIZE: the family's largest member of at most SIZE params, distilled
+    with the KD settings `baselines` uses and retrained as a trial would be; its runs are kept
+    as `baselines` keeps that member's, so `baselines` does not train them again."""
+    from autostudent.baselines import baseline_kd
+    from autostudent.families import sized_spec, spec_params
+    from autostudent.final_runs import stored
+
+    url, name = study_db
+    copy, study = copied(url, name, tmp_path / "arch.db")
+    out = tmp_path / "mobilenet"
+    code, stdout, stderr = cli(
+        "export", "--storage", copy, "--study", name, "--arch", "mobilenetv2:3k", "--epochs", "1",
+        "--threads", "1", "--json", "--out", str(out),
+    )  # fmt: skip
+    assert code == 0, stderr
+    m = json.loads(stdout)
+    spec = sized_spec("mobilenetv2", 3000, in_channels=1, num_classes=10, input_size=8)
+    assert json.loads((out / "spec.json").read_text()) == spec
+    assert m["hand_designed"] == {"family": "mobilenetv2", "target_params": 3000,
+                                  "params": spec_params(spec)}  # fmt: skip
+    assert m["params"] == spec_params(spec) <= 3000 and m["trial"] is None
+    kd, number = baseline_kd(study)
+    assert (m["kd"]["loss"], m["kd"]["temperature"], m["kd"]["alpha"]) == (
+        kd.loss, kd.temperature, kd.alpha,
+    )  # fmt: skip
+    assert m["kd"]["source"] == "baselines" and m["kd"]["from_trial"] == number
+    assert m["shipped"]["chosen_by"] == "--arch mobilenetv2:3k" and m["shipped"]["trial"] is None
+    assert m["versus_baseline"]["baseline"] is None and 0 < m["no_kd"]["test_accuracy"] <= 1
+
+    # the hand-designed runs (the other tests' exports stored their trials' runs in the study)
+    runs = [r for r in stored(optuna.load_study(study_name=name, storage=copy)).values()
+            if r["role"] == "baseline"]  # fmt: skip
+    assert sorted((r["role"], r["family"], r["kd"] is not None) for r in runs) == [
+        ("baseline", "mobilenetv2", False), ("baseline", "mobilenetv2", True),
+    ]  # fmt: skip
+    assert {r["test_accuracy"] for r in runs} == {m["test_accuracy"], m["no_kd"]["test_accuracy"]}
+    assert all(r["source"] == "export" for r in runs)
+    code, stdout, stderr = cli(
+        "baselines", "--storage", copy, "--study", name, "--families", "mobilenetv2", "--sizes",
+        "3000", "--no-students", "--seeds", "1", "--epochs", "1", "--dry-run", "--json",
+    )  # fmt: skip
+    assert code == 0, stderr
+    planned = json.loads(stdout)
+    assert (planned["planned"], planned["to_run"]) == (2, 0)  # the export's runs: not again
+
+    test = unit_test_split("digits")
+    torch.save({"x": torch.from_numpy(test.x), "y": torch.from_numpy(test.y)}, tmp_path / "t.pt")
+    reloaded = subprocess.run(
+        [sys.executable, "-c", RELOAD, str(out / "student.pt"), str(tmp_path / "t.pt")],
+        capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    assert json.loads(reloaded.stdout) == m["test_accuracy"]
+    card = (out / "card.md").read_text()
+    assert card.startswith(f"# Student: hand-designed `mobilenetv2` for study `{name}`")
+    assert "Not by the search: `--arch mobilenetv2:3k` named" in card
+    assert f"most accurate trial ({number})" in card and "Not measured: this student is" in card
+
+    work = tmp_path / "work"
+    work.mkdir()
+    cases = [
+        (["--arch", "vgg:3k"], "--arch"),
+        (["--arch", "mobilenetv2"], "--arch"),
+        (["--arch", "mobilenetv2:lots"], "--arch"),
+        (["--arch", "mobilenetv2:10"], "--arch: mobilenetv2 has no member of at most 10 params"),
+        (["--arch", "mobilenetv2:3k", "--trial", "0"], "--trial/--pick/--arch"),
+        (["--arch", "mobilenetv2:3k", "--family", "2"], "--family"),
+        (["--arch", "mobilenetv2:3k", "--rerank", "2"], "--rerank"),
+    ]
+    for extra, field in cases:
+        code, _, err = cli("export", "--storage", copy, "--study", name, "--epochs", "1", *extra,
+                           "--out", str(work / "out"))  # fmt: skip
+        assert code == 2, (extra, err)
+        assert err.startswith(f"error: {field}") and err.count("\n") == 1, err
+    assert not list(work.iterdir())
+
+
 def test_a_trials_own_kd_loss_that_needs_features_names_teach_with():
     from types import SimpleNamespace
 

@@ -15,6 +15,13 @@ def export(
     study: str = typer.Option(..., "--study", help="Study name."),
     out: Path = typer.Option(..., "--out", help="Directory to write (new, or empty)."),
     trial: int | None = typer.Option(None, "--trial", help="Export this trial number."),
+    arch: str | None = typer.Option(
+        None,
+        "--arch",
+        help="Or a hand-designed student instead of a search's: FAMILY:PARAMS, the family "
+        "(resnet, resnet8/14/20, mobilenetv2, package.module:factory) sized to at most PARAMS "
+        "(e.g. mobilenetv2:17k), distilled with the settings `baselines` uses (or --kd's).",
+    ),
     pick: str | None = typer.Option(
         None,
         "--pick",
@@ -139,6 +146,7 @@ def export(
         teach_with=teach_with,
         teach_with_input=teach_with_input,
         device=device,
+        arch=arch,
     )
     if as_json:
         typer.echo(json.dumps(metrics))
@@ -151,8 +159,10 @@ def export(
         if metrics["kd_gain"]:
             g = metrics["kd_gain"]
             gain += f", KD gain {100 * g['mean']:+.2f} ± {100 * g['sd']:.2f} pt"
+    hand = metrics.get("hand_designed")
+    what = f"trial {metrics['trial']}" if hand is None else f"{hand['family']} (hand-designed)"
     typer.echo(
-        f"wrote {out}: trial {metrics['trial']}, {metrics['params']:,} params, test accuracy "
+        f"wrote {out}: {what}, {metrics['params']:,} params, test accuracy "
         f"{100 * metrics['test_accuracy']:.2f} %{gain}, teacher "
         f"{100 * (metrics['teacher']['test_accuracy'] or 0):.2f} %"
     )

@@ -7,7 +7,11 @@ so that machine noise hits every mode alike:
 - ``student_ce_img_s``: plain cross-entropy training of the student;
 - ``kd_img_s``: a KD epoch exactly as a search trial runs it (``trial.distill_epoch``), the
   teacher's logits read from the teacher-output cache;
-- ``naive_kd_img_s``: the same epoch with the teacher forward run on every batch.
+- ``naive_kd_img_s``: the same epoch with the teacher forward run on every batch (as
+  ``export --augment online|mixup`` runs it);
+- ``naive_kd_cl_img_s``: that epoch with the teacher's weights in channels-last layout (the
+  students' layout), and ``teacher_channels_last_speedup``, its ratio to the one before; beside
+  it the largest difference of the two layouts' logits on a batch (``channels_last_max_diff``).
 """
 
 from __future__ import annotations
@@ -53,6 +57,8 @@ def bench_throughput(
             torch.manual_seed(seed)
             save_teacher(TEACHERS.get("resnet8")(1, 10, width=32), teacher_path, data.input_shape)
         teacher = load_teacher(TeacherSource(teacher_path))
+        teacher_cl = load_teacher(TeacherSource(teacher_path))
+        teacher_cl.module.to(memory_format=torch.channels_last)  # in place: its forward's module
         started = time.perf_counter()
         outputs = teacher_outputs(teacher, data, Path(tmp) / "cache")
         cache_seconds = time.perf_counter() - started
@@ -69,18 +75,27 @@ def bench_throughput(
     def distill(logits, labels, t_logits, _sf, _tf):
         return kd(logits, labels, t_logits, temperature=4.0, alpha=0.9)
 
-    @torch.inference_mode()
-    def _teacher_forward(xb):
-        return teacher.forward_with_features(xb)[0]
+    def naive_with(t):
+        @torch.inference_mode()
+        def _teacher_forward(xb):
+            return t.forward_with_features(xb)[0]
 
-    def naive(idx, xb):
-        return xb, _teacher_forward(xb).clone(), None
+        def naive(idx, xb):
+            return xb, _teacher_forward(xb).clone(), None
+
+        return naive, _teacher_forward
+
+    naive, forward = naive_with(teacher)
+    naive_cl, forward_cl = naive_with(teacher_cl)
+    probe = x[:batch_size]
+    max_diff = (forward(probe) - forward_cl(probe)).abs().max().item()
 
     cached = cached_teacher(outputs, torch.device("cpu"), features=False)
     modes = {
         "student_ce_img_s": (cached, ce),
         "kd_img_s": (cached, distill),
         "naive_kd_img_s": (naive, distill),
+        "naive_kd_cl_img_s": (naive_cl, distill),
     }
     timings: dict[str, list[float]] = {m: [] for m in modes}
     params = 0
@@ -99,6 +114,8 @@ def bench_throughput(
     result = {m: statistics.median(v[1:]) for m, v in timings.items()}
     result["kd_efficiency"] = result["kd_img_s"] / result["student_ce_img_s"]
     result["naive_efficiency"] = result["naive_kd_img_s"] / result["student_ce_img_s"]
+    result["teacher_channels_last_speedup"] = result["naive_kd_cl_img_s"] / result["naive_kd_img_s"]
+    result["channels_last_max_diff"] = max_diff
     result.update(
         {
             "student_params": params,

@@ -126,6 +126,18 @@ print(json.dumps((predicted == test["y"]).double().mean().item()))
 """
 
 
+def reloaded_accuracy(out: Path, tmp: Path) -> float:
+    """The test accuracy of ``out/student.pt`` on digits' test split, in a process with torch
+    alone."""
+    test = unit_test_split("digits")
+    torch.save({"x": torch.from_numpy(test.x), "y": torch.from_numpy(test.y)}, tmp / "t.pt")
+    reloaded = subprocess.run(
+        [sys.executable, "-c", RELOAD, str(out / "student.pt"), str(tmp / "t.pt")],
+        capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    return json.loads(reloaded.stdout)
+
+
 @pytest.mark.slow  # the session's digits search, retrained
 def test_export_writes_a_student_that_reloads_with_plain_torch(
     cli, study_db, tmp_path, digits_study
@@ -161,13 +173,7 @@ def test_export_writes_a_student_that_reloads_with_plain_torch(
         == study.trials[metrics["trial"]].user_attrs["spec"]
     )
 
-    test = unit_test_split("digits")
-    torch.save({"x": torch.from_numpy(test.x), "y": torch.from_numpy(test.y)}, tmp_path / "t.pt")
-    reloaded = subprocess.run(
-        [sys.executable, "-c", RELOAD, str(out / "student.pt"), str(tmp_path / "t.pt")],
-        capture_output=True, text=True, timeout=120, check=True,
-    )  # fmt: skip
-    assert json.loads(reloaded.stdout) == metrics["test_accuracy"]
+    assert reloaded_accuracy(out, tmp_path) == metrics["test_accuracy"]
 
     card = (out / "card.md").read_text()
     assert "torch.jit.load" in card and "KD gain" in card
@@ -238,13 +244,7 @@ def test_seeds_report_mean_sd_and_kd_gain_and_ship_the_first_seed(cli, study_db,
     shipped = metrics["shipped"]
     assert (shipped["seed"], shipped["seeds"], shipped["epochs"]) == (3, 2, 1)
     assert shipped["chosen_by"] == "--pick knee" and shipped["trial"] == metrics["trial"]
-    test = unit_test_split("digits")
-    torch.save({"x": torch.from_numpy(test.x), "y": torch.from_numpy(test.y)}, tmp_path / "t.pt")
-    reloaded = subprocess.run(
-        [sys.executable, "-c", RELOAD, str(out / "student.pt"), str(tmp_path / "t.pt")],
-        capture_output=True, text=True, timeout=120, check=True,
-    )  # fmt: skip
-    assert json.loads(reloaded.stdout) == kd[0]
+    assert reloaded_accuracy(out, tmp_path) == kd[0]
 
     card = (out / "card.md").read_text()
     assert "## How this student was chosen" in card and "`--pick knee`" in card
@@ -458,13 +458,7 @@ def test_arch_exports_a_hand_designed_student_with_the_same_recipe(cli, study_db
     planned = json.loads(stdout)
     assert (planned["planned"], planned["to_run"]) == (2, 0)  # the export's runs: not again
 
-    test = unit_test_split("digits")
-    torch.save({"x": torch.from_numpy(test.x), "y": torch.from_numpy(test.y)}, tmp_path / "t.pt")
-    reloaded = subprocess.run(
-        [sys.executable, "-c", RELOAD, str(out / "student.pt"), str(tmp_path / "t.pt")],
-        capture_output=True, text=True, timeout=120, check=True,
-    )  # fmt: skip
-    assert json.loads(reloaded.stdout) == m["test_accuracy"]
+    assert reloaded_accuracy(out, tmp_path) == m["test_accuracy"]
     card = (out / "card.md").read_text()
     assert card.startswith(f"# Student: hand-designed `mobilenetv2` for study `{name}`")
     assert "Not by the search: `--arch mobilenetv2:3k` named" in card

@@ -346,7 +346,7 @@ def _kd_source(kd: dict) -> str:
         return ", given with `--kd` instead of the trial's own"
     if kd.get("source") == "baselines":  # --arch: a hand-designed student
         return (
-            f", the settings of the study's most accurate trial ({kd['from_trial']}), with which "
+            f", the settings of trial {kd['from_trial']}, the study's most accurate, with which "
             "`autostudent baselines` distils its hand-designed students"
         )
     return ""

@@ -532,7 +532,11 @@ def run_export(req: ExportRequest) -> dict:
     metrics["versus_baseline"] = (
         versus_baseline(study, metrics, req)
         if hand is None
-        else {"baseline": None, "why": "this student is hand-designed (`--arch`)"}
+        else {
+            "baseline": None,
+            "why": "this student is itself hand-designed (`--arch`); a searched student's "
+            "export with the same recipe is what it compares with",
+        }
     )
     # the retrains of the trial's own net (KD and no KD: the jobs before the family's), kept in
     # the study as baselines' runs are

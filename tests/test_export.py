@@ -462,7 +462,8 @@ def test_arch_exports_a_hand_designed_student_with_the_same_recipe(cli, study_db
     card = (out / "card.md").read_text()
     assert card.startswith(f"# Student: hand-designed `mobilenetv2` for study `{name}`")
     assert "Not by the search: `--arch mobilenetv2:3k` named" in card
-    assert f"most accurate trial ({number})" in card and "Not measured: this student is" in card
+    assert f"settings of trial {number}, the study's most accurate" in card
+    assert "Not measured: this student is itself hand-designed" in card
 
     work = tmp_path / "work"
     work.mkdir()

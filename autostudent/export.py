@@ -363,7 +363,10 @@ def _baseline_kd(study: optuna.Study) -> tuple[KDSettings, int]:
     distils its baselines with (the study's most accurate complete trial's), and that trial."""
     from autostudent.baselines import baseline_kd
 
-    kd, number = baseline_kd(study)
+    try:
+        kd, number = baseline_kd(study)
+    except UserError as exc:  # no complete trial yet: the user can name the settings
+        raise UserError(f"{exc}: give --kd LOSS,T,ALPHA for --arch's student") from None
     return KDSettings(kd.loss, kd.temperature, kd.alpha), number
 
 

@@ -484,6 +484,14 @@ def test_arch_exports_a_hand_designed_student_with_the_same_recipe(cli, study_db
     assert not list(work.iterdir())
 
 
+def test_arch_on_a_study_without_a_complete_trial_asks_for_kd():
+    from autostudent.export import _baseline_kd
+
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    with pytest.raises(UserError, match=r"no complete trial yet: give --kd LOSS,T,ALPHA"):
+        _baseline_kd(study)
+
+
 def test_a_trials_own_kd_loss_that_needs_features_names_teach_with():
     from types import SimpleNamespace
 

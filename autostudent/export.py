@@ -40,7 +40,7 @@ from autostudent.driver import Prepared, prepare
 from autostudent.errors import TrialFailed, UserError
 from autostudent.losses import kd_loss
 from autostudent.measure import count_flops, count_params, measure_latency
-from autostudent.onnx_export import export_format, onnx_artefact
+from autostudent.onnx_export import Format, export_format, onnx_artefact
 from autostudent.pareto import FrontPoint, pick, ranked
 from autostudent.retrain import Retrained, augment_mode, augmentation
 from autostudent.retrains import Job, Retrainer, Splits
@@ -386,12 +386,9 @@ SHIP_RULE = "the trial's own architecture (arch seed from the study) retrained a
 HAND_RULE = "the hand-designed family's member named by --arch, retrained at the first seed"
 
 
-def run_export(req: ExportRequest) -> dict:
-    """The whole export; returns metrics.json's content."""
-    started = time.perf_counter()
-    # the commit this process runs, read now (it is cached): during hours of retraining the
-    # checkout may move on, and the card would name code that did not train the student
-    provenance.code()
+def _check_request(req: ExportRequest) -> tuple[Format, KDSettings | None]:
+    """Every flag that can be checked before anything loads: one line for the first bad one.
+    Returns the output format and ``--kd``'s settings."""
     mode = augment_mode(req.augment)
     fmt = export_format(req.format)
     if req.epochs < 1 or req.family < 1 or req.seeds < 1 or req.workers < 1:
@@ -418,6 +415,16 @@ def run_export(req: ExportRequest) -> dict:
     if req.device is not None:
         resolve(req.device, "--device")  # a GPU torch does not see: one line, before any load
     _check_out(req.out)
+    return fmt, given_kd
+
+
+def run_export(req: ExportRequest) -> dict:
+    """The whole export; returns metrics.json's content."""
+    started = time.perf_counter()
+    # the commit this process runs, read now (it is cached): during hours of retraining the
+    # checkout may move on, and the card would name code that did not train the student
+    provenance.code()
+    fmt, given_kd = _check_request(req)
     study = studydb.load(req.storage, req.study)
     if req.device is None:  # the search's device: a study searched on a GPU, exported here
         searched = study.user_attrs.get("config", {}).get("resources", {}).get("device", "cpu")

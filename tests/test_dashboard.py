@@ -250,6 +250,29 @@ def test_report_renders_every_view_in_chromium(cli, demo_study, tmp_path):
     assert "+1.00 pt" in front_text
 
 
+def test_baselines_view_names_each_recipe_it_mixes(tmp_path, digits_study):
+    """One line per family: runs of another recipe (an export's, e.g. `export --arch` with
+    `--augment online`) are named in the note and in their own hover."""
+    from autostudent.final_runs import record
+
+    copy = tmp_path / "study.db"
+    shutil.copyfile(digits_study[0], copy)
+    url, name = f"sqlite:///{copy}", digits_study[1]
+    study = studydb.load(url, name)
+    add_final_runs(study)
+    recipe = {"epochs": 15, "batch_size": 64, "lr": 0.05, "weight_decay": 5e-4,
+              "augment": "online"}  # fmt: skip
+    run = {"key": "baseline-mobilenetv2-online", "role": "baseline", "name": "mobilenetv2",
+           "trial": None, "family": "mobilenetv2", "params": 3000, "flops": 1000, "kd": None,
+           "seed": 0, "recipe": recipe, "test_accuracy": 0.9}  # fmt: skip
+    record(study, run, None)
+    fig = dict((v.key, f) for v, _, f in figures([load_study_data(url, name)]))["baselines"]
+    note = " ".join(a.text for a in fig.layout.annotations)
+    assert "(5 epochs; 15 epochs, augment online; hover" in note
+    hovers = [h for trace in fig.data for h in (trace.hovertext or ())]
+    assert sum("15 epochs, augment online)" in h for h in hovers) == 1
+
+
 def test_baselines_view_without_runs_says_how_to_make_them(tmp_path, digits_study):
     copy = tmp_path / "study.db"
     shutil.copyfile(digits_study[0], copy)

@@ -24,7 +24,7 @@ def baselines(studies: list[StudyData]) -> go.Figure:
     for s, study in enumerate(studies):
         colour = STUDY_COLOURS[s % len(STUDY_COLOURS)]
         prefix = f"{study.name}: " if len(studies) > 1 else ""
-        epochs = sorted({g["epochs"] for g in study.final_groups})
+        recipes = sorted({(g["epochs"], _augment(g)) for g in study.final_groups})
         for family in families:
             for kd in (True, False):
                 gs = sorted(
@@ -75,9 +75,11 @@ def baselines(studies: list[StudyData]) -> go.Figure:
                 yshift=8,
                 font={"size": 11},
             )
-        if len(epochs) > 1:
+        if len(recipes) > 1:  # one line per family: say what it mixes
+            shown = "; ".join(f"{e} epochs{'' if a == 'none' else f', augment {a}'}"
+                              for e, a in recipes)  # fmt: skip
             fig.add_annotation(
-                text=f"{prefix}runs of {', '.join(map(str, epochs))} epochs are all shown",
+                text=f"{prefix}runs of several recipes are all shown ({shown}; hover: each one's)",
                 x=0,
                 xref="paper",
                 y=1.02,
@@ -107,7 +109,9 @@ def _trace(gs: list[dict], name: str, colour: str, symbol: str, *, filled: bool,
     hover = [
         f"<b>{g['name']}</b>{'' if g['kd'] else ' without KD'}<br>"
         f"test {g['test_accuracy_mean']:.2%} ± {g['test_accuracy_sd']:.2%} "
-        f"({len(g['seeds'])} seeds, {g['epochs']} epochs)<br>{g['params']:,} params"
+        f"({len(g['seeds'])} seeds, {g['epochs']} epochs"
+        + ("" if _augment(g) == "none" else f", augment {_augment(g)}")
+        + f")<br>{g['params']:,} params"
         + (
             f"<br>KD {g['kd_settings']['loss']} T {g['kd_settings']['temperature']:.3g} "
             f"α {g['kd_settings']['alpha']:.3g}"
@@ -134,3 +138,8 @@ def _trace(gs: list[dict], name: str, colour: str, symbol: str, *, filled: bool,
             "line": {"color": colour, "width": 1.5},
         },
     )
+
+
+def _augment(g: dict) -> str:
+    """The recipe's augmentation (``none`` for runs stored before recipes named it)."""
+    return g["recipe"].get("augment", "none")

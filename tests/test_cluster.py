@@ -156,7 +156,7 @@ def test_search_across_two_ray_nodes_survives_a_dead_worker_and_a_database_outag
         "teacher": {"path": str(teacher_file)},
         "space": {"name": "chain", "overrides": {"width": {"low": 4, "high": 8}}},
         "kd": {"losses": ["kd"]},
-        "budget": {"epochs": 4, "batch_size": 16},  # long enough to kill a worker mid-trial
+        "budget": {"epochs": 8, "batch_size": 16},  # long enough to kill a worker mid-trial
         "search": {
             "n_trials": 4,
             "workers": 2,
@@ -180,7 +180,7 @@ def test_search_across_two_ray_nodes_survives_a_dead_worker_and_a_database_outag
             # both nodes train students (worker = "<ray node id[:12]>:<pid>")
             _wait(lambda: len(_nodes(study)) == 2, what="finished trials on both nodes")
             # a Ray worker killed mid-trial: Tune restarts the trial, the study records it once
-            victim = _wait(lambda: _running_with_worker(study))
+            victim = _wait(lambda: _running_with_worker(study, at_most=4))
             os.kill(int(victim.user_attrs["worker"].rsplit(":", 1)[1]), signal.SIGKILL)
             # the database away once a trial finished: the driver waits and goes on. Longer
             # than a lease heartbeat (lease.INTERVAL_S), so that the driver meets the outage
@@ -244,9 +244,13 @@ def _nodes(study: optuna.Study) -> set[str]:
     return {t.user_attrs["worker"].split(":")[0] for t in done}
 
 
-def _running_with_worker(study: optuna.Study):
+def _running_with_worker(study: optuna.Study, at_most: int):
+    """A running trial whose worker is known, at most ``at_most`` epochs in: killed, it has
+    epochs left to restart (the driver may read a trial's last epoch late; a trial killed
+    after its last one finishes without a restart)."""
     running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-    return next((t for t in running if t.user_attrs.get("worker")), None)
+    fits = [t for t in running if t.user_attrs.get("worker")]
+    return next((t for t in fits if t.user_attrs.get("epochs", 0) <= at_most), None)
 
 
 def _exists(url: str, name: str) -> bool:

@@ -111,8 +111,7 @@ def deployable(student: nn.Module, mean, std, input_shape) -> torch.jit.ScriptMo
 
 
 def chosen_trial(study: optuna.Study, number: int | None, rule: str | None) -> FrozenTrial:
-    if (number is None) == (rule is None):
-        raise UserError("--trial/--pick/--arch: give exactly one")
+    """Trial ``number``, or the one ``rule`` picks off the front (exactly one is given)."""
     if rule is not None:
         size = studydb.size_objective(study) or "params"
         front = [FrontPoint(r["trial"], r["accuracy"], r[size]) for r in studydb.pareto_rows(study)]
@@ -345,10 +344,10 @@ def arch_request(text: str) -> tuple[str, int]:
     return family, int(target)
 
 
-def hand_designed(p: Prepared, text: str) -> HandDesigned:
+def hand_designed(p: Prepared, family: str, target: int) -> HandDesigned:
+    """``arch_request``'s family sized to ``target`` for the study's data."""
     from autostudent.families import sized_spec, spec_params
 
-    family, target = arch_request(text)
     shape = p.data.input_shape
     try:
         spec = sized_spec(family, target, in_channels=shape[0],
@@ -386,9 +385,13 @@ SHIP_RULE = "the trial's own architecture (arch seed from the study) retrained a
 HAND_RULE = "the hand-designed family's member named by --arch, retrained at the first seed"
 
 
-def _check_request(req: ExportRequest) -> tuple[Format, KDSettings | None]:
+def _check_request(
+    req: ExportRequest,
+) -> tuple[Format, KDSettings | None, tuple[str, int] | None]:
     """Every flag that can be checked before anything loads: one line for the first bad one.
-    Returns the output format and ``--kd``'s settings."""
+    Returns the output format, ``--kd``'s settings and ``--arch``'s (family, size)."""
+    if sum(x is not None for x in (req.trial, req.pick, req.arch)) != 1:
+        raise UserError("--trial/--pick/--arch: give exactly one")
     mode = augment_mode(req.augment)
     fmt = export_format(req.format)
     if req.epochs < 1 or req.family < 1 or req.seeds < 1 or req.workers < 1:
@@ -400,22 +403,20 @@ def _check_request(req: ExportRequest) -> tuple[Format, KDSettings | None]:
     if req.rerank and req.pick is None:
         raise UserError("--rerank: reranks the candidates of a --pick rule; --trial or --arch "
                         "names one")  # fmt: skip
-    if req.arch is not None:
-        if req.trial is not None or req.pick is not None:
-            raise UserError("--trial/--pick/--arch: give exactly one")
-        if req.family > 1:
-            raise UserError(
-                "--family: another architecture of a trial's generator point; --arch's student "
-                "is hand-designed (give --seeds for evidence)"
-            )
-        arch_request(req.arch)  # a bad family or size: one line before anything loads
+    if req.arch is not None and req.family > 1:
+        raise UserError(
+            "--family: another architecture of a trial's generator point; --arch's student "
+            "is hand-designed (give --seeds for evidence)"
+        )
+    # a bad family or size: one line before anything loads
+    arch = None if req.arch is None else arch_request(req.arch)
     if req.rerank_seeds is not None and req.rerank_seeds < 1:
         raise UserError("--rerank-seeds: must be ≥ 1")
     given_kd = parse_kd(req.kd)
     if req.device is not None:
         resolve(req.device, "--device")  # a GPU torch does not see: one line, before any load
     _check_out(req.out)
-    return fmt, given_kd
+    return fmt, given_kd, arch
 
 
 def run_export(req: ExportRequest) -> dict:
@@ -424,7 +425,7 @@ def run_export(req: ExportRequest) -> dict:
     # the commit this process runs, read now (it is cached): during hours of retraining the
     # checkout may move on, and the card would name code that did not train the student
     provenance.code()
-    fmt, given_kd = _check_request(req)
+    fmt, given_kd, arch = _check_request(req)
     study = studydb.load(req.storage, req.study)
     if req.device is None:  # the search's device: a study searched on a GPU, exported here
         searched = study.user_attrs.get("config", {}).get("resources", {}).get("device", "cpu")
@@ -433,7 +434,7 @@ def run_export(req: ExportRequest) -> dict:
         except UserError as exc:
             where = "where the search trained; --device cpu retrains here"
             raise UserError(f"{exc} ({where})") from None
-    trial = None if req.arch is not None else chosen_trial(study, req.trial, req.pick)
+    trial = None if arch else chosen_trial(study, req.trial, req.pick)
     # the study's teacher (its SHA-256 checked), on --device's device when given
     p = prepare(study_config(study, req.storage, req.teacher, device=req.device))
     # who teaches the retrains: the study's teacher, or --teach-with's (p stays the study's:
@@ -459,7 +460,7 @@ def run_export(req: ExportRequest) -> dict:
         specs, skipped = family_specs(p, trial, req.family)
         kd, name = _kd_of(trial, given_kd), f"trial {trial.number}"
     else:  # --arch: a hand-designed student, distilled as `baselines` distils its baselines
-        hand = hand_designed(p, req.arch)
+        hand = hand_designed(p, *arch)
         specs, skipped, name = [(0, hand.spec)], 0, hand.name
         kd, kd_from = (given_kd, None) if given_kd else _baseline_kd(study)
     _servable(kd, taught, "--kd" if given_kd else "--teach-with")
@@ -499,7 +500,6 @@ def run_export(req: ExportRequest) -> dict:
     metrics = _metrics(req, study, trial, p, ours, test.scale, len(test.y), kd, shipped)
     metrics["taught_by"] = None if taught is p else _taught_by(req, taught, outputs)
     if hand is not None:
-        metrics["kd"]["source"] = "--kd" if given_kd else "baselines"
         metrics["kd"]["from_trial"] = kd_from
         metrics["hand_designed"] = {"family": hand.family, "target_params": hand.target,
                                     "params": hand.params}  # fmt: skip
@@ -860,7 +860,8 @@ def _metrics(
             "loss": kd.loss,
             "temperature": kd.temperature,
             "alpha": kd.alpha,
-            "source": "--kd" if req.kd else "the trial's own",
+            # --arch without --kd: the settings `baselines` gives its hand-designed students
+            "source": "--kd" if req.kd else "the trial's own" if trial else "baselines",
         },
         "arch_seed": chosen.arch_seed,
         "seed": req.seed,

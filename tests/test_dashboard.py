@@ -250,9 +250,10 @@ def test_report_renders_every_view_in_chromium(cli, demo_study, tmp_path):
     assert "+1.00 pt" in front_text
 
 
-def test_baselines_view_names_each_recipe_it_mixes(tmp_path, digits_study):
-    """One line per family: runs of another recipe (an export's, e.g. `export --arch` with
-    `--augment online`) are named in the note and in their own hover."""
+def test_baselines_view_draws_each_recipe_as_its_own_line(tmp_path, digits_study):
+    """Runs of another recipe (an export's, e.g. `export --arch` with `--augment online`) are
+    not joined to the same family's runs of `baselines`' recipe: each recipe is its own line,
+    named in the legend, in its own grey, and each point's hover says its recipe."""
     from autostudent.final_runs import record
 
     copy = tmp_path / "study.db"
@@ -262,15 +263,21 @@ def test_baselines_view_names_each_recipe_it_mixes(tmp_path, digits_study):
     add_final_runs(study)
     recipe = {"epochs": 15, "batch_size": 64, "lr": 0.05, "weight_decay": 5e-4,
               "augment": "online"}  # fmt: skip
-    run = {"key": "baseline-mobilenetv2-online", "role": "baseline", "name": "mobilenetv2",
-           "trial": None, "family": "mobilenetv2", "params": 3000, "flops": 1000, "kd": None,
+    run = {"key": "baseline-resnet8-online", "role": "baseline", "name": "resnet8",
+           "trial": None, "family": "resnet8", "params": 3000, "flops": 1000, "kd": None,
            "seed": 0, "recipe": recipe, "test_accuracy": 0.9}  # fmt: skip
     record(study, run, None)
     fig = dict((v.key, f) for v, _, f in figures([load_study_data(url, name)]))["baselines"]
-    note = " ".join(a.text for a in fig.layout.annotations)
-    assert "(5 epochs; 15 epochs, augment online; hover" in note
-    hovers = [h for trace in fig.data for h in (trace.hovertext or ())]
-    assert sum("15 epochs, augment online)" in h for h in hovers) == 1
+    lines = {t.name: t for t in fig.data}
+    online = lines["resnet8 (15 epochs, augment online) (no KD)"]
+    assert list(online.x) == [3000] and list(online.y) == [0.9]
+    assert "15 epochs, augment online)" in online.hovertext[0]
+    plain = lines["resnet8 (5 epochs)"]  # the study's own baselines, KD and no KD
+    assert 3000 not in plain.x and lines["resnet8 (5 epochs) (no KD)"].x == plain.x
+    assert online.line.color != plain.line.color
+    assert "searched (5 epochs)" in lines and not any(
+        "several recipes" in (a.text or "") for a in fig.layout.annotations
+    )
 
 
 def test_baselines_view_without_runs_says_how_to_make_them(tmp_path, digits_study):

@@ -9,12 +9,14 @@ from autostudent.dashboard._data import StudyData
 from autostudent.dashboard._figures.style import STUDY_COLOURS, TEACHER, apply_layout, centre_note
 
 FAMILY_SYMBOLS = ("diamond", "square", "triangle-up", "pentagon", "hexagon", "star-triangle-up")
+RECIPE_GREYS = ("#555555", "#a0a0a0", "#222222", "#7a7a7a")  # one per recipe a study stores
 
 
 def baselines(studies: list[StudyData]) -> go.Figure:
-    """Each baseline family as a line of markers (filled: with KD, hollow: without), the front's
-    retrained students as labelled points, error bars one sd over seeds, the teacher's test
-    accuracy as a dotted line."""
+    """Each baseline family as a line of markers per recipe (filled: with KD, hollow: without;
+    a grey per recipe, named in the legend when a study stores several), the front's retrained
+    students as labelled points, error bars one sd over seeds, the teacher's test accuracy as a
+    dotted line."""
     fig = go.Figure()
     families = sorted(
         {g["name"] for s in studies for g in s.final_groups if g["role"] == "baseline"}
@@ -24,34 +26,21 @@ def baselines(studies: list[StudyData]) -> go.Figure:
     for s, study in enumerate(studies):
         colour = STUDY_COLOURS[s % len(STUDY_COLOURS)]
         prefix = f"{study.name}: " if len(studies) > 1 else ""
-        recipes = sorted({(g["epochs"], _augment(g)) for g in study.final_groups})
-        for family in families:
-            for kd in (True, False):
-                gs = sorted(
-                    (
-                        g
-                        for g in study.final_groups
-                        if g["role"] == "baseline" and g["name"] == family and g["kd"] == kd
-                    ),
-                    key=lambda g: (g["epochs"], g["params"]),
-                )
-                if gs:
-                    fig.add_trace(
-                        _trace(
-                            gs,
-                            f"{prefix}{family}{'' if kd else ' (no KD)'}",
-                            "#555555",
-                            symbol[family],
-                            filled=kd,
-                            lines=True,
-                        )
-                    )
-        students = [g for g in study.final_groups if g["role"] == "searched"]
-        for kd in (True, False):
-            gs = sorted((g for g in students if g["kd"] == kd), key=lambda g: g["params"])
-            if gs:
-                name = f"{prefix}searched{'' if kd else ' (no KD)'}"
-                fig.add_trace(_trace(gs, name, colour, "circle", filled=kd, lines=False))
+        recipes = sorted({_recipe(g) for g in study.final_groups})
+        grey = {r: RECIPE_GREYS[i % len(RECIPE_GREYS)] for i, r in enumerate(recipes)}
+        runs: dict[tuple, list[dict]] = {}  # one trace per (role, family, recipe, KD or not)
+        for g in study.final_groups:
+            runs.setdefault((g["role"], g["name"] if g["role"] == "baseline" else "searched",
+                             _recipe(g), not g["kd"]), []).append(g)  # fmt: skip
+        for (role, name, recipe, no_kd), gs in sorted(runs.items()):
+            gs.sort(key=lambda g: g["params"])
+            named = f" ({_recipe_text(recipe)})" if len(recipes) > 1 else ""
+            label = f"{prefix}{name}{named}{' (no KD)' if no_kd else ''}"
+            if role == "baseline":
+                trace = _trace(gs, label, grey[recipe], symbol[name], filled=not no_kd, lines=True)
+            else:
+                trace = _trace(gs, label, colour, "circle", filled=not no_kd, lines=False)
+            fig.add_trace(trace)
         teacher = study.teacher.get("test_accuracy")
         if teacher and study.final_groups:
             teacher_lines.append(
@@ -75,18 +64,6 @@ def baselines(studies: list[StudyData]) -> go.Figure:
                 yshift=8,
                 font={"size": 11},
             )
-        if len(recipes) > 1:  # one line per family: say what it mixes
-            shown = "; ".join(f"{e} epochs{'' if a == 'none' else f', augment {a}'}"
-                              for e, a in recipes)  # fmt: skip
-            fig.add_annotation(
-                text=f"{prefix}runs of several recipes are all shown ({shown}; hover: each one's)",
-                x=0,
-                xref="paper",
-                y=1.02,
-                yref="paper",
-                showarrow=False,
-                xanchor="left",
-            )
     if not fig.data:
         centre_note(
             fig,
@@ -109,9 +86,7 @@ def _trace(gs: list[dict], name: str, colour: str, symbol: str, *, filled: bool,
     hover = [
         f"<b>{g['name']}</b>{'' if g['kd'] else ' without KD'}<br>"
         f"test {g['test_accuracy_mean']:.2%} ± {g['test_accuracy_sd']:.2%} "
-        f"({len(g['seeds'])} seeds, {g['epochs']} epochs"
-        + ("" if _augment(g) == "none" else f", augment {_augment(g)}")
-        + f")<br>{g['params']:,} params"
+        f"({len(g['seeds'])} seeds, {_recipe_text(_recipe(g))})<br>{g['params']:,} params"
         + (
             f"<br>KD {g['kd_settings']['loss']} T {g['kd_settings']['temperature']:.3g} "
             f"α {g['kd_settings']['alpha']:.3g}"
@@ -140,6 +115,12 @@ def _trace(gs: list[dict], name: str, colour: str, symbol: str, *, filled: bool,
     )
 
 
-def _augment(g: dict) -> str:
-    """The recipe's augmentation (``none`` for runs stored before recipes named it)."""
-    return g["recipe"].get("augment", "none")
+def _recipe(g: dict) -> tuple[int, str]:
+    """A run's recipe as far as it tells runs apart: epochs and augmentation (``none`` for runs
+    stored before recipes named it)."""
+    return g["epochs"], g["recipe"].get("augment", "none")
+
+
+def _recipe_text(recipe: tuple[int, str]) -> str:
+    epochs, augment = recipe
+    return f"{epochs} epochs" + ("" if augment == "none" else f", augment {augment}")

@@ -184,6 +184,7 @@ class Study:
         raw_dir: str | os.PathLike | None = None,
         dry_run: bool = False,
         teacher: str | os.PathLike | None = None,
+        device: str | None = None,
         log: Callable[[str], None] | None = None,
     ) -> dict:
         """Hand-designed students (each family sized to every front student, or to ``sizes``)
@@ -191,7 +192,8 @@ class Study:
         seeds (``autostudent baselines``); every run is stored in the study and never run
         again. Returns the baselines and each front student's margin over the best baseline of
         at most its size. ``teacher``: the teacher file where it is not where the search read it
-        (the same file: its SHA-256 is checked). ``log``: called with each progress line.
+        (the same file: its SHA-256 is checked). ``device``: where the runs train when not where
+        the search trained (``"cuda"``, ``"cpu"``). ``log``: called with each progress line.
         ``families``: names, ``"package.module:factory"``, or such a factory itself (a function
         of an importable module; docs/baselines.md)."""
         from autostudent.families import factory_name, family_names
@@ -211,6 +213,7 @@ class Study:
             raw_dir=None if raw_dir is None else Path(raw_dir),
             dry_run=dry_run,
             teacher=None if teacher is None else Path(teacher),
+            device=device,
             log=log or (lambda _line: None),
         )
 

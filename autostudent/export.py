@@ -187,6 +187,21 @@ def study_config(
     return config.model_copy(update={"budget": budget, "storage": url})
 
 
+def check_retrain_device(study: optuna.Study, device: str | None) -> None:
+    """One line, before anything loads, when the retrains cannot run where they would:
+    ``--device`` (``device``) a GPU torch does not see, or — without it — the device the study
+    was searched on (a study searched on a GPU, retrained on this CPU machine: the line names
+    ``--device cpu``)."""
+    if device is not None:
+        resolve(device, "--device")
+        return
+    searched = study.user_attrs.get("config", {}).get("resources", {}).get("device", "cpu")
+    try:
+        resolve(searched)
+    except UserError as exc:
+        raise UserError(f"{exc} (where the search trained; --device cpu retrains here)") from None
+
+
 def teaching(p: Prepared, path: Path, expects: str | None) -> Prepared:
     """``--teach-with PATH``: the study's data, student space and recipe, taught by another
     teacher — a teacher assistant (Mirzadeh et al. 2020: an exported student between the
@@ -427,13 +442,7 @@ def run_export(req: ExportRequest) -> dict:
     provenance.code()
     fmt, given_kd, arch = _check_request(req)
     study = studydb.load(req.storage, req.study)
-    if req.device is None:  # the search's device: a study searched on a GPU, exported here
-        searched = study.user_attrs.get("config", {}).get("resources", {}).get("device", "cpu")
-        try:
-            resolve(searched)
-        except UserError as exc:
-            where = "where the search trained; --device cpu retrains here"
-            raise UserError(f"{exc} ({where})") from None
+    check_retrain_device(study, req.device)
     trial = None if arch else chosen_trial(study, req.trial, req.pick)
     # the study's teacher (its SHA-256 checked), on --device's device when given
     p = prepare(study_config(study, req.storage, req.teacher, device=req.device))
@@ -614,6 +623,7 @@ def store_final_runs(
             train_images=len(splits.data[True].y_train),
             threads=metrics["threads"],
             wall_seconds=m.trained.seconds,
+            device=metrics["device"],
         )
         record(study, {**run, "source": "export"}, None)
         kept += 1

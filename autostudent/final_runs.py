@@ -85,8 +85,10 @@ def run_record(
     train_images: int,
     threads: int | None,
     wall_seconds: float,
+    device: str,
 ) -> dict:
-    """The record of ``plan`` trained (``done``: a ``retrain.Retrained``) and measured."""
+    """The record of ``plan`` trained (``done``: a ``retrain.Retrained``) on ``device`` and
+    measured."""
     return {
         "key": plan.key,
         "role": plan.role,
@@ -105,6 +107,7 @@ def run_record(
         "retrain_seconds": done.seconds,
         "retrain_cpu_seconds": done.cpu_seconds,
         "threads": threads,
+        "device": device,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "wall_seconds": wall_seconds,
         "code": provenance.code(),

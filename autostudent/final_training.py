@@ -95,6 +95,7 @@ def execute(plan: RunPlan, ctx: Context) -> dict:
         train_images=len(ctx.data.x_train),
         threads=torch.get_num_threads(),
         wall_seconds=time.time() - started,
+        device=ctx.prepared.config.resources.device,
     )
 
 
@@ -188,6 +189,7 @@ def run_baselines(
     raw_dir=None,
     dry_run: bool = False,
     teacher: Path | None = None,
+    device: str | None = None,
     log=print,
 ) -> dict:
     """``autostudent baselines``: plan, run what is not stored yet, and return the comparison.
@@ -195,13 +197,16 @@ def run_baselines(
     The front's students (``students``) are retrained with and without KD, the ``sample``
     trials (``bench students``' dominated ones) with KD only; the students at 1/10 and 1/40 of
     the teacher and their baselines run first over every seed, then the rest seed by seed
-    (``baselines.run_order``)."""
-    from autostudent.export import study_config
+    (``baselines.run_order``). ``device``: where the runs train, when not where the search
+    trained (``--device``; a study searched on a CPU, its baselines on a GPU)."""
+    from autostudent.export import check_retrain_device, study_config
 
     if seeds < 1 or epochs < 1 or workers < 1 or threads < 1:
         raise UserError("--seeds/--epochs/--workers/--threads: must be ≥ 1")
     study = studydb.load(storage, study_name)
-    config = study_config(study, storage, teacher, needs_teacher=not dry_run)
+    if device is not None or not dry_run:  # a plan trains nothing: it runs anywhere
+        check_retrain_device(study, device)
+    config = study_config(study, storage, teacher, needs_teacher=not dry_run, device=device)
     front = [r["trial"] for r in studydb.pareto_rows(study)]
     if not front:
         raise UserError(f"--study: {study_name!r} has no complete trial on its front yet")
@@ -233,7 +238,8 @@ def run_baselines(
         f"baselines of {study_name!r}: families {', '.join(families)} at "
         f"{', '.join(f'{s:,}' for s in targets)} params; KD settings of trial {kd_trial} "
         f"({kd.loss}, T {kd.temperature:.3g}, α {kd.alpha:.3g}) and without KD; "
-        f"{seeds} seed(s), {epochs} epoch(s), batch {b.batch_size}, lr {b.lr:g}"
+        f"{seeds} seed(s), {epochs} epoch(s), batch {b.batch_size}, lr {b.lr:g}, "
+        f"on {config.resources.device}"
     )
     if not dry_run:
         run_all(study, config, plans, workers=workers, threads=threads, raw_dir=raw_dir, log=log)
@@ -256,6 +262,7 @@ def run_baselines(
             "weight_decay": b.weight_decay,
             "augment": recipe.augment,
         },
+        "device": config.resources.device,
         "planned": len({p.key for p in plans}),
         "to_run": len(pending(study, plans)),
         "baselines": baseline_rows(r for r in runs if r["key"] in keys),

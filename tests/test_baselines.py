@@ -107,6 +107,8 @@ def test_baselines_run_store_resume_and_show_in_status(cli, study_copy, tmp_path
     from autostudent.provenance import code
 
     assert all(json.loads(p.read_text())["code"] == code() for p in raw)  # the code it ran on
+    assert result["device"] == "cpu"  # where the study searched: no --device given
+    assert all(json.loads(p.read_text())["device"] == "cpu" for p in raw)
 
     # nothing is run again
     code, out, err = cli(*args)
@@ -229,6 +231,37 @@ def test_baselines_bad_input_exits_2_and_stores_nothing(cli, study_copy):
     assert code == 2 and "nope" in err
     code, out, _ = cli("status", "--storage", url, "--study", name, "--json")
     assert json.loads(out)["baselines"] == []
+
+
+@pytest.mark.slow  # one baseline of the session's digits search, 1 epoch
+def test_baselines_device_a_gpu_not_here_is_one_line_and_cpu_runs_a_gpu_searched_study(
+    cli, study_copy, tmp_path
+):
+    """--device names where the runs train, as export's does: a GPU torch does not see is one
+    line before anything loads; a study searched on a GPU says so and names --device cpu, which
+    then trains here (the record says where it ran)."""
+    from autostudent import study as studydb
+    from autostudent.final_runs import stored
+
+    url, name = study_copy
+    args = ("baselines", "--storage", url, "--study", name, "--families", "resnet8", "--sizes",
+            "3000", "--seeds", "1", "--epochs", "1", "--no-students", "--json")  # fmt: skip
+    for device in ("cuda:99", "tpu"):
+        code, _, err = cli(*args, "--device", device)
+        assert code == 2 and err.startswith("error: --device: ") and err.count("\n") == 1, err
+    study = studydb.load(url, name)
+    config = study.user_attrs["config"]
+    gpu = {**config["resources"], "device": "cuda:99", "gpus_per_trial": 0.5}
+    study.set_user_attr("config", {**config, "resources": gpu})
+    code, _, err = cli(*args)
+    assert code == 2 and err.count("\n") == 1, err
+    assert "resources.device: 'cuda:99' asked for" in err and "--device cpu" in err
+    assert stored(study) == {}  # nothing trained, nothing stored
+    code, out, err = cli(*args, "--device", "cpu")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["device"] == "cpu" and len(result["baselines"]) == 2  # KD and no KD
+    assert {r["device"] for r in stored(studydb.load(url, name)).values()} == {"cpu"}
 
 
 def test_the_students_at_the_target_fractions_and_their_baselines_run_first():

@@ -64,6 +64,9 @@ def test_bench_students_retrains_front_sample_and_baselines(cli, digits_study, t
     assert len(set(picked)) == len(picked)
 
     out = tmp_path / "summary.json"
+    code, _, err = cli("bench", "students", "--storage", url, "--study", name, "--device",
+                       "cuda:99", "--out", str(out))  # fmt: skip
+    assert code == 2 and err.startswith("error: --device: ") and not out.exists(), err
     code, stdout, err = cli(
         "bench",
         "students",
@@ -79,6 +82,8 @@ def test_bench_students_retrains_front_sample_and_baselines(cli, digits_study, t
         "1",
         "--families",
         "resnet8",
+        "--device",
+        "cpu",
         "--out",
         str(out),
         "--json",
@@ -98,3 +103,4 @@ def test_bench_students_retrains_front_sample_and_baselines(cli, digits_study, t
     assert [m["teacher_fraction"] for m in result["margins"]] == ["1/10", "1/40"]
     assert {m["trial"] for m in result["front_margins"]} == set(front)
     assert result["command"].startswith("autostudent bench students")
+    assert result["command"].endswith("--device cpu")

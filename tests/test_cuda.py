@@ -155,3 +155,19 @@ def test_a_study_searched_on_the_cpu_exports_on_the_gpu(tmp_path, digits_study, 
     assert code == 0, stderr
     metrics = json.loads(stdout)
     assert metrics["device"] == "cuda" and metrics["test_accuracy"] > 0
+
+
+def test_a_study_searched_on_the_cpu_gets_its_baselines_on_the_gpu(tmp_path, digits_study, cli):
+    """baselines --device cuda: the hand-designed students of a CPU-searched study trained on
+    the GPU, in worker processes (the pool's workers get the overridden config)."""
+    copy = tmp_path / "study.db"
+    shutil.copyfile(digits_study[0], copy)
+    code, stdout, stderr = cli(
+        "baselines", "--storage", f"sqlite:///{copy}", "--study", digits_study[1], "--families",
+        "resnet8", "--sizes", "3000", "--seeds", "1", "--epochs", "2", "--no-students",
+        "--workers", "2", "--device", "cuda", "--json",
+    )  # fmt: skip
+    assert code == 0, stderr
+    result = json.loads(stdout)
+    assert result["device"] == "cuda"
+    assert all(b["test_accuracy_mean"] > 0.3 for b in result["baselines"])

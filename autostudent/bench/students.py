@@ -224,10 +224,12 @@ def bench_students(
     raw_dir=None,
     report_only: bool = False,
     teacher=None,
+    device: str | None = None,
     log: Callable[[str], None] = print,
 ) -> dict:
     """Run what is not stored yet (baselines and front with and without KD, the sample with KD),
-    then read the evidence back; ``report_only``: train nothing, read what is stored so far."""
+    then read the evidence back; ``report_only``: train nothing, read what is stored so far.
+    ``device``: where the runs train when not where the search trained."""
     from autostudent import study as studydb
     from autostudent.errors import UserError
     from autostudent.final_training import run_baselines
@@ -250,6 +252,7 @@ def bench_students(
         raw_dir=raw_dir,
         dry_run=report_only,
         teacher=teacher,
+        device=device,
         log=log,
     )
     b = _config(study, storage).budget

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from autostudent.cli._options import teacher_option
+from autostudent.cli._options import device_option, teacher_option
 
 
 def baselines(
@@ -37,6 +37,7 @@ def baselines(
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan; train nothing."),
     teacher: Path | None = teacher_option(),
+    device: str | None = device_option("runs"),
     as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
 ) -> None:
     """Train hand-designed students (each family sized to the front's students) and the front's
@@ -57,6 +58,7 @@ def baselines(
         raw_dir=raw,
         dry_run=dry_run,
         teacher=teacher,
+        device=device,
         log=lambda line: typer.echo(line, err=as_json),
     )
     if as_json:

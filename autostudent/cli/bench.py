@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from autostudent.cli._options import teacher_option
+from autostudent.cli._options import device_option, teacher_option
 
 app = typer.Typer(
     help="Benchmarks that print ratios measured side by side in one run.", no_args_is_help=True
@@ -195,6 +195,7 @@ def students(
         False, "--report-only", help="Train nothing: report what is stored so far."
     ),
     teacher: Path | None = teacher_option(),
+    device: str | None = device_option("runs"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Retrain the front, dominated students and the baselines with export's recipe over seeds:
@@ -215,6 +216,7 @@ def students(
         raw_dir=raw,
         report_only=report_only,
         teacher=teacher,
+        device=device,
         log=log,
     )
     from autostudent.storage import safe_url
@@ -222,7 +224,7 @@ def students(
     result["command"] = (
         f"autostudent bench students --storage {safe_url(storage)} --study {study} --top {top} "
         f"--seeds {seeds} --epochs {epochs} --families {families} --workers {workers} "
-        f"--threads {threads}"
+        f"--threads {threads}" + ("" if device is None else f" --device {device}")
     )
     if out is not None:
         tmp = out.with_name(out.name + ".partial")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from autostudent.cli._options import teacher_option
+from autostudent.cli._options import device_option, teacher_option
 
 
 def export(
@@ -111,12 +111,7 @@ def export(
         help="The images --teach-with's teacher expects: normalised | unit | MEAN,…/STD,… "
         "(default: unit for an export, else the study teacher's teacher.input).",
     ),
-    device: str | None = typer.Option(
-        None,
-        "--device",
-        help="Where the retrains run: cpu | cuda | cuda:N (default: the study's "
-        "resources.device; e.g. a study searched on a CPU, its long export on a GPU).",
-    ),
+    device: str | None = device_option(),
     as_json: bool = typer.Option(False, "--json", help="Print metrics.json on stdout."),
 ) -> None:
     """Retrain the chosen student from scratch with KD on the full training split, measure it

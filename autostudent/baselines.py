@@ -253,12 +253,15 @@ def margins(runs: Iterable[dict]) -> list[dict]:
 
 
 def margin_by_trial(runs: Iterable[dict]) -> dict[int, float | None]:
-    """Each retrained trial's margin at its longest recipe (what ``status`` shows)."""
+    """Each retrained trial's margin (what ``status`` and the dashboard's front table show): at
+    the longest recipe that has a baseline of at most its size, else None. An export at a recipe
+    no baseline ran (``export --epochs 15``) does not hide the margin ``baselines`` measured."""
     best: dict[int, dict] = {}
     for m in margins(runs):
-        if m["trial"] not in best or m["epochs"] > best[m["trial"]]["epochs"]:
-            best[m["trial"]] = m
-    return {t: m["margin_pt"] for t, m in best.items()}
+        rank = (m["margin_pt"] is not None, m["epochs"])
+        if m["trial"] not in best or rank > best[m["trial"]][0]:
+            best[m["trial"]] = (rank, m)
+    return {t: m["margin_pt"] for t, (_, m) in best.items()}
 
 
 def baseline_rows(runs: Iterable[dict]) -> list[dict]:

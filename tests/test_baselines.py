@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from autostudent.baselines import best_baseline, margins, parse_sizes
+from autostudent.baselines import best_baseline, margin_by_trial, margins, parse_sizes
 from autostudent.final_runs import groups
 
 
@@ -57,6 +57,21 @@ def test_margin_is_over_the_best_baseline_of_at_most_its_size_and_same_recipe():
     assert by_trial[4]["baseline"] is None and by_trial[4]["margin_pt"] is None
     gs = groups(runs)
     assert best_baseline(gs, 9_000, runs[0]["recipe"]) is None
+
+
+def test_status_margin_is_at_the_longest_recipe_with_a_baseline():
+    """An export of trial 3 at 15 epochs, a recipe no baseline ran, keeps the 5-epoch margin in
+    status; once a baseline runs at 15 epochs, that margin is shown."""
+    runs = [
+        _run("searched", "trial 3", 20_000, 0, 0.90, trial=3),
+        _run("baseline", "resnet", 19_000, 0, 0.88),
+        _run("searched", "trial 3", 20_000, 0, 0.93, trial=3, epochs=15),
+        _run("searched", "trial 4", 5_000, 0, 0.80, trial=4),  # no baseline this small
+    ]
+    assert margin_by_trial(runs)[3] == pytest.approx(2.0)
+    assert margin_by_trial(runs)[4] is None
+    runs.append(_run("baseline", "resnet", 19_000, 0, 0.925, epochs=15))
+    assert margin_by_trial(runs)[3] == pytest.approx(0.5)
 
 
 def test_sizes_flag(user_error):

@@ -34,6 +34,7 @@ from pathlib import Path
 import torch
 
 from autostudent import killpoints
+from autostudent.checkpoint import read_checkpoint
 from autostudent.config import StudyConfig
 from autostudent.datasets import Data
 from autostudent.device import torch_threads
@@ -56,6 +57,27 @@ class Job:
     seed: int
     label: str
     view_features: bool = False  # which teacher outputs to load (with features on the views)
+
+
+RECENT_EPOCHS = 10  # a pace is read over a retrain's latest epochs: the machine's load moves it
+
+
+def _kind(job: Job) -> tuple[bool, bool]:
+    """Retrains that run at one pace: with the teacher or not, on which split."""
+    return job.full, job.kd is not None
+
+
+def time_left(turns: Sequence[tuple[int, float | None]], workers: int) -> float | None:
+    """Seconds until the last of ``turns`` finishes — each (epochs to go, seconds an epoch or
+    None when unknown), taken in order by ``workers`` at a time, as the pool takes its jobs;
+    None when a pace is unknown."""
+    if any(pace is None for _, pace in turns):
+        return None
+    free = [0.0] * max(1, min(workers, len(turns)))
+    for epochs, pace in turns:
+        first = free.index(min(free))
+        free[first] += epochs * pace
+    return max(free)
 
 
 class Splits:
@@ -183,6 +205,8 @@ class Retrainer:
         self.resumed += len(records)
         todo = [i for i in range(len(jobs)) if i not in records]
         self._say_resumed(len(jobs), len(records), [keys[i] for i in todo])
+        if records or any(self._progress(keys[i])[0] for i in todo):
+            self._say_left(jobs, keys, todo, records)
         for full, features in dict.fromkeys((jobs[i].full, jobs[i].view_features) for i in todo):
             self.splits.outputs(full, features)  # computed and cached before any worker reads
         if self.workers <= 1 or len(todo) <= 1:
@@ -193,6 +217,7 @@ class Retrainer:
                     done = self.splits.retrain(jobs[i], checkpoint=self._checkpoint(keys[i]))
                     records[i] = self._save(keys[i], _as_record(done))
                     self._say_done(jobs[i], records[i], len(records), len(jobs))
+                    self._say_left(jobs, keys, todo, records)
         else:
             self._pool(jobs, keys, todo, records)
         self.ran += len(todo)
@@ -215,6 +240,48 @@ class Retrainer:
         print(f"{job.label}: finished in {duration(record['seconds'])} ({count} of {total} "
               "retrains done)", file=sys.stderr)  # fmt: skip
 
+    def _say_left(self, jobs, keys, todo: list[int], records: dict[int, dict]) -> None:
+        """One line on how long the retrains not finished yet take, at the pace of the latest
+        epochs of their kind: an export of hundreds of epochs runs its retrains in turns, and
+        each one's epoch lines tell only its own time left."""
+        left = [i for i in todo if i not in records]
+        if not left:
+            return
+        progress = {i: self._progress(keys[i]) for i in left}
+        pace: dict[tuple, float] = {}  # a kind's running retrains' latest epochs, else finished
+        for seconds_of in (
+            {i: progress[i][1] for i in left},
+            {i: r["epoch_seconds"] for i, r in records.items()},
+        ):
+            latest: dict[tuple, list[float]] = {}
+            for i, seconds in seconds_of.items():
+                latest.setdefault(_kind(jobs[i]), []).extend(seconds[-RECENT_EPOCHS:])
+            for kind, seconds in latest.items():
+                if seconds and kind not in pace:
+                    pace[kind] = sum(seconds) / len(seconds)
+        epochs, at_once = self.splits.budget.epochs, max(1, min(self.workers, len(left)))
+        seconds = time_left(
+            [(epochs - progress[i][0], pace.get(_kind(jobs[i]))) for i in left], at_once
+        )
+        when = (
+            "not known until each kind (KD, no KD) has run an epoch"
+            if seconds is None
+            else f"~{duration(seconds)} more at the latest epochs' pace, {at_once} at a time"
+        )
+        print(f"{len(left)} retrain(s) to finish: {when}", file=sys.stderr)
+
+    def _progress(self, key: str) -> tuple[int, list[float]]:
+        """A running retrain's epochs done and their seconds, from its last epoch's checkpoint
+        (none yet, or unreadable: 0)."""
+        path = self._checkpoint(key)
+        if path is None or not path.is_file():
+            return 0, []
+        try:
+            stored = read_checkpoint(path)
+            return int(stored["epoch"]), list(stored["epoch_seconds"])
+        except Exception:  # being replaced, or cut short by a kill
+            return 0, []
+
     def _pool(self, jobs, keys, todo, records) -> None:
         s = self.splits
         # one torch thread per worker unless told: N workers of one thread fill N cores
@@ -232,6 +299,7 @@ class Retrainer:
                     i = futures[future]
                     records[i] = self._save(keys[i], future.result())
                     self._say_done(jobs[i], records[i], len(records), len(jobs))
+                    self._say_left(jobs, keys, todo, records)
             except BaseException:
                 for f in futures:
                     f.cancel()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -582,6 +583,16 @@ def test_workers_train_the_same_students_as_one_process(cli, study_db, tmp_path)
         assert torch.equal(students[0](x), students[1](x))
 
 
+def test_time_left_takes_the_retrains_in_order_workers_at_a_time():
+    from autostudent.retrains import time_left
+
+    # two KD retrains side by side (100 s each), then a no-KD one on the first free worker
+    assert time_left([(10, 10.0), (20, 5.0), (5, 4.0)], 2) == pytest.approx(120.0)
+    assert time_left([(10, 10.0), (20, 5.0), (5, 4.0)], 1) == pytest.approx(220.0)
+    assert time_left([(10, 10.0)], 4) == pytest.approx(100.0)  # more workers than retrains
+    assert time_left([(10, 10.0), (5, None)], 2) is None  # a kind that has not run an epoch
+
+
 def killed_at(point: str, *args: str) -> None:
     """Run the command line ``args`` with a SIGKILL armed at killpoint ``point``; it must die."""
     killed = subprocess.run(
@@ -610,6 +621,10 @@ def test_an_export_killed_mid_way_resumes_its_finished_retrains(cli, study_db, t
         "on from their last epoch, 2 to start" in stderr
     )
     assert "(3 of 4 retrains done)" in stderr and "(4 of 4 retrains done)" in stderr
+    # how long the rest takes: the no-KD pace is unknown until one has run, then known
+    after = stderr.split("(3 of 4 retrains done)")[1]
+    assert "2 retrain(s) to finish: not known until each kind" in stderr
+    assert re.search(r"1 retrain\(s\) to finish: ~\d+ s more .* 1 at a time", after), after
     resumed = json.loads(stdout)
     assert resumed["retrains"] == {"run": 2, "resumed": 2}
     assert not store.exists()

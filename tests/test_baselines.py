@@ -136,6 +136,14 @@ def test_baselines_run_store_resume_and_show_in_status(cli, study_copy, tmp_path
     margin = {m["trial"]: m["margin_pt"] for m in result["margins"]}
     for row in status["pareto"]:
         assert row["margin_over_baseline"] == pytest.approx(margin[row["trial"]])
+    # the text status gives each front student's margin, as the dashboard's front table does
+    code, out, err = cli("status", "--storage", url, "--study", name)
+    assert code == 0, err
+    for row in status["pareto"]:
+        line = next(s for s in out.splitlines() if s.strip().startswith(f"trial {row['trial']:>4}"))
+        m = row["margin_over_baseline"]
+        assert line.endswith(f"vs hand-designed {'—' if m is None else f'{m:+.2f} pt'}"), line
+    assert "resnet8" in out.split("vs hand-designed: ")[1]
 
     # export's card names the best baseline of at most the student's size, same recipe
     biggest = max(result["margins"], key=lambda m: m["params"])
@@ -246,6 +254,8 @@ def test_baselines_bad_input_exits_2_and_stores_nothing(cli, study_copy):
     assert code == 2 and "nope" in err
     code, out, _ = cli("status", "--storage", url, "--study", name, "--json")
     assert json.loads(out)["baselines"] == []
+    code, out, _ = cli("status", "--storage", url, "--study", name)
+    assert code == 0 and "vs hand-designed" not in out  # nothing retrained: no column
 
 
 @pytest.mark.slow  # one baseline of the session's digits search, 1 epoch

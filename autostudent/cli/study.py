@@ -129,9 +129,23 @@ def status(
         typer.echo(f"  validation: {n:,} images, one image {1 / n:.4f} of accuracy")
     typer.echo(f"  hypervolume {s['hypervolume']:.4f}; Pareto front:")
     for r in s["pareto"]:
+        margin = r["margin_over_baseline"]
+        versus = (
+            ""
+            if not s["baselines"]  # no hand-designed student retrained yet: no column
+            else f"  vs hand-designed {'—' if margin is None else f'{margin:+.2f} pt'}"
+        )
         typer.echo(
             f"    trial {r['trial']:>4}  acc {r['accuracy']:.4f}  params {r['params']:>9,}  "
-            f"flops {r['flops']:>12,}  latency {r['latency_ms']:.2f} ms"
+            f"flops {r['flops']:>12,}  latency {r['latency_ms']:.2f} ms{versus}"
+        )
+    if s["baselines"]:
+        families = sorted({b["family"] for b in s["baselines"]})
+        typer.echo(
+            f"  vs hand-designed: points of test accuracy (export's recipe, mean over seeds) over "
+            f"the best hand-designed student of at most its size ({', '.join(families)}: "
+            f"{len(s['baselines'])} retrained); —: not both retrained at one recipe yet "
+            "(autostudent baselines)"
         )
     near = s["stopped_under_cap"]
     if near and near["trials"]:

@@ -256,7 +256,7 @@ def margin_by_trial(runs: Iterable[dict]) -> dict[int, float | None]:
     """Each retrained trial's margin (what ``status`` and the dashboard's front table show): at
     the longest recipe that has a baseline of at most its size, else None. An export at a recipe
     no baseline ran (``export --epochs 15``) does not hide the margin ``baselines`` measured."""
-    best: dict[int, dict] = {}
+    best: dict[int, tuple[tuple[bool, int], dict]] = {}  # trial → (its rank, its margin row)
     for m in margins(runs):
         rank = (m["margin_pt"] is not None, m["epochs"])
         if m["trial"] not in best or rank > best[m["trial"]][0]:

@@ -67,6 +67,10 @@ def _kind(job: Job) -> tuple[bool, bool]:
     return job.full, job.kd is not None
 
 
+def _kind_name(job: Job) -> str:
+    return ("KD" if job.kd is not None else "no-KD") + ("" if job.full else " rerank")
+
+
 def time_left(turns: Sequence[tuple[int, float | None]], workers: int) -> float | None:
     """Seconds until the last of ``turns`` finishes — each (epochs to go, seconds an epoch or
     None when unknown), taken in order by ``workers`` at a time, as the pool takes its jobs;
@@ -78,6 +82,31 @@ def time_left(turns: Sequence[tuple[int, float | None]], workers: int) -> float 
         first = free.index(min(free))
         free[first] += epochs * pace
     return max(free)
+
+
+def left_line(turns: Sequence[tuple[int, float | None]], kinds: Sequence[str], workers: int) -> str:
+    """What an export says of the retrains it has left — ``turns`` as for ``time_left``, each
+    retrain's kind named in ``kinds``: the time up to the first retrain of a kind that has not
+    run an epoch (the pool starts them in order), and which ones are not known."""
+    known = next((n for n, (_, pace) in enumerate(turns) if pace is None), len(turns))
+    if known == 0:
+        return f"{len(turns)} retrain(s) to finish: not known until each kind has run an epoch"
+
+    def count(names: Sequence[str]) -> str:
+        return " and ".join(f"{names.count(n)} {n}" for n in dict.fromkeys(names))
+
+    at_once = max(1, min(workers, known))
+    seconds = duration(time_left(turns[:known], at_once))
+    if known == len(turns):
+        return (
+            f"{len(turns)} retrain(s) to finish: ~{seconds} more at the latest epochs' pace, "
+            f"{at_once} at a time"
+        )
+    return (
+        f"{len(turns)} retrain(s) to finish: ~{seconds} more for the {count(kinds[:known])} at "
+        f"the latest epochs' pace, {at_once} at a time; the {count(kinds[known:])}: not known "
+        "until one has run an epoch"
+    )
 
 
 class Splits:
@@ -259,16 +288,9 @@ class Retrainer:
             for kind, seconds in latest.items():
                 if seconds and kind not in pace:
                     pace[kind] = sum(seconds) / len(seconds)
-        epochs, at_once = self.splits.budget.epochs, max(1, min(self.workers, len(left)))
-        seconds = time_left(
-            [(epochs - progress[i][0], pace.get(_kind(jobs[i]))) for i in left], at_once
-        )
-        when = (
-            "not known until each kind (KD, no KD) has run an epoch"
-            if seconds is None
-            else f"~{duration(seconds)} more at the latest epochs' pace, {at_once} at a time"
-        )
-        print(f"{len(left)} retrain(s) to finish: {when}", file=sys.stderr)
+        epochs = self.splits.budget.epochs
+        turns = [(epochs - progress[i][0], pace.get(_kind(jobs[i]))) for i in left]
+        print(left_line(turns, [_kind_name(jobs[i]) for i in left], self.workers), file=sys.stderr)
 
     def _progress(self, key: str) -> tuple[int, list[float]]:
         """A running retrain's epochs done and their seconds, from its last epoch's checkpoint

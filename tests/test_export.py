@@ -593,6 +593,23 @@ def test_time_left_takes_the_retrains_in_order_workers_at_a_time():
     assert time_left([(10, 10.0), (5, None)], 2) is None  # a kind that has not run an epoch
 
 
+def test_the_time_left_is_said_for_the_retrains_whose_pace_is_known():
+    """A kind that has not run an epoch leaves the rest unknown, not the whole line."""
+    from autostudent.retrains import left_line
+
+    kinds = ["KD", "KD", "KD", "no-KD", "no-KD", "no-KD"]
+    turns = [(60, 60.0), (60, 60.0), (300, 60.0), (300, None), (300, None), (300, None)]
+    line = left_line(turns, kinds, 2)
+    assert line.startswith("6 retrain(s) to finish: ~6.0 h more for the 3 KD at the latest")
+    assert line.endswith("2 at a time; the 3 no-KD: not known until one has run an epoch")
+    assert left_line(turns[:3], kinds[:3], 2) == (
+        "3 retrain(s) to finish: ~6.0 h more at the latest epochs' pace, 2 at a time"
+    )
+    assert left_line(turns[3:], kinds[3:], 2) == (
+        "3 retrain(s) to finish: not known until each kind has run an epoch"
+    )
+
+
 def killed_at(point: str, *args: str) -> None:
     """Run the command line ``args`` with a SIGKILL armed at killpoint ``point``; it must die."""
     killed = subprocess.run(

@@ -178,6 +178,7 @@ class Study:
         sizes: Sequence[int] | None = None,
         seeds: int = 3,
         epochs: int = 5,
+        augment: str = "none",
         students: bool = True,
         workers: int = 1,
         threads: int = 1,
@@ -195,7 +196,8 @@ class Study:
         (the same file: its SHA-256 is checked). ``device``: where the runs train when not where
         the search trained (``"cuda"``, ``"cpu"``). ``log``: called with each progress line.
         ``families``: names, ``"package.module:factory"``, or such a factory itself (a function
-        of an importable module; docs/baselines.md)."""
+        of an importable module; docs/baselines.md). ``augment``: export's ``--augment`` modes
+        but ``views`` (``"mixup"``: the recipe of an ``export --augment mixup``)."""
         from autostudent.families import factory_name, family_names
         from autostudent.final_training import run_baselines
 
@@ -207,6 +209,7 @@ class Study:
             sizes=sizes,
             seeds=seeds,
             epochs=epochs,
+            augment=augment,
             students=students,
             workers=workers,
             threads=threads,

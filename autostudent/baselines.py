@@ -274,6 +274,7 @@ def baseline_rows(runs: Iterable[dict]) -> list[dict]:
             "kd": g["kd"],
             "kd_settings": g["kd_settings"],
             "epochs": g["epochs"],
+            "augment": g["recipe"].get("augment", "none"),
             "seeds": g["seeds"],
             "test_accuracy_mean": g["test_accuracy_mean"],
             "test_accuracy_sd": g["test_accuracy_sd"],

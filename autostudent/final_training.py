@@ -182,6 +182,7 @@ def run_baselines(
     sizes: Sequence[int] | None = None,
     seeds: int = 3,
     epochs: int = 5,
+    augment: str = "none",
     students: bool = True,
     sample: Sequence[int] = (),
     workers: int = 1,
@@ -198,11 +199,19 @@ def run_baselines(
     trials (``bench students``' dominated ones) with KD only; the students at 1/10 and 1/40 of
     the teacher and their baselines run first over every seed, then the rest seed by seed
     (``baselines.run_order``). ``device``: where the runs train, when not where the search
-    trained (``--device``; a study searched on a CPU, its baselines on a GPU)."""
+    trained (``--device``; a study searched on a CPU, its baselines on a GPU). ``augment``:
+    export's ``--augment`` (the teacher runs on each augmented batch in ``online`` and
+    ``mixup``), but not ``views``: its K is no part of a run's recipe."""
     from autostudent.export import check_retrain_device, study_config
+    from autostudent.retrain import augment_mode
 
     if seeds < 1 or epochs < 1 or workers < 1 or threads < 1:
         raise UserError("--seeds/--epochs/--workers/--threads: must be ≥ 1")
+    if augment_mode(augment).views:
+        raise UserError(
+            "--augment: views is export's alone (its K views are no part of a stored run's "
+            "recipe); use none, cached, online or mixup"
+        )
     study = studydb.load(storage, study_name)
     if device is not None or not dry_run:  # a plan trains nothing: it runs anywhere
         check_retrain_device(study, device)
@@ -213,7 +222,7 @@ def run_baselines(
     rows = {r["trial"]: r for r in studydb.pareto_rows(study)}
     targets = list(sizes) if sizes is not None else sorted({int(rows[t]["params"]) for t in front})
     b = config.budget
-    recipe = Recipe(epochs, b.batch_size, b.lr, b.weight_decay)
+    recipe = Recipe(epochs, b.batch_size, b.lr, b.weight_decay, augment)
     kd, kd_trial = baseline_kd(study)
     shape = _input_shape(study, config)
     seed_list = list(range(seeds))
@@ -239,7 +248,7 @@ def run_baselines(
         f"{', '.join(f'{s:,}' for s in targets)} params; KD settings of trial {kd_trial} "
         f"({kd.loss}, T {kd.temperature:.3g}, α {kd.alpha:.3g}) and without KD; "
         f"{seeds} seed(s), {epochs} epoch(s), batch {b.batch_size}, lr {b.lr:g}, "
-        f"on {config.resources.device}"
+        f"augment {augment}, on {config.resources.device}"
     )
     if not dry_run:
         run_all(study, config, plans, workers=workers, threads=threads, raw_dir=raw_dir, log=log)

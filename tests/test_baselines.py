@@ -179,7 +179,9 @@ def test_an_exports_retrains_are_kept_in_the_study_and_status_shows_its_margin(
     cli, study_copy, tmp_path
 ):
     """Round 4 exported a student, then sized the families to it: its margin (+1.07 pt) was in
-    summary.json but not in status, which knew no final run of the student."""
+    summary.json but not in status, which knew no final run of the student. An export with
+    ``--augment mixup`` is kept at its recipe, and ``baselines --augment mixup`` trains the
+    families at that recipe: the margin compares the two."""
     from autostudent import study as studydb
     from autostudent.final_runs import stored
 
@@ -192,7 +194,7 @@ def test_an_exports_retrains_are_kept_in_the_study_and_status_shows_its_margin(
     out = tmp_path / "export"
     code, _, err = cli(
         "export", "--storage", url, "--study", name, "--trial", str(row["trial"]),
-        "--epochs", "1", "--seeds", "2", "--out", str(out),
+        "--epochs", "1", "--seeds", "2", "--augment", "mixup", "--out", str(out),
     )  # fmt: skip
     assert code == 0, err
     metrics = json.loads((out / "metrics.json").read_text())
@@ -205,6 +207,7 @@ def test_an_exports_retrains_are_kept_in_the_study_and_status_shows_its_margin(
         **{(False, s): a for s, a in zip(seeds["seeds"], seeds["no_kd"]["values"], strict=True)},
     }
     assert all(r["source"] == "export" and r["recipe"]["epochs"] == 1 for r in runs)
+    assert all(r["recipe"]["augment"] == "mixup" for r in runs)
     mine = next(r for r in status()["pareto"] if r["trial"] == row["trial"])
     assert mine["margin_over_baseline"] is None  # no hand-designed student of its size yet
 
@@ -213,8 +216,22 @@ def test_an_exports_retrains_are_kept_in_the_study_and_status_shows_its_margin(
         "--sizes", str(metrics["params"]), "--no-students", "--seeds", "2", "--epochs", "1",
     )  # fmt: skip
     assert code == 0, err
+    mine = next(r for r in status()["pareto"] if r["trial"] == row["trial"])
+    assert mine["margin_over_baseline"] is None  # the families ran without mixup: no margin
+    code, _, err = cli(
+        "baselines", "--storage", url, "--study", name, "--families", "resnet8",
+        "--sizes", str(metrics["params"]), "--no-students", "--seeds", "2", "--epochs", "1",
+        "--augment", "mixup",
+    )  # fmt: skip
+    assert code == 0, err
+    mixup = [r for r in stored(studydb.load(url, name)).values() if r["role"] == "baseline"]
+    assert sorted(r["recipe"]["augment"] for r in mixup) == ["mixup"] * 4 + ["none"] * 4
     best = max(
-        (b for b in status()["baselines"] if b["params"] <= metrics["params"]),
+        (
+            b
+            for b in status()["baselines"]
+            if b["params"] <= metrics["params"] and b["augment"] == "mixup"
+        ),
         key=lambda b: b["test_accuracy_mean"],
     )
     mine = next(r for r in status()["pareto"] if r["trial"] == row["trial"])
@@ -252,6 +269,9 @@ def test_baselines_bad_input_exits_2_and_stores_nothing(cli, study_copy):
     assert code == 2 and err.startswith("error: --families") and err.count("\n") == 1
     code, _, err = cli("baselines", "--storage", url, "--study", "nope")
     assert code == 2 and "nope" in err
+    for augment in ("views", "blur"):
+        code, _, err = cli("baselines", "--storage", url, "--study", name, "--augment", augment)
+        assert code == 2 and err.startswith("error: --augment") and err.count("\n") == 1, err
     code, out, _ = cli("status", "--storage", url, "--study", name, "--json")
     assert json.loads(out)["baselines"] == []
     code, out, _ = cli("status", "--storage", url, "--study", name)

@@ -27,6 +27,12 @@ def baselines(
     ),
     seeds: int = typer.Option(3, "--seeds", min=1, help="Seeds 0..S-1 of every run."),
     epochs: int = typer.Option(5, "--epochs", min=1, help="Epochs of export's recipe."),
+    augment: str = typer.Option(
+        "none",
+        "--augment",
+        help="Export's --augment: none | cached | online | mixup (views is export's alone). "
+        "Gives the families the recipe of an export --augment run, for its margin.",
+    ),
     no_students: bool = typer.Option(
         False, "--no-students", help="Do not retrain the front's students (no margins then)."
     ),
@@ -52,6 +58,7 @@ def baselines(
         sizes=parse_sizes(sizes),
         seeds=seeds,
         epochs=epochs,
+        augment=augment,
         students=not no_students,
         workers=workers,
         threads=threads,

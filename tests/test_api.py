@@ -186,11 +186,19 @@ def test_a_module_teacher_is_one_file_named_by_its_bytes(tmp_path, zoo_teacher, 
 
 @pytest.mark.slow
 def test_api_and_cli_make_the_same_study(tmp_path, teacher_file, cli, ray_cluster) -> None:
+    """The CLI's flags are the API's overrides: ``--teacher`` too (its study file names a
+    teacher that is not there)."""
     path = tmp_path / "study.yaml"
     path.write_text(yaml.safe_dump(digits_config(tmp_path, teacher_file)))
+    other = tmp_path / "other.yaml"
+    other.write_text(yaml.safe_dump({**digits_config(tmp_path, teacher_file),
+                                     "teacher": {"path": "not-here.pt2"}}))  # fmt: skip
     url_cli, url_api = f"sqlite:///{tmp_path / 'cli.db'}", f"sqlite:///{tmp_path / 'api.db'}"
     flags = ["--n-trials", "3", "--workers", "1", "--seed", "7", "--quiet"]
-    code, out, err = cli("search", str(path), "--storage", url_cli, *flags)
+    code, _, err = cli("search", str(other), "--storage", url_cli, *flags)
+    assert code == 2 and err.startswith("error: teacher.path") and "not-here.pt2" in err, err
+    code, out, err = cli("search", str(other), "--teacher", str(teacher_file),
+                         "--storage", url_cli, *flags)  # fmt: skip
     assert code == 0, err
     assert out.startswith("study api: ") and f"({url_cli})" in out
     study = autostudent.search(path, storage=url_api, n_trials=3, workers=1, seed=7, progress=False)

@@ -34,6 +34,12 @@ def search(
     seed: int | None = typer.Option(
         None, "--seed", min=0, help="Seed of the sampler and architectures."
     ),
+    teacher: Path | None = typer.Option(
+        None,
+        "--teacher",
+        help="Your teacher file (.pt2, TorchScript, ONNX) in place of the study file's: its "
+        "search, your teacher. Give it a new --study: a study keeps its teacher.",
+    ),
     ray_address: str | None = typer.Option(None, "--ray-address", help="Join this Ray cluster."),
     quiet: bool = typer.Option(False, "--quiet", help="No live progress."),
 ) -> None:
@@ -42,6 +48,7 @@ def search(
         config,
         storage=storage,
         study=study,
+        teacher=teacher,
         n_trials=n_trials,
         workers=workers,
         timeout=None if timeout is None else parse_duration(timeout, "--timeout"),

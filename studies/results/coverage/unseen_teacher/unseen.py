@@ -32,15 +32,23 @@ SEARCHES = [
 
 
 def teacher() -> None:
-    if TEACHER.exists():
-        return
-    subprocess.run(
-        [*CLI, "teacher", "train", "--arch", "resnet20", "--width", "16", "--epochs", "40",
-         "--seed", "0", "--out", str(TEACHER)],
-        check=True,
-    )  # fmt: skip
-    with open(HERE / "teacher-eval.json", "w") as out:
-        subprocess.run([*CLI, "teacher", "eval", str(TEACHER), "--json"], check=True, stdout=out)
+    """The teacher (README.md's command, resumed from its ``.partial`` after a stop), then its
+    accuracies, once."""
+    if not TEACHER.exists():
+        subprocess.run(
+            [*CLI, "teacher", "train", "--arch", "resnet20", "--width", "16", "--epochs", "40",
+             "--seed", "0", "--out", str(TEACHER)],
+            check=True,
+        )  # fmt: skip
+    evaluated = HERE / "teacher-eval.json"
+    if not evaluated.exists():
+        result = subprocess.run(
+            [*CLI, "teacher", "eval", str(TEACHER), "--json"],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        evaluated.write_text(result.stdout)
 
 
 def search(study: str, flags: list[str]) -> None:

@@ -104,8 +104,8 @@ def left_line(turns: Sequence[tuple[int, float | None]], kinds: Sequence[str], w
         )
     return (
         f"{len(turns)} retrain(s) to finish: ~{seconds} more for the {count(kinds[:known])} at "
-        f"the latest epochs' pace, {at_once} at a time; the {count(kinds[known:])}: not known "
-        "until one has run an epoch"
+        f"the latest epochs' pace; the {count(kinds[known:])}: not known until one has run an "
+        "epoch"
     )
 
 

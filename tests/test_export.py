@@ -601,7 +601,7 @@ def test_the_time_left_is_said_for_the_retrains_whose_pace_is_known():
     turns = [(60, 60.0), (60, 60.0), (300, 60.0), (300, None), (300, None), (300, None)]
     line = left_line(turns, kinds, 2)
     assert line.startswith("6 retrain(s) to finish: ~6.0 h more for the 3 KD at the latest")
-    assert line.endswith("2 at a time; the 3 no-KD: not known until one has run an epoch")
+    assert line.endswith("pace; the 3 no-KD: not known until one has run an epoch")
     assert left_line(turns[:3], kinds[:3], 2) == (
         "3 retrain(s) to finish: ~6.0 h more at the latest epochs' pace, 2 at a time"
     )

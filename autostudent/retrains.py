@@ -62,12 +62,9 @@ class Job:
 RECENT_EPOCHS = 10  # a pace is read over a retrain's latest epochs: the machine's load moves it
 
 
-def _kind(job: Job) -> tuple[bool, bool]:
-    """Retrains that run at one pace: with the teacher or not, on which split."""
-    return job.full, job.kd is not None
-
-
-def _kind_name(job: Job) -> str:
+def _kind(job: Job) -> str:
+    """Retrains that run at one pace — with the teacher or not, on which split — as the time-left
+    line names them."""
     return ("KD" if job.kd is not None else "no-KD") + ("" if job.full else " rerank")
 
 
@@ -277,12 +274,12 @@ class Retrainer:
         if not left:
             return
         progress = {i: self._progress(keys[i]) for i in left}
-        pace: dict[tuple, float] = {}  # a kind's running retrains' latest epochs, else finished
+        pace: dict[str, float] = {}  # a kind's running retrains' latest epochs, else finished
         for seconds_of in (
             {i: progress[i][1] for i in left},
             {i: r["epoch_seconds"] for i, r in records.items()},
         ):
-            latest: dict[tuple, list[float]] = {}
+            latest: dict[str, list[float]] = {}
             for i, seconds in seconds_of.items():
                 latest.setdefault(_kind(jobs[i]), []).extend(seconds[-RECENT_EPOCHS:])
             for kind, seconds in latest.items():
@@ -290,7 +287,7 @@ class Retrainer:
                     pace[kind] = sum(seconds) / len(seconds)
         epochs = self.splits.budget.epochs
         turns = [(epochs - progress[i][0], pace.get(_kind(jobs[i]))) for i in left]
-        print(left_line(turns, [_kind_name(jobs[i]) for i in left], self.workers), file=sys.stderr)
+        print(left_line(turns, [_kind(jobs[i]) for i in left], self.workers), file=sys.stderr)
 
     def _progress(self, key: str) -> tuple[int, list[float]]:
         """A running retrain's epochs done and their seconds, from its last epoch's checkpoint

@@ -108,6 +108,29 @@ def test_help_lists_the_commands(runs):
         assert command in run.stdout
 
 
+def test_the_command_list_gives_each_summary_as_one_line():
+    """``--help`` lists each command by its docstring's first paragraph as one line, wrapped to
+    the terminal: Typer's rich mode kept the docstring's line breaks there (ragged lines)."""
+    import typer.main
+
+    from autostudent.cli import app
+
+    def commands(group):
+        for name, command in group.commands.items():
+            yield name, command
+            yield from commands(command) if hasattr(command, "commands") else ()
+
+    listed = dict(commands(typer.main.get_command(app)))
+    assert {"search", "trial", "export", "teacher", "eval", "bench", "students"} <= listed.keys()
+    for name, command in listed.items():
+        summary = command.short_help or command.help
+        assert summary and "\n" not in summary, (name, summary)
+    assert listed["trial"].short_help == (
+        "Build one student (given or seeded-random point), KD-train it from the cached teacher "
+        "outputs and print its metrics: val accuracy per epoch, params, FLOPs, latency, time."
+    )
+
+
 @pytest.mark.slow  # the module pool of real CLI processes
 def test_teacher_eval_of_a_missing_file(runs):
     line = assert_user_error(runs["missing"].result(), "teacher.path")

@@ -6,6 +6,7 @@ field or file (a traceback only with ``--debug``).
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 import traceback
@@ -34,6 +35,20 @@ app.command()(export.export)
 app.command()(baselines.baselines)
 app.add_typer(teacher.app, name="teacher")
 app.add_typer(bench.app, name="bench")
+
+
+def _one_line_summaries(*apps: typer.Typer) -> None:
+    """Each command's line in ``--help``'s list: its docstring's first paragraph as one line,
+    wrapped to the terminal. Typer's rich mode keeps the docstring's line breaks there, which
+    leaves ragged half-empty lines."""
+    for each in apps:
+        for info in each.registered_commands:
+            if info.short_help is None and info.callback is not None:
+                first = inspect.cleandoc(info.callback.__doc__ or "").split("\n\n")[0]
+                info.short_help = " ".join(first.split())
+
+
+_one_line_summaries(app, teacher.app, bench.app)
 
 
 @app.callback()

@@ -127,6 +127,9 @@ def test_your_own_family_errors_name_the_flag_and_what_is_wrong(user_error):
     user_error(lambda: family_names("nosuchmodule:net"), "--families", "PYTHONPATH")
     user_error(lambda: family_names("user_families:nope"), "--families", "user_families:nope")
     user_error(lambda: family_names("zoo:resnet8"), "--families", "resnet8")
+    # a name that is not registered: the known ones, and how to bring your own
+    user_error(lambda: family_names("resnet18"), "--families", "mobilenetv2, resnet, resnet14")
+    user_error(lambda: family_names("resnet18"), "--families", "package.module:factory")
     user_error(
         lambda: sized_spec("user_families:softmax_out", 5_000, **shape), "--families", "nn.Linear"
     )

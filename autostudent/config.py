@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,6 +21,7 @@ from pydantic import (
 
 from autostudent import builtin
 from autostudent.errors import UserError
+from autostudent.objectives import OBJECTIVES
 from autostudent.objectives import Name as Objective
 from autostudent.spaces import RangeParam as Range
 
@@ -246,10 +249,52 @@ class BudgetConfig(_Section):
         return decay
 
 
+# a cap given as a fraction of the teacher's own size: teacher/3 is a third of it
+_TEACHER_FRACTION = re.compile(r"\s*teacher\s*/\s*(\d+(?:\.\d*)?|\.\d+)\s*")
+
+
 class CapsConfig(_Section):
-    max_params: int | None = Field(None, gt=0)
-    max_flops: int | None = Field(None, gt=0)
-    max_latency_ms: float | None = Field(None, gt=0)
+    """Hard caps on a student's size: a number, or ``teacher/N``, a fraction of the teacher's
+    own (params, FLOPs or latency), counted when the search has loaded the teacher
+    (``resolved``): the same study file then caps students of any teacher in proportion."""
+
+    max_params: int | str | None = None
+    max_flops: int | str | None = None
+    max_latency_ms: float | str | None = None
+
+    @field_validator("max_params", "max_flops", "max_latency_ms", mode="before")
+    @classmethod
+    def _cap(cls, v: Any) -> Any:
+        if v is None:
+            return v
+        if isinstance(v, str):
+            m = _TEACHER_FRACTION.fullmatch(v)
+            if m and float(m[1]) > 0:
+                return f"teacher/{m[1]}"
+        elif not isinstance(v, bool) and isinstance(v, int | float) and v > 0:
+            return v
+        raise ValueError(f"a number > 0 or teacher/N (1/N of the teacher's own), got {v!r}")
+
+    @property
+    def relative(self) -> bool:
+        """Whether a cap is given as ``teacher/N``."""
+        return any(isinstance(v, str) for v in self.model_dump().values())
+
+    def resolved(self, teacher: Mapping[str, float]) -> CapsConfig:
+        """Every ``teacher/N`` cap as a number: the teacher's own value (its params, FLOPs or
+        latency, as the study stores them under ``teacher``) divided by N; counts round down."""
+        out = {}
+        for o in OBJECTIVES.values():
+            cap = getattr(self, o.cap_key) if o.cap_key else None
+            if isinstance(cap, str):
+                given, own = cap, teacher[o.result_key]
+                cap = own / float(given.split("/")[1])
+                cap = cap if o.name == "latency_ms" else int(cap)  # params, FLOPs: counts
+                if cap <= 0:
+                    raise UserError(f"caps.{o.cap_key}: {given} of the teacher's {own:,} is 0")
+            if o.cap_key:
+                out[o.cap_key] = cap
+        return CapsConfig(**out)
 
 
 class CoverageConfig(_Section):

@@ -179,6 +179,9 @@ def _run(p: Prepared, lease: Lease, *, ray_address: str | None, show_progress: b
         },
         "data",
     )
+    if c.caps.relative:  # teacher/N: kept as the user gave it, the study stores the numbers
+        study.set_user_attr("caps_given", c.caps.model_dump(mode="json"))
+        c = c.model_copy(update={"caps": c.caps.resolved(teacher)})
     caps = Caps.of(c.caps)
     refs = objs.hv_references(c.caps.model_dump(), teacher)
     # Anyone who opens the study reads its config: the storage URL is kept without its password.

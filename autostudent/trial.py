@@ -92,6 +92,9 @@ class Caps:
 
     @classmethod
     def of(cls, config: CapsConfig) -> Caps:
+        """The caps as numbers: a ``teacher/N`` cap must be ``resolved`` against the teacher."""
+        if config.relative:
+            raise ValueError(f"caps {config.model_dump()} are not resolved against the teacher")
         return cls(config.max_params, config.max_flops, config.max_latency_ms)
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from autostudent.config import KD_LOSS_NAMES, StudyConfig, load_config
+from autostudent.errors import UserError
 
 
 def write(folder: Path, text: str, name: str = "study.yaml") -> Path:
@@ -144,6 +145,10 @@ def test_absolute_and_server_storage_urls_are_kept(tmp_path):
         ("budget: {rung_average: 1}", "budget.rung_average", "between 0 and 1, auto or null"),
         ("budget: {rung_average: always}", "budget.rung_average", "got 'always'"),
         ("budget: {rung_average: true}", "budget.rung_average", "got True"),
+        ("caps: {max_params: half}", "caps.max_params", "a number > 0 or teacher/N"),
+        ("caps: {max_flops: teacher/0}", "caps.max_flops", "got 'teacher/0'"),
+        ("caps: {max_params: 0}", "caps.max_params", "got 0"),
+        ("caps: {max_latency_ms: true}", "caps.max_latency_ms", "got True"),
     ],
 )
 def test_invalid_field_is_named_in_one_line(tmp_path, user_error, text, field, what):
@@ -151,6 +156,37 @@ def test_invalid_field_is_named_in_one_line(tmp_path, user_error, text, field, w
     path = write(tmp_path, f"study: fm\n{extra}{text}\n")
     message = user_error(lambda: load_config(path), what)
     assert message.startswith(f"{path}: {field}: "), message
+
+
+def test_a_cap_as_a_fraction_of_the_teachers_size(tmp_path):
+    """``teacher/N`` caps a student at 1/N of the teacher's own params, FLOPs or latency, counted
+    once the teacher is loaded; counts round down, a number stays as given."""
+    from autostudent.trial import Caps
+
+    text = "caps: {max_params: teacher/3, max_flops: 5000, max_latency_ms: ' teacher / 2.5 '}"
+    path = write(tmp_path, f"study: fm\nteacher: {{path: t.pt2}}\n{text}\n")
+    caps = load_config(path).caps
+    assert caps.relative
+    assert caps.model_dump() == {
+        "max_params": "teacher/3",
+        "max_flops": 5000,
+        "max_latency_ms": "teacher/2.5",
+    }
+    with pytest.raises(ValueError, match="not resolved"):
+        Caps.of(caps)  # a number is needed where a student is checked
+    teacher = {"params": 308_074, "flops": 10_000, "latency_ms": 3.0}
+    resolved = caps.resolved(teacher)
+    assert not resolved.relative
+    assert Caps.of(resolved) == Caps(max_params=102_691, max_flops=5000, max_latency_ms=1.2)
+    with pytest.raises(UserError, match=r"caps.max_params: teacher/3 of the teacher's 2 is 0"):
+        caps.resolved({**teacher, "params": 2})
+    # what the search stores reads back (export re-validates it)
+    assert (
+        StudyConfig.model_validate(
+            {"study": "fm", "teacher": {"path": "t.pt2"}, "caps": resolved.model_dump()}
+        ).caps
+        == resolved
+    )
 
 
 def test_missing_teacher_section(tmp_path, user_error):

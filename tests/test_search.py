@@ -112,13 +112,14 @@ def test_search_finishes_n_trials_and_stores_everything(tmp_path, teacher_file, 
 
 @pytest.mark.slow  # a real search
 def test_botorch_search_no_fallbacks_no_over_cap_trials(tmp_path, teacher_file, ray_cluster):
-    # the space and cap of the test below, where the random sampler proposes over-cap students
+    # the space of the test below, where the random sampler proposes over-cap students; the cap
+    # half the teacher's params (teacher/2: 9,905 of its 19,810)
     cfg = write_config(
         tmp_path,
         teacher_file,
         study=f"botorch-{uuid.uuid4().hex[:8]}",
         space={"name": "chain", "overrides": {"width": {"low": 4, "high": 16}}},
-        caps={"max_params": 12000},
+        caps={"max_params": "teacher/2"},
         search={"n_trials": 5, "workers": 2, "n_startup_trials": 2, "sampler": "botorch"},
     )
     study = run_search(load_config(cfg), show_progress=False)
@@ -126,8 +127,14 @@ def test_botorch_search_no_fallbacks_no_over_cap_trials(tmp_path, teacher_file, 
     assert summary["states"]["COMPLETE"] + summary["states"]["PRUNED"] == 5
     assert summary["states"]["FAIL"] == 0  # sizes are known: no proposal over the cap
     assert summary["fallbacks"] == 0
+    cap = study.user_attrs["teacher"]["params"] // 2
+    assert 4000 < cap < 12000  # the search's students straddle it (the test below)
+    # the study stores the number (what status, the dashboard and export read) and what was given
+    assert study.user_attrs["config"]["caps"]["max_params"] == cap
+    assert study.user_attrs["caps_given"]["max_params"] == "teacher/2"
+    assert study.user_attrs["hv_reference"]["params"] == cap
     for trial in study.trials:  # every trial stores its cap constraint (value - cap)
-        assert trial.constraints["params"] == trial.user_attrs["params"] - 12000
+        assert trial.constraints["params"] == trial.user_attrs["params"] - cap
 
 
 @pytest.mark.slow  # two real searches

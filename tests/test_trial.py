@@ -445,3 +445,27 @@ def test_trial_command_trains_on_the_study_s_teacher_views(cli, tmp_path, teache
     path.write_text(yaml.safe_dump({**config, "budget": {"teacher_views": -1}}))
     code, _, stderr = cli("trial", str(path))
     assert code == 2 and "budget.teacher_views" in stderr
+
+
+def test_trial_command_resolves_a_cap_given_as_a_fraction_of_the_teacher(
+    cli, tmp_path, teacher_file
+):
+    """``caps: {max_params: teacher/N}`` in a study file: ``autostudent trial`` counts the cap
+    from the teacher (19,810 params: teacher/1000 is 19) and the student fails over it."""
+    import yaml
+
+    config = {
+        "study": "capped",
+        "cache_dir": str(tmp_path / "cache"),
+        "data": {"name": "digits", "val_fraction": 0.2},
+        "teacher": {"path": str(teacher_file)},
+        "space": {"name": "chain"},
+        "budget": {"epochs": 1, "batch_size": 32},
+        "caps": {"max_params": "teacher/1000"},
+    }
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(config))
+    code, _, stderr = cli("trial", str(path))
+    # one line, its reason (not a traceback): the trial is not a bug
+    assert code == 1 and len(stderr.strip().splitlines()) == 1, stderr
+    assert stderr.startswith("error: the trial failed: params ") and "over the cap 19\n" in stderr

@@ -15,7 +15,14 @@ import typer
 
 from autostudent.allocator import keep_freed_memory
 from autostudent.cli import baselines, bench, dashboard, export, study, teacher, trial
-from autostudent.errors import ExportFailed, Interrupted, RayFailed, SearchStopped, UserError
+from autostudent.errors import (
+    ExportFailed,
+    Interrupted,
+    RayFailed,
+    SearchStopped,
+    TrialFailed,
+    UserError,
+)
 from autostudent.lease import LeaseLost
 from autostudent.storage import StorageLost, redact
 
@@ -68,6 +75,7 @@ EXIT_CODES: tuple[tuple[type[Exception], int, str], ...] = (
     (StorageLost, 1, "error: "),  # the database stopped answering: rerun to continue
     (LeaseLost, 1, "error: "),  # another driver took the study over
     (ExportFailed, 1, "error: "),  # an exported file failed its check; nothing written
+    (TrialFailed, 1, "error: the trial failed: "),  # `trial`: over a cap, a NaN loss…
     (Interrupted, 130, ""),  # Ctrl-C: the study is consistent, rerun to continue
 )
 

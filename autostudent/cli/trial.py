@@ -37,7 +37,7 @@ def trial(
     import torch
 
     from autostudent.config import load_config
-    from autostudent.driver import prepare
+    from autostudent.driver import prepare, teacher_identity
     from autostudent.losses import kd_loss
     from autostudent.teacher_outputs import default_cache_dir, teacher_outputs
     from autostudent.trial import Budget, Caps, run_trial
@@ -86,7 +86,7 @@ def trial(
         outputs,
         budget=Budget.of(c.budget),
         seed=seed,
-        caps=Caps.of(c.caps),
+        caps=Caps.of(c.caps.resolved(teacher_identity(p, outputs)) if c.caps.relative else c.caps),
         device=c.resources.device,
         report=report,
     )

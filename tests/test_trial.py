@@ -417,24 +417,33 @@ def test_rungs_validate_on_part_of_the_split_and_the_last_epoch_on_all(digits, m
     assert result.eval_seconds > 0 and result.setup_seconds > 0
 
 
+def study_file(tmp_path: Path, teacher_file: Path, **fields) -> Path:
+    """A study file for ``autostudent trial``: one epoch on digits, the chain space; ``fields``
+    added or in place of these."""
+    import yaml
+
+    config = {
+        "study": "one-trial",
+        "cache_dir": str(tmp_path / "cache"),
+        "data": {"name": "digits", "val_fraction": 0.2},
+        "teacher": {"path": str(teacher_file)},
+        "space": {"name": "chain"},
+        "budget": {"epochs": 1, "batch_size": 32},
+        **fields,
+    }
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
 def test_trial_command_trains_on_the_study_s_teacher_views(cli, tmp_path, teacher_file):
     """``budget.teacher_views: K`` in a study file: the trial caches K views once (features too
     when the loss needs them) and trains on them; K must be 0-64."""
     import json
 
-    import yaml
-
-    config = {
-        "study": "views",
-        "cache_dir": str(tmp_path / "cache"),
-        "data": {"name": "digits", "val_fraction": 0.2},
-        "teacher": {"path": str(teacher_file)},
-        "space": {"name": "chain"},
-        "kd": {"losses": ["rkd"]},
-        "budget": {"epochs": 1, "batch_size": 32, "teacher_views": 2},
-    }
-    path = tmp_path / "study.yaml"
-    path.write_text(yaml.safe_dump(config))
+    rkd = {"kd": {"losses": ["rkd"]}}
+    budget = {"epochs": 1, "batch_size": 32, "teacher_views": 2}
+    path = study_file(tmp_path, teacher_file, **rkd, budget=budget)
     code, stdout, stderr = cli("trial", str(path), "--json")
     assert code == 0, stderr
     assert json.loads(stdout)["val_accuracy"] > 0.1  # better than chance after one epoch
@@ -442,7 +451,7 @@ def test_trial_command_trains_on_the_study_s_teacher_views(cli, tmp_path, teache
     assert "-k2-" in entry.name and entry.name.endswith("-f.pt")  # rkd: features cached
     assert torch.load(entry, weights_only=True)["logits"].shape[1] == 2
 
-    path.write_text(yaml.safe_dump({**config, "budget": {"teacher_views": -1}}))
+    path = study_file(tmp_path, teacher_file, **rkd, budget={"teacher_views": -1})
     code, _, stderr = cli("trial", str(path))
     assert code == 2 and "budget.teacher_views" in stderr
 
@@ -452,19 +461,7 @@ def test_trial_command_resolves_a_cap_given_as_a_fraction_of_the_teacher(
 ):
     """``caps: {max_params: teacher/N}`` in a study file: ``autostudent trial`` counts the cap
     from the teacher (19,810 params: teacher/1000 is 19) and the student fails over it."""
-    import yaml
-
-    config = {
-        "study": "capped",
-        "cache_dir": str(tmp_path / "cache"),
-        "data": {"name": "digits", "val_fraction": 0.2},
-        "teacher": {"path": str(teacher_file)},
-        "space": {"name": "chain"},
-        "budget": {"epochs": 1, "batch_size": 32},
-        "caps": {"max_params": "teacher/1000"},
-    }
-    path = tmp_path / "study.yaml"
-    path.write_text(yaml.safe_dump(config))
+    path = study_file(tmp_path, teacher_file, caps={"max_params": "teacher/1000"})
     code, _, stderr = cli("trial", str(path))
     # one line, its reason (not a traceback): the trial is not a bug
     assert code == 1 and len(stderr.strip().splitlines()) == 1, stderr

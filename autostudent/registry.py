@@ -13,8 +13,9 @@ T = TypeVar("T")
 class Registry(Generic[T]):
     """Entries of one noun (datasets, KD losses, search spaces, teachers) found by name."""
 
-    def __init__(self, noun: str) -> None:
+    def __init__(self, noun: str, *, also: str = "") -> None:
         self.noun = noun
+        self.also = also  # what an unknown name's message adds after the known names
         self._entries: dict[str, T] = {}
 
     def register(self, name: str) -> Callable[[T], T]:
@@ -31,7 +32,8 @@ class Registry(Generic[T]):
             return self._entries[name]
         except KeyError:
             known = ", ".join(sorted(self._entries))
-            raise UserError(f"unknown {self.noun} {name!r} (known: {known})") from None
+            also = f"; {self.also}" if self.also else ""
+            raise UserError(f"unknown {self.noun} {name!r} (known: {known}{also})") from None
 
     def names(self) -> list[str]:
         return sorted(self._entries)

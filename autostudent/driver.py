@@ -179,8 +179,12 @@ def _run(p: Prepared, lease: Lease, *, ray_address: str | None, show_progress: b
         },
         "data",
     )
-    if c.caps.relative:  # teacher/N: kept as the user gave it, the study stores the numbers
-        study.set_user_attr("caps_given", c.caps.model_dump(mode="json"))
+    # teacher/N: kept as the user gave it, the study stores the numbers; a later run with plain
+    # numbers clears it, so it never describes caps that no longer hold
+    if c.caps.relative or "caps_given" in study.user_attrs:
+        given = c.caps.model_dump(mode="json") if c.caps.relative else None
+        study.set_user_attr("caps_given", given)
+    if c.caps.relative:
         c = c.model_copy(update={"caps": c.caps.resolved(teacher)})
     caps = Caps.of(c.caps)
     refs = objs.hv_references(c.caps.model_dump(), teacher)

@@ -135,6 +135,12 @@ def test_botorch_search_no_fallbacks_no_over_cap_trials(tmp_path, teacher_file, 
     assert study.user_attrs["hv_reference"]["params"] == cap
     for trial in study.trials:  # every trial stores its cap constraint (value - cap)
         assert trial.constraints["params"] == trial.user_attrs["params"] - cap
+    # the same study run again with a plain number: what was given no longer holds, so it goes
+    given = yaml.safe_load(cfg.read_text())
+    cfg.write_text(yaml.safe_dump({**given, "caps": {"max_params": 9000}}))
+    study = run_search(load_config(cfg), show_progress=False)  # 5 finished: nothing more runs
+    assert study.user_attrs["config"]["caps"]["max_params"] == 9000
+    assert study.user_attrs["caps_given"] is None
 
 
 @pytest.mark.slow  # two real searches

@@ -104,3 +104,15 @@ def test_bench_students_retrains_front_sample_and_baselines(cli, digits_study, t
     assert {m["trial"] for m in result["front_margins"]} == set(front)
     assert result["command"].startswith("autostudent bench students")
     assert result["command"].endswith("--device cpu")
+    # --augment: the same evidence at export's mixup recipe, kept apart: none of the runs above
+    # count for it, every one is still to run (report-only: nothing trains)
+    args = ["bench", "students", "--storage", url, "--study", name, "--top", "4", "--seeds", "2",
+            "--epochs", "1", "--families", "resnet8", "--report-only", "--json"]  # fmt: skip
+    code, stdout, err = cli(*args, "--augment", "mixup")
+    assert code == 0, err
+    mixup = json.loads(stdout)
+    assert mixup["recipe"]["augment"] == "mixup" and result["recipe"]["augment"] == "none"
+    assert mixup["n_students"] == 0 and mixup["runs_to_go"] == result["runs_planned"]
+    assert mixup["command"].endswith("--threads 1 --augment mixup")
+    code, _, err = cli(*args, "--augment", "views")
+    assert code == 2 and err.startswith("error: --augment") and err.count("\n") == 1, err

@@ -218,6 +218,7 @@ def bench_students(
     top: int = 12,
     seeds: int = 3,
     epochs: int = 5,
+    augment: str = "none",
     families: Sequence[str] = bl.DEFAULT_FAMILIES,
     workers: int = 1,
     threads: int = 1,
@@ -246,6 +247,7 @@ def bench_students(
         families=families,
         seeds=seeds,
         epochs=epochs,
+        augment=augment,
         sample=[n for n in students if n not in front],
         workers=workers,
         threads=threads,
@@ -256,7 +258,7 @@ def bench_students(
         log=log,
     )
     b = _config(study, storage).budget
-    recipe = Recipe(epochs, b.batch_size, b.lr, b.weight_decay)
+    recipe = Recipe(epochs, b.batch_size, b.lr, b.weight_decay, augment)
     found = evidence(study, list(stored(study).values()), students, recipe)
     found["kd_gap_closed"] = found["kd_gap"]["share"]
     return {

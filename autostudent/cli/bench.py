@@ -184,6 +184,9 @@ def students(
     ),
     seeds: int = typer.Option(3, "--seeds", min=1, help="Seeds 0..S-1 of every run."),
     epochs: int = typer.Option(5, "--epochs", min=1, help="Epochs of export's recipe."),
+    augment: str = typer.Option(
+        "none", "--augment", help="Export's --augment for every run (as baselines')."
+    ),
     families: str = typer.Option(
         "resnet,mobilenetv2", "--families", help="Hand-designed baseline families (as baselines')."
     ),
@@ -210,6 +213,7 @@ def students(
         top=top,
         seeds=seeds,
         epochs=epochs,
+        augment=augment,
         families=family_names(families),
         workers=workers,
         threads=threads,
@@ -224,7 +228,9 @@ def students(
     result["command"] = (
         f"autostudent bench students --storage {safe_url(storage)} --study {study} --top {top} "
         f"--seeds {seeds} --epochs {epochs} --families {families} --workers {workers} "
-        f"--threads {threads}" + ("" if device is None else f" --device {device}")
+        f"--threads {threads}"
+        + ("" if augment == "none" else f" --augment {augment}")
+        + ("" if device is None else f" --device {device}")
     )
     if out is not None:
         tmp = out.with_name(out.name + ".partial")

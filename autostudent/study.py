@@ -288,6 +288,14 @@ def summary(study: optuna.Study) -> dict:
         "stopped": study.user_attrs.get(STOPPED_ATTR),
         # students between the front's largest and the cap that a rung stopped
         "stopped_under_cap": stopped_under_cap(study, front),
+        # the hard caps the last run held its students to (numbers), and what the study file
+        # gave for them where a cap was a fraction of the teacher (``teacher/3``), else None
+        "caps": {
+            k: v
+            for k, v in ((study.user_attrs.get("config") or {}).get("caps") or {}).items()
+            if v is not None
+        },
+        "caps_given": study.user_attrs.get("caps_given"),
     }
 
 

@@ -111,7 +111,7 @@ def test_search_finishes_n_trials_and_stores_everything(tmp_path, teacher_file, 
 
 
 @pytest.mark.slow  # a real search
-def test_botorch_search_no_fallbacks_no_over_cap_trials(tmp_path, teacher_file, ray_cluster):
+def test_botorch_search_no_fallbacks_no_over_cap_trials(tmp_path, teacher_file, ray_cluster, cli):
     # the space of the test below, where the random sampler proposes over-cap students; the cap
     # half the teacher's params (teacher/2: 9,905 of its 19,810)
     cfg = write_config(
@@ -135,12 +135,19 @@ def test_botorch_search_no_fallbacks_no_over_cap_trials(tmp_path, teacher_file, 
     assert study.user_attrs["hv_reference"]["params"] == cap
     for trial in study.trials:  # every trial stores its cap constraint (value - cap)
         assert trial.constraints["params"] == trial.user_attrs["params"] - cap
+    # status gives both: the number and, where it was a fraction, the fraction
+    url = f"sqlite:///{tmp_path / 'e2e.db'}"
+    status = ["status", "--storage", url, "--study", study.study_name]
+    assert f"  caps: params ≤ {cap:,} (teacher/2)\n" in cli(*status)[1]
+    shown = json.loads(cli(*status, "--json")[1])
+    assert (shown["caps"], shown["caps_given"]["max_params"]) == ({"max_params": cap}, "teacher/2")
     # the same study run again with a plain number: what was given no longer holds, so it goes
     given = yaml.safe_load(cfg.read_text())
     cfg.write_text(yaml.safe_dump({**given, "caps": {"max_params": 9000}}))
     study = run_search(load_config(cfg), show_progress=False)  # 5 finished: nothing more runs
     assert study.user_attrs["config"]["caps"]["max_params"] == 9000
     assert study.user_attrs["caps_given"] is None
+    assert "  caps: params ≤ 9,000\n" in cli(*status)[1]
 
 
 @pytest.mark.slow  # two real searches

@@ -131,6 +131,8 @@ def status(
                 f"  the teacher is near chance ({t['chance']:.4f}): is teacher.input the images "
                 "it was trained on? (`autostudent teacher eval --input …` checks it)"
             )
+    if s["caps"]:
+        typer.echo(f"  caps: {_caps(s['caps'], s['caps_given'] or {})}")
     if s["val_images"]:
         n = s["val_images"]
         typer.echo(f"  validation: {n:,} images, one image {1 / n:.4f} of accuracy")
@@ -165,6 +167,15 @@ def status(
             f"{listed}{more}; "
             "autostudent export --trial N retrains one to the end"
         )
+
+
+def _caps(caps: dict, given: dict) -> str:
+    """``params ≤ 102,691 (teacher/3), flops ≤ 5,000,000``: a fraction of the teacher as given."""
+    return ", ".join(
+        f"{key.removeprefix('max_')} ≤ {_size(cap)}"
+        + (f" ({given[key]})" if isinstance(given.get(key), str) else "")
+        for key, cap in caps.items()
+    )
 
 
 def _size(value: float) -> str:

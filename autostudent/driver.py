@@ -184,8 +184,7 @@ def _run(p: Prepared, lease: Lease, *, ray_address: str | None, show_progress: b
     if c.caps.relative or "caps_given" in study.user_attrs:
         given = c.caps.model_dump(mode="json") if c.caps.relative else None
         study.set_user_attr("caps_given", given)
-    if c.caps.relative:
-        c = c.model_copy(update={"caps": c.caps.resolved(teacher)})
+    c = c.model_copy(update={"caps": c.caps.resolved(teacher)})  # plain numbers stay as they are
     caps = Caps.of(c.caps)
     refs = objs.hv_references(c.caps.model_dump(), teacher)
     # Anyone who opens the study reads its config: the storage URL is kept without its password.

@@ -341,6 +341,25 @@ def _closed(m: dict) -> str:
     )
 
 
+def _fit(m: dict) -> list[str]:
+    """How closely the KD student matches its teacher on training images (metrics.json's
+    ``teacher_fit``; older exports lack it)."""
+    fit = m.get("teacher_fit")
+    if not fit:
+        return []
+    kd, no_kd = fit["kd"], fit["no_kd"]
+    n = len(kd["agreement"]["values"])
+    alone = "" if no_kd is None else f" (without KD {_pct(no_kd['agreement']['mean'])})"
+    return [
+        f"Fit to the teacher on {fit['images']:,} training images (clean: no crop, flip or mix; "
+        f"no test image{_mean_of(n)}): the student agrees with the teacher's top-1 on "
+        f"{_pct(kd['agreement']['mean'])}{alone} and reads {_pct(kd['accuracy']['mean'])}, the "
+        f"teacher {_pct(fit['teacher_accuracy'])}. A student that disagrees with its teacher on "
+        "images it was taught on underfits the teacher: a larger student or a longer schedule "
+        "may take more from it.",
+    ]
+
+
 def _kd_source(kd: dict) -> str:
     if kd.get("source") == "--kd":
         return ", given with `--kd` instead of the trial's own"
@@ -431,6 +450,7 @@ def render_card(m: dict) -> str:
         f"Size: 1/{t['params'] / m['params']:.1f} of the teacher's parameters. Against the "
         f"teacher: {100 * (m['test_accuracy'] - (t['test_accuracy'] or 0)):+.2f} pt.",
         *_teacher_headroom(m),
+        *_fit(m),
         "",
         f"Retraining on this machine ({_machine(m)}): "
         f"{_minutes(m['retrain_seconds'])} for {_epochs(m['epochs'])} "

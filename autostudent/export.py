@@ -34,7 +34,7 @@ from autostudent import study as studydb
 from autostudent.candidate import KD_PARAMS
 from autostudent.card import render_card
 from autostudent.config import ResourcesConfig, StudyConfig, describe_error
-from autostudent.datasets import unit_test_split
+from autostudent.datasets import Data, unit_test_split
 from autostudent.device import resolve
 from autostudent.driver import Prepared, prepare
 from autostudent.errors import TrialFailed, UserError
@@ -536,6 +536,7 @@ def run_export(req: ExportRequest) -> dict:
     metrics["kd_gap_closed"] = gap_closed(
         metrics["kd_gain"], metrics["seeds"]["no_kd"], metrics["teacher"]["test_accuracy"]
     )
+    metrics["teacher_fit"] = teacher_fit(runs, bases, data, outputs, p.config.resources.device)
     metrics["no_kd"] = {"test_accuracy": None, "skipped": "--no-baseline"}
     if bases:
         metrics["no_kd"] = {
@@ -803,6 +804,39 @@ def gap_closed(gain: dict | None, no_kd: dict | None, teacher: float) -> dict | 
         return None
     gap = teacher - no_kd["mean"]
     return {"share": gain["mean"] / gap, "gap_pt": 100 * gap}
+
+
+FIT_IMAGES = 10_000  # agreement read to about ±0.2 pt
+
+
+def teacher_fit(
+    runs: list[Member], bases: list[Member], data: Data, outputs: TeacherOutputs, device: str
+) -> dict:
+    """How closely the students match the teacher that taught them on images they were taught
+    on: top-1 agreement with it and accuracy, over the first ``FIT_IMAGES`` of the training
+    split, clean (no crop, flip or mix). A KD student that disagrees with its teacher on its own
+    training images underfits the teacher's function (Stanton et al. 2021, "Does knowledge
+    distillation really work?"): a larger student or a longer schedule may take more from it.
+    Training images only: nothing here reads the test split."""
+    n = min(FIT_IMAGES, len(data.x_train))
+    x, y = data.x_train[:n], data.y_train[:n]
+    taught = outputs.logits[:n].argmax(1)
+
+    def of(members: list[Member]) -> dict | None:
+        if not members:
+            return None
+        with torch.inference_mode():
+            return {
+                name: _stats([accuracy(m.trained.model, x, labels, device) for m in members])
+                for name, labels in (("agreement", taught), ("accuracy", y))
+            }
+
+    return {
+        "images": n,
+        "teacher_accuracy": (taught == torch.as_tensor(y)).float().mean().item(),
+        "kd": of(runs),
+        "no_kd": of(bases),
+    }
 
 
 def _family(members: list[Member], skipped: int) -> dict:

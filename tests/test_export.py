@@ -239,6 +239,10 @@ def test_seeds_report_mean_sd_and_kd_gain_and_ship_the_first_seed(cli, study_db,
     closed = metrics["kd_gap_closed"]
     assert closed is None if gap <= 0 else closed["share"] == pytest.approx(sum(gains) / 2 / gap)
     assert metrics["no_kd"]["test_accuracy"] == no_kd[0]
+    fit = metrics["teacher_fit"]  # on training images: one value per run, with KD and without
+    assert fit["images"] == min(10_000, metrics["train_images"])
+    values = [fit[arm][k]["values"] for arm in ("kd", "no_kd") for k in ("agreement", "accuracy")]
+    assert [len(v) for v in values] == [2] * 4 and all(0 < a <= 1 for v in values for a in v)
     assert metrics["augment"] == {"mode": "views", "crop_pad": 1, "flip": False, "views": 2}
     # the first seed's student is the one written, whatever the second one scored
     assert metrics["test_accuracy"] == kd[0] and metrics["seed"] == 3
@@ -253,6 +257,7 @@ def test_seeds_report_mean_sd_and_kd_gain_and_ship_the_first_seed(cli, study_db,
     g = metrics["kd_gain"]
     assert f"**KD gain: {100 * g['mean']:+.2f} ± {100 * g['sd']:.2f} pt**" in card
     assert "seeds 3, 4" in card and "| 3 |" in card and "| 4 |" in card
+    assert f"Fit to the teacher on {fit['images']:,} training images" in card
 
 
 @pytest.mark.slow  # the session's digits search, retrained
@@ -677,6 +682,31 @@ def test_an_export_killed_mid_retrain_goes_on_from_its_last_epoch(cli, study_db,
         assert (
             json.loads(whole)["seeds"][arm]["values"] == json.loads(stdout)["seeds"][arm]["values"]
         )
+
+
+def test_teacher_fit_is_agreement_with_the_teachers_top1_on_training_images():
+    from types import SimpleNamespace
+
+    from autostudent.export import teacher_fit
+
+    def member(shift: int) -> SimpleNamespace:  # predicts class (x + shift) mod 3
+        def model(xb: torch.Tensor) -> torch.Tensor:
+            return torch.nn.functional.one_hot((xb.flatten(1)[:, 0].long() + shift) % 3, 3).float()
+
+        return SimpleNamespace(trained=SimpleNamespace(model=model))
+
+    x = torch.tensor([0, 1, 2, 0, 1, 2]).float().reshape(6, 1, 1, 1)
+    taught = torch.tensor([0, 1, 2, 1, 1, 1])  # the teacher's top-1
+    data = SimpleNamespace(x_train=x, y_train=torch.tensor([0, 1, 2, 0, 1, 0]))
+    outputs = SimpleNamespace(logits=torch.nn.functional.one_hot(taught, 3).float() * 5)
+    fit = teacher_fit([member(0), member(1)], [member(2)], data, outputs, "cpu")
+    assert fit["images"] == 6
+    assert fit["teacher_accuracy"] == pytest.approx(4 / 6)
+    # shift 0 predicts 0,1,2,0,1,2; shift 1: 1,2,0,1,2,0; shift 2: 2,0,1,2,0,1
+    assert fit["kd"]["agreement"]["values"] == pytest.approx([4 / 6, 1 / 6])
+    assert fit["kd"]["accuracy"]["values"] == pytest.approx([5 / 6, 1 / 6])
+    assert fit["no_kd"]["agreement"]["values"] == pytest.approx([1 / 6])
+    assert teacher_fit([member(0)], [], data, outputs, "cpu")["no_kd"] is None
 
 
 def card_metrics(**change) -> dict:

@@ -353,10 +353,10 @@ def _fit(m: dict) -> list[str]:
     return [
         f"Fit to the teacher on {fit['images']:,} training images (clean: no crop, flip or mix; "
         f"no test image{_mean_of(n)}): the student agrees with the teacher's top-1 on "
-        f"{_pct(kd['agreement']['mean'])}{alone} and reads {_pct(kd['accuracy']['mean'])}, the "
-        f"teacher {_pct(fit['teacher_accuracy'])}. A student that disagrees with its teacher on "
-        "images it was taught on underfits the teacher: a larger student or a longer schedule "
-        "may take more from it.",
+        f"{_pct(kd['agreement']['mean'])}{alone} and is right on {_pct(kd['accuracy']['mean'])} "
+        f"of them, the teacher on {_pct(fit['teacher_accuracy'])}. A student that disagrees "
+        "with its teacher on images it was taught on underfits the teacher: a larger student or "
+        "a longer schedule may take more from it.",
     ]
 
 

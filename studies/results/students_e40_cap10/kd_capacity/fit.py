@@ -9,6 +9,8 @@ e.g. phase 1 of ``../kd_function_matching`` (its store is in git history; export
   S=studies/results/students_e40_cap10/kd_function_matching/.export-e100.retrains
   git archive 5e72c9d^ $S | tar -x -C /tmp
   .venv/bin/python studies/results/students_e40_cap10/kd_capacity/fit.py 8 100 /tmp/$S
+phase 2 (``fit-e300.json``): ``fit.py 8 300`` on ``.export-e300.retrains`` from 4bca0aa (five
+records) and no-KD seed 2's last record, copied out before export removed its store.
 """
 
 from __future__ import annotations

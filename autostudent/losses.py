@@ -8,7 +8,7 @@ Every registered loss has one signature::
 and returns ``(1 - alpha) * CE(student_logits, labels) + alpha * distillation_term``, so
 ``alpha=0`` is plain cross-entropy whatever the loss. ``options`` are the loss's own keywords
 (``beta`` for ``dkd``, ``weight`` for ``lskd``, ``distance_weight`` / ``angle_weight`` for
-``rkd``).
+``rkd``, ``beta`` / ``gamma`` for ``dist``).
 
 Adding a loss is one function computing only its distillation term, decorated with
 ``register_loss``; the decorator supplies the CE mixing, the fp32 cast and the teacher detach.
@@ -241,6 +241,47 @@ def dkd(
         F.log_softmax(teacher.masked_fill(target, _MASKED_LOGIT), dim=1),
     )
     return ((tckd + beta * nckd) * temperature**2).mean()
+
+
+def _correlation_distance(student: Tensor, teacher: Tensor) -> Tensor:
+    """1 - the mean over rows of the Pearson correlation between each student and teacher row.
+
+    A row with no spread (all equal) has correlation 0 with anything: the product of the norms
+    is clamped, not offset, so rows with a small spread (probabilities at a high temperature)
+    keep their exact correlation.
+    """
+    student = student - student.mean(1, keepdim=True)
+    teacher = teacher - teacher.mean(1, keepdim=True)
+    norms = (student.norm(dim=1) * teacher.norm(dim=1)).clamp_min(_EPS)
+    return 1.0 - ((student * teacher).sum(1) / norms).mean()
+
+
+@register_loss("dist", needs_features=False)
+def dist(
+    student_logits: Tensor,
+    labels: Tensor,
+    teacher_logits: Tensor,
+    *,
+    temperature: float,
+    beta: float = 2.0,
+    gamma: float = 2.0,
+) -> Tensor:
+    """DIST (Huang et al., NeurIPS 2022): match the teacher's relations, not its probabilities.
+
+    On the probabilities at ``temperature``, (1 - Pearson correlation) between each student
+    row and the teacher's (inter-class: the ranking of classes within an image) and between
+    each student column and the teacher's (intra-class: how the batch's images compare on a
+    class), times T^2, weighted ``beta`` and ``gamma``. Correlation is blind to the scale and
+    shift of the probabilities, so a student too small to be as sure as a stronger teacher is
+    not pushed to be. The paper's CIFAR-100 weights are CE 1, beta 2, gamma 2 at T 4: with the
+    CE mixing here, ``--kd dist,4,0.5`` keeps those ratios (CE 0.5, each term 1). The
+    intra-class term is a relation inside the batch: it needs more than one image.
+    """
+    student = F.softmax(student_logits / temperature, dim=1)
+    teacher = F.softmax(teacher_logits / temperature, dim=1)
+    inter = _correlation_distance(student, teacher)
+    intra = _correlation_distance(student.T, teacher.T)
+    return temperature**2 * (beta * inter + gamma * intra)
 
 
 def _relations(features: Tensor) -> tuple[Tensor, Tensor]:

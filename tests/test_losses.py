@@ -47,7 +47,7 @@ def _loss(
 
 
 def test_all_paper_losses_are_registered() -> None:
-    assert LOSSES.names() == ["dkd", "kd", "lskd", "mse", "rkd", "wsl"]
+    assert LOSSES.names() == ["dist", "dkd", "kd", "lskd", "mse", "rkd", "wsl"]
     assert [n for n in LOSSES if kd_loss(n).needs_features] == ["rkd"]
 
 
@@ -193,6 +193,57 @@ def test_lskd_is_weighted_kd_on_z_scored_logits() -> None:
     kd_on_z = _loss("kd", standardized, temperature=2.0)
     torch.testing.assert_close(_loss("lskd", batch, temperature=2.0, weight=1.0), kd_on_z)
     torch.testing.assert_close(_loss("lskd", batch, temperature=2.0), 9 * kd_on_z)
+
+
+# dist
+
+
+def test_dist_is_one_minus_the_pearson_correlations_of_rows_and_columns() -> None:
+    # torch.corrcoef, not the loss's own arithmetic: the paper's definition computed another way.
+    batch = _batch()
+    p_s = F.softmax(batch["student_logits"] / 4.0, dim=1)
+    p_t = F.softmax(batch["teacher_logits"] / 4.0, dim=1)
+
+    def distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        n = len(a)
+        return (
+            1
+            - torch.stack(
+                [torch.corrcoef(torch.stack([a[i], b[i]]))[0, 1] for i in range(n)]
+            ).mean()
+        )
+
+    inter, intra = distance(p_s, p_t), distance(p_s.T, p_t.T)
+    torch.testing.assert_close(_loss("dist", batch), 16 * (2 * inter + 2 * intra))
+    torch.testing.assert_close(
+        _loss("dist", batch, alpha=0.5, beta=1.0, gamma=3.0),
+        0.5 * F.cross_entropy(batch["student_logits"], batch["labels"]) + 8 * (inter + 3 * intra),
+    )
+
+
+def test_dist_is_zero_at_the_teacher_and_blind_to_how_sure_the_student_is() -> None:
+    batch = _batch()
+    at_teacher = dict(batch, student_logits=batch["teacher_logits"].clone())
+    torch.testing.assert_close(_loss("dist", at_teacher), torch.tensor(0.0), atol=1e-5, rtol=0)
+    # Hinton's KD still pushes a student that ranks every class as the teacher does but is less
+    # sure; DIST's inter-class term does not (a linear map of the probabilities, per row).
+    p_t = F.softmax(batch["teacher_logits"], dim=1)
+    flatter = torch.log(0.5 * p_t + 0.5 / CLASSES)
+    less_sure = dict(batch, student_logits=flatter)
+    inter_only = _loss("dist", less_sure, temperature=1.0, beta=1.0, gamma=0.0)
+    torch.testing.assert_close(inter_only, torch.tensor(0.0), atol=1e-5, rtol=0)
+    assert _loss("kd", less_sure, temperature=1.0) > 0.01
+
+
+def test_dist_stays_finite_for_one_image_and_a_certain_teacher() -> None:
+    batch = _batch()
+    one = {k: v[:1] for k, v in batch.items()}  # a column of one value has no correlation: 0
+    student = one["student_logits"].clone().requires_grad_()
+    loss = _loss(
+        "dist", dict(one, student_logits=student, teacher_logits=one["teacher_logits"] * 1e4)
+    )
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(student.grad).all()
 
 
 # dkd

@@ -273,8 +273,8 @@ def dist(
     each student column and the teacher's (intra-class: how the batch's images compare on a
     class), times T^2, weighted ``beta`` and ``gamma``. Correlation is blind to the scale and
     shift of the probabilities, so a student too small to be as sure as a stronger teacher is
-    not pushed to be. The paper's CIFAR-100 weights are CE 1, beta 2, gamma 2 at T 4: with the
-    CE mixing here, ``--kd dist,4,0.5`` keeps those ratios (CE 0.5, each term 1). The
+    not pushed to be. For CIFAR-100 we read the paper's weights as CE 1, beta 2, gamma 2 at
+    T 4: with the CE mixing here, ``--kd dist,4,0.5`` keeps those ratios (CE 0.5, each term 1). The
     intra-class term is a relation inside the batch: it needs more than one image.
     """
     student = F.softmax(student_logits / temperature, dim=1)

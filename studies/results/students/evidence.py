@@ -18,7 +18,7 @@ round whose pre-registered rule made it, and each names that round's directory.
 - ``kd_gap_closed``: the ≤ 1/10 export's KD gain over the share of its no-KD gap to the
   teacher (the same retrains: seeds 0-2, KD and not); ``kd_gap_by_search`` has both searches'.
   ``kd_gap_function_matching``: the same student's share with function matching, one entry per
-  phase that has finished (100 epochs, then 300; ``../students_e40_cap10/kd_function_matching``,
+  phase (100 epochs, then 300; ``../students_e40_cap10/kd_function_matching``,
   pre-registered; export's own ``kd_gap_closed``).
 - ``kendall_tau``, ``n_students``: the demo's current proxy (6 epochs, rung at 3:
   ``../students_tau6``), else the 3-epoch one (``../students_tau12``), else round 2;
@@ -149,7 +149,7 @@ def kd_gap(source: str = "students_e40_cap10") -> dict:
     }
 
 
-def kd_gap_function_matching(out: str = "export-e100") -> dict:
+def kd_gap_function_matching(out: str) -> dict:
     source = f"students_e40_cap10/kd_function_matching/{out}"
     metrics = load(f"{source}/metrics.json")
     seeds = metrics["seeds"]
@@ -209,9 +209,7 @@ def main() -> dict:
         "kd_gap": gap,
         "kd_gap_by_search": [gap, *(kd_gap(f"students_e40_cap10/seed{n}") for n in (1, 2))],
         "kd_gap_function_matching": [
-            kd_gap_function_matching(out)
-            for out in ("export-e100", "export-e300")
-            if (RESULTS / "students_e40_cap10/kd_function_matching" / out).is_dir()
+            kd_gap_function_matching(out) for out in ("export-e100", "export-e300")
         ],
         "kendall_tau": rank["kendall_tau"],
         "spearman_rho": rank["spearman_rho"],

@@ -12,18 +12,20 @@ import json
 import statistics
 from pathlib import Path
 
+from autostudent.export import gap_closed
+
 HERE = Path(__file__).parent
 
 
+def stats(values: list[float]) -> dict:
+    return {"values": values, "mean": statistics.mean(values), "sd": statistics.stdev(values)}
+
+
 def arm(kd: list[float], no_kd: list[float], teacher: float) -> dict:
-    gains = [k - n for k, n in zip(kd, no_kd, strict=True)]
-    gap = teacher - statistics.mean(no_kd)
-    return {
-        "kd": {"values": kd, "mean": statistics.mean(kd), "sd": statistics.stdev(kd)},
-        "gain": {"values": gains, "mean": statistics.mean(gains), "sd": statistics.stdev(gains)},
-        "gap": gap,
-        "share": statistics.mean(gains) / gap,
-    }
+    """One KD arm against the no-KD runs of the same seeds; the share is export's own
+    ``gap_closed`` of the paired gains."""
+    gain = stats([k - n for k, n in zip(kd, no_kd, strict=True)])
+    return {"kd": stats(kd), "gain": gain, **gap_closed(gain, stats(no_kd), teacher)}
 
 
 def main() -> dict:
@@ -37,7 +39,7 @@ def main() -> dict:
         "params": own["params"],
         "seeds": own["seeds"]["seeds"],
         "teacher_test_accuracy": teacher,
-        "no_kd": {"values": no_kd, "mean": statistics.mean(no_kd), "sd": statistics.stdev(no_kd)},
+        "no_kd": stats(no_kd),
         "own": {"kd_settings": own["kd"], **arm(own["seeds"]["kd"]["values"], no_kd, teacher)},
         "hinton": {
             "kd_settings": hinton["kd"],
